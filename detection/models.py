@@ -1,0 +1,94 @@
+from django.db import models
+
+CLASS_FIELDS = {"TB": "p_tb", "TM": "p_tm", "FB": "p_fb", "FM": "p_fm"}
+
+
+class ModelVersion(models.Model):
+    """A detector artefact. Only one is ACTIVE; scoring always records which version produced a score."""
+
+    class Status(models.TextChoices):
+        UNTRAINED = "untrained"  # random weights: scores mean nothing, the API says so
+        CANDIDATE = "candidate"
+        ACTIVE = "active"
+        REJECTED = "rejected"  # failed the promotion gate
+        RETIRED = "retired"
+
+    name = models.CharField(max_length=128, unique=True)
+    arch = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
+    trained = models.BooleanField(default=False)
+    artifact_path = models.CharField(max_length=512, blank=True)  # blank: the package's shipped default
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    config = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    notes = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+
+class ScoringJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    series = models.ForeignKey("studies.Series", on_delete=models.CASCADE, related_name="scoring_jobs")
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    error = models.TextField(blank=True)
+    attempts = models.IntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    verdict = models.CharField(max_length=2, blank=True)
+    verdict_score = models.FloatField(null=True, blank=True)
+    heatmap_path = models.CharField(max_length=512, blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+
+class SliceScore(models.Model):
+    job = models.ForeignKey(ScoringJob, on_delete=models.CASCADE, related_name="slice_scores")
+    slice_index = models.IntegerField()
+    sop_instance_uid = models.CharField(max_length=64)
+    p_tb = models.FloatField()
+    p_tm = models.FloatField()
+    p_fb = models.FloatField()
+    p_fm = models.FloatField()
+    tamper = models.FloatField(db_index=True)
+
+    class Meta:
+        ordering = ["slice_index"]
+        constraints = [models.UniqueConstraint(fields=["job", "slice_index"], name="unique_slice_score")]
+
+    def probs(self) -> dict[str, float]:
+        return {cls: getattr(self, field) for cls, field in CLASS_FIELDS.items()}
+
+
+class LocationScore(models.Model):
+    """A scored patch centre (x = column, y = row in native slice pixels)."""
+
+    job = models.ForeignKey(ScoringJob, on_delete=models.CASCADE, related_name="location_scores")
+    slice_index = models.IntegerField()
+    x = models.IntegerField()
+    y = models.IntegerField()
+    p_tb = models.FloatField()
+    p_tm = models.FloatField()
+    p_fb = models.FloatField()
+    p_fm = models.FloatField()
+    tamper = models.FloatField(db_index=True)
+
+    class Meta:
+        ordering = ["-tamper"]
+
+    def probs(self) -> dict[str, float]:
+        return {cls: getattr(self, field) for cls, field in CLASS_FIELDS.items()}

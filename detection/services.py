@@ -1,0 +1,171 @@
+"""Scoring: queue a job per series, run the detector on the series fetched over WADO-RS, store the scores."""
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from detection.models import LocationScore, ModelVersion, ScoringJob, SliceScore
+from portal.studies import dicomweb
+from portal.studies.models import Series, Study
+from portal.studies.signals import series_scored
+
+log = logging.getLogger(__name__)
+MAX_LOCATIONS_PER_JOB = 2000  # the strongest patch scores; enough for overlays and queues
+
+_detectors: dict[str, object] = {}
+
+
+def get_detector(version: ModelVersion):
+    """The worker keeps one loaded detector per model version between jobs."""
+    key = version.artifact_path or "<default>"
+    if key not in _detectors:
+        from detection.ml.scoring import Detector
+
+        _detectors[key] = Detector.load(version.artifact_path or None, device=settings.DETECTOR_DEVICE)
+    return _detectors[key]
+
+
+def active_model_version() -> ModelVersion:
+    """The promoted model; on first use register the shipped default (flagged untrained if it is)."""
+    version = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    if version is not None:
+        return version
+    from detection.ml.scoring import Detector
+
+    detector = Detector.load(settings.DETECTOR_ARTIFACT, device=settings.DETECTOR_DEVICE)
+    key = settings.DETECTOR_ARTIFACT or "<default>"
+    _detectors[key] = detector
+    status = ModelVersion.Status.ACTIVE if detector.trained else ModelVersion.Status.UNTRAINED
+    version, _ = ModelVersion.objects.get_or_create(
+        name=f"{detector.model_name}:{detector.model_version}",
+        defaults={"arch": detector.model_name, "status": status, "trained": detector.trained,
+                  "artifact_path": settings.DETECTOR_ARTIFACT or "",
+                  "config": getattr(detector, "config", {}) or {}, "metrics": getattr(detector, "metrics", {}) or {},
+                  "promoted_at": timezone.now()},
+    )
+    return version
+
+
+def current_model_version() -> ModelVersion:
+    # An untrained default is used (and labelled so) only while nothing better exists.
+    return (ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+            or ModelVersion.objects.filter(status=ModelVersion.Status.UNTRAINED).first()
+            or active_model_version())
+
+
+def enqueue_scoring(*, series: Series) -> ScoringJob:
+    job = ScoringJob.objects.create(series=series)
+    from detection.tasks import score_series_task
+
+    def send() -> None:
+        try:
+            score_series_task.delay(job.pk)
+        except Exception as exc:  # broker down: the job stays queued and says why
+            ScoringJob.objects.filter(pk=job.pk).update(error=f"could not reach the job queue: {exc}; "
+                                                              "run `manage.py requeue_jobs` when it is back")
+
+    transaction.on_commit(send)
+    return job
+
+
+def run_scoring_job(*, job_id: int) -> ScoringJob:
+    """Idempotent: a finished job is left alone; a job left 'running' by a killed worker is redone."""
+    job = ScoringJob.objects.select_related("series__study").get(pk=job_id)
+    if job.status == ScoringJob.Status.DONE:
+        return job
+    version = current_model_version()
+    ScoringJob.objects.filter(pk=job.pk).update(
+        status=ScoringJob.Status.RUNNING, started=timezone.now(), attempts=job.attempts + 1,
+        model_version=version, error="",
+    )
+    started = time.perf_counter()
+    series = job.series
+    datasets = dicomweb.retrieve_series(series.study.study_uid, series.series_uid)  # PacsUnavailable -> retry
+    try:
+        result = get_detector(version).score_series(datasets)
+        sop_by_index = _sop_uids_in_z_order(datasets)
+    except Exception as exc:
+        log.exception("scoring job %s failed", job.pk)
+        ScoringJob.objects.filter(pk=job.pk).update(
+            status=ScoringJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished=timezone.now()
+        )
+        job.refresh_from_db()
+        return job
+    heatmap_path = _save_heatmaps(job.pk, result.heatmaps)
+    with transaction.atomic():
+        job = ScoringJob.objects.select_for_update().get(pk=job.pk)
+        job.slice_scores.all().delete()
+        job.location_scores.all().delete()
+        SliceScore.objects.bulk_create([
+            SliceScore(job=job, slice_index=i, sop_instance_uid=sop_by_index[i], p_tb=float(p[0]), p_tm=float(p[1]),
+                       p_fb=float(p[2]), p_fm=float(p[3]), tamper=float(result.slice_tamper[i]))
+            for i, p in enumerate(result.slice_probs)
+        ])
+        locations = sorted(result.locations, key=lambda loc: loc.tamper, reverse=True)[:MAX_LOCATIONS_PER_JOB]
+        LocationScore.objects.bulk_create([
+            LocationScore(job=job, slice_index=loc.slice_index, x=loc.x, y=loc.y, p_tb=loc.probs["TB"],
+                          p_tm=loc.probs["TM"], p_fb=loc.probs["FB"], p_fm=loc.probs["FM"], tamper=loc.tamper)
+            for loc in locations
+        ])
+        job.status = ScoringJob.Status.DONE
+        job.verdict = result.verdict
+        job.verdict_score = float(result.verdict_score)
+        job.heatmap_path = str(heatmap_path)
+        job.finished = timezone.now()
+        job.duration_s = time.perf_counter() - started
+        job.save()
+        _update_study_verdict(series.study, version)
+    series_scored.send(sender=ScoringJob, job=job)
+    return job
+
+
+def _sop_uids_in_z_order(datasets) -> list[str]:
+    from portal.studies.ingest import slice_position
+
+    ordered = sorted(datasets, key=lambda ds: (slice_position(ds) is None, slice_position(ds) or 0.0,
+                                              int(ds.get("InstanceNumber", 0) or 0)))
+    return [ds.SOPInstanceUID for ds in ordered]
+
+
+def _save_heatmaps(job_id: int, heatmaps: np.ndarray) -> Path:
+    path = Path(settings.RESULTS_DIR) / "heatmaps" / f"job-{job_id}.npy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.asarray(heatmaps, dtype=np.float16))
+    return path
+
+
+def _update_study_verdict(study: Study, version: ModelVersion) -> None:
+    """Study verdict = the most suspicious finished series (latest job per series)."""
+    best = None
+    for series in study.series.all():
+        job = series.scoring_jobs.filter(status=ScoringJob.Status.DONE).order_by("-finished").first()
+        if job and job.verdict and (best is None or (job.verdict_score or 0) > (best.verdict_score or 0)):
+            best = job
+    if best is not None:
+        Study.objects.filter(pk=study.pk).update(
+            verdict=best.verdict, verdict_score=best.verdict_score, model_version=version.name
+        )
+
+
+def latest_done_job(series: Series) -> ScoringJob | None:
+    return series.scoring_jobs.filter(status=ScoringJob.Status.DONE).order_by("-finished").first()
+
+
+def heatmap_slice(job: ScoringJob, slice_index: int) -> np.ndarray:
+    heatmaps = np.load(job.heatmap_path, mmap_mode="r")
+    return np.asarray(heatmaps[slice_index], dtype=np.float32)
+
+
+def requeue_unfinished() -> int:
+    """Re-send queued jobs (e.g. after the broker was down)."""
+    from detection.tasks import score_series_task
+
+    jobs = list(ScoringJob.objects.filter(status__in=[ScoringJob.Status.QUEUED, ScoringJob.Status.RUNNING]))
+    for job in jobs:
+        score_series_task.delay(job.pk)
+    return len(jobs)

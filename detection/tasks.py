@@ -1,0 +1,10 @@
+from celery import shared_task
+
+from detection import services
+from portal.studies.dicomweb import PacsUnavailable
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, autoretry_for=(PacsUnavailable,),
+             retry_backoff=5, retry_backoff_max=300, max_retries=20)
+def score_series_task(self, job_id: int) -> None:
+    services.run_scoring_job(job_id=job_id)

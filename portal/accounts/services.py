@@ -1,0 +1,54 @@
+"""Roles are Django groups named after Role values; superusers count as admins."""
+
+from typing import Any
+
+from django.contrib.auth.models import Group, User
+
+from portal.accounts.models import AuditEvent, Role
+
+ROLE_PRECEDENCE = [Role.ADMIN, Role.EXPERT, Role.ANNOTATOR, Role.CLINICIAN, Role.INSURER]
+
+
+def user_roles(user: User) -> set[str]:
+    if not user or not user.is_authenticated:
+        return set()
+    cached = getattr(user, "_portal_roles", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True)) & set(Role.values)
+        if user.is_superuser:
+            cached.add(Role.ADMIN)
+        if Role.EXPERT in cached:
+            cached.add(Role.ANNOTATOR)  # experts can do everything annotators can
+        user._portal_roles = cached
+    return cached
+
+
+def has_role(user: User, *roles: str) -> bool:
+    return bool(user_roles(user) & set(roles))
+
+
+def primary_role(user: User) -> str | None:
+    roles = user_roles(user)
+    return next((r.value for r in ROLE_PRECEDENCE if r in roles), None)
+
+
+def user_create(*, username: str, password: str, role: str, email: str = "") -> User:
+    if role not in Role.values:
+        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
+    user = User.objects.create_user(username=username, password=password, email=email)
+    user.groups.add(Group.objects.get_or_create(name=role)[0])
+    if role == Role.ADMIN:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    return user
+
+
+def audit(actor: User | None, action: str, obj: Any = None, *, object_type: str = "", object_id: str = "",
+          **details: Any) -> AuditEvent:
+    if obj is not None:
+        object_type = object_type or obj.__class__.__name__
+        object_id = object_id or str(getattr(obj, "pk", obj))
+    actor = actor if actor is not None and actor.is_authenticated else None
+    return AuditEvent.objects.create(
+        actor=actor, action=action, object_type=object_type, object_id=object_id, details=details
+    )

@@ -1,0 +1,32 @@
+from django.contrib import admin
+
+from portal.studies.models import Instance, Patient, Series, Study, StudyAccess, UploadBatch
+
+
+class StudyAccessInline(admin.TabularInline):
+    model = StudyAccess
+    extra = 0
+    fk_name = "study"
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ("study_uid", "patient", "study_date", "description", "verdict", "verdict_score", "uploaded_by")
+    list_filter = ("verdict",)
+    search_fields = ("study_uid", "patient__patient_id", "description")
+    inlines = [StudyAccessInline]
+
+
+@admin.register(Series)
+class SeriesAdmin(admin.ModelAdmin):
+    list_display = ("series_uid", "study", "modality", "description")
+
+
+admin.site.register(Patient)
+admin.site.register(Instance)
+
+
+@admin.register(UploadBatch)
+class UploadBatchAdmin(admin.ModelAdmin):
+    list_display = ("id", "uploaded_by", "created", "status", "instances_staged", "instances_stored", "attempts")
+    list_filter = ("status",)

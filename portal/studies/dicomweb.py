@@ -1,0 +1,117 @@
+"""The portal's only door to the PACS: dicomweb-client for STOW/QIDO/WADO, requests for the streaming proxy."""
+
+from collections.abc import Iterator, Sequence
+
+import pydicom
+import requests
+from dicomweb_client.api import DICOMwebClient
+from django.conf import settings
+
+# Failures that mean "the PACS is not there right now" (retry later), not "the PACS refused this".
+PACS_DOWN_ERRORS = (requests.ConnectionError, requests.Timeout)
+
+
+class PacsUnavailable(Exception):
+    """The DICOMweb server could not be reached; the caller keeps the data and retries."""
+
+
+class PacsRejected(Exception):
+    """The DICOMweb server answered with an error for this request."""
+
+
+_session: requests.Session | None = None
+
+
+def http_session() -> requests.Session:
+    # One pooled session per process: keep-alive connections make STOW and proxied frames faster.
+    global _session
+    if _session is None:
+        _session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
+        _session.mount("http://", adapter)
+        _session.mount("https://", adapter)
+    return _session
+
+
+def client() -> DICOMwebClient:
+    return DICOMwebClient(
+        url=settings.DICOMWEB_URL, session=http_session(), timeout=settings.DICOMWEB_TIMEOUT
+    )
+
+
+def _call(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except PACS_DOWN_ERRORS as exc:
+        raise PacsUnavailable(f"DICOMweb server at {settings.DICOMWEB_URL} is unreachable: {exc}") from exc
+    except requests.HTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        if status is not None and status >= 500 and status != 501:
+            raise PacsUnavailable(f"DICOMweb server error {status}: {exc}") from exc
+        raise PacsRejected(str(exc)) from exc
+
+
+def store(datasets: Sequence[pydicom.Dataset]) -> tuple[set[str], dict[str, str]]:
+    """STOW-RS. Returns (stored SOP UIDs, {failed SOP UID: reason})."""
+    response = _call(client().store_instances, datasets=list(datasets))
+    stored = {item.ReferencedSOPInstanceUID for item in response.get("ReferencedSOPSequence", [])}
+    failed = {
+        item.ReferencedSOPInstanceUID: f"PACS refused the instance (failure reason {item.get('FailureReason', '?')})"
+        for item in response.get("FailedSOPSequence", [])
+    }
+    # Some servers answer 200 with an empty body; treat everything not failed as stored then.
+    if not stored and not failed:
+        stored = {ds.SOPInstanceUID for ds in datasets}
+    return stored, failed
+
+
+def search_studies(offset: int = 0, limit: int = 100) -> list[dict]:
+    return _call(client().search_for_studies, offset=offset, limit=limit)
+
+
+def search_series(study_uid: str) -> list[dict]:
+    return _call(client().search_for_series, study_instance_uid=study_uid)
+
+
+INSTANCE_FIELDS = ["00200013", "00200032", "00200037", "00280010", "00280011", "00280030", "00080016"]
+
+
+def search_instances(study_uid: str, series_uid: str) -> list[dict]:
+    return _call(
+        client().search_for_instances,
+        study_instance_uid=study_uid,
+        series_instance_uid=series_uid,
+        fields=INSTANCE_FIELDS,
+    )
+
+
+def retrieve_series(study_uid: str, series_uid: str) -> list[pydicom.Dataset]:
+    return _call(client().retrieve_series, study_instance_uid=study_uid, series_instance_uid=series_uid)
+
+
+def retrieve_instance(study_uid: str, series_uid: str, sop_uid: str) -> pydicom.Dataset:
+    return _call(
+        client().retrieve_instance,
+        study_instance_uid=study_uid,
+        series_instance_uid=series_uid,
+        sop_instance_uid=sop_uid,
+    )
+
+
+def open_stream(path: str, query: str, accept: str) -> requests.Response:
+    """GET a DICOMweb path and return the un-read response, for streaming to the browser."""
+    url = f"{settings.DICOMWEB_URL.rstrip('/')}/{path.lstrip('/')}"
+    if query:
+        url = f"{url}?{query}"
+    headers = {"Accept": accept} if accept else {}
+    try:
+        return http_session().get(url, headers=headers, stream=True, timeout=settings.DICOMWEB_TIMEOUT)
+    except PACS_DOWN_ERRORS as exc:
+        raise PacsUnavailable(f"DICOMweb server at {settings.DICOMWEB_URL} is unreachable: {exc}") from exc
+
+
+def iter_body(response: requests.Response, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
+    try:
+        yield from response.raw.stream(chunk_size, decode_content=False)
+    finally:
+        response.close()

@@ -1,0 +1,176 @@
+"""Turn uploaded files (DICOM files or zips of them) into validated DICOM instances staged on disk.
+
+Pure file handling: no database, no PACS. Every rejected file gets a reason a person can act on.
+"""
+
+import io
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+REQUIRED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+IGNORED_MEMBERS = ("__MACOSX/", ".DS_Store", "Thumbs.db")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_file_bytes: int
+    max_zip_total_bytes: int
+    max_zip_ratio: int
+
+
+@dataclass
+class FileError:
+    file: str
+    reason: str
+
+
+@dataclass
+class StagedInstance:
+    file: str
+    path: Path
+    dataset: pydicom.Dataset
+
+
+@dataclass
+class IngestResult:
+    staged: list[StagedInstance] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+    files_received: int = 0
+
+
+def _is_zip(name: str, head: bytes) -> bool:
+    return head.startswith(b"PK\x03\x04") or name.lower().endswith(".zip")
+
+
+def _unsafe_member_path(name: str) -> bool:
+    path = PurePosixPath(name.replace("\\", "/"))
+    return path.is_absolute() or ".." in path.parts or (len(name) > 1 and name[1] == ":")
+
+
+def iter_zip_members(name: str, stream: BinaryIO, limits: Limits, errors: list[FileError]) -> Iterator[tuple[str, bytes]]:
+    """Yield (member name, bytes) for the files of a zip, folders flattened; refuse traversal and bombs."""
+    try:
+        archive = zipfile.ZipFile(stream)
+    except zipfile.BadZipFile as exc:
+        errors.append(FileError(name, f"not a readable zip archive: {exc}"))
+        return
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        declared_total = sum(m.file_size for m in members)
+        if declared_total > limits.max_zip_total_bytes:
+            errors.append(FileError(name, f"zip expands to {declared_total} bytes, over the limit of "
+                                          f"{limits.max_zip_total_bytes}; split the upload"))
+            return
+        for member in members:
+            label = f"{name}/{member.filename}"
+            if any(part in member.filename for part in IGNORED_MEMBERS):
+                continue
+            if _unsafe_member_path(member.filename):
+                errors.append(FileError(label, "unsafe path in zip (absolute or '..'); member skipped"))
+                continue
+            if member.file_size > limits.max_file_bytes:
+                errors.append(FileError(label, f"file is {member.file_size} bytes, over the limit of "
+                                               f"{limits.max_file_bytes}"))
+                continue
+            if member.compress_size and member.file_size / member.compress_size > limits.max_zip_ratio:
+                errors.append(FileError(label, "compression ratio is suspiciously high (zip bomb?); member skipped"))
+                continue
+            with archive.open(member) as handle:
+                # Read one byte past the declared size: a lying header must not expand without bound.
+                data = handle.read(member.file_size + 1)
+            if len(data) > member.file_size:
+                errors.append(FileError(label, "member is larger than its header declares; skipped"))
+                continue
+            yield label, data
+
+
+def _expected_pixel_bytes(ds: pydicom.Dataset) -> int | None:
+    if ds.file_meta.TransferSyntaxUID.is_compressed:
+        return None
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    samples = int(ds.get("SamplesPerPixel", 1))
+    return int(ds.Rows) * int(ds.Columns) * samples * frames * int(ds.BitsAllocated) // 8
+
+
+def validate(label: str, data: bytes) -> tuple[pydicom.Dataset | None, str | None]:
+    """Parse and check one file. Returns (dataset, None) or (None, reason)."""
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data))
+    except InvalidDicomError:
+        return None, "not a DICOM file (no 'DICM' marker after the 128-byte preamble)"
+    except Exception as exc:  # pydicom raises many types for damaged files
+        return None, f"corrupt DICOM: {type(exc).__name__}: {exc}"
+    if ds.file_meta.get("MediaStorageSOPClassUID") == DICOMDIR_SOP_CLASS:
+        return None, "DICOMDIR index file, not an image instance; skipped"
+    missing = [tag for tag in REQUIRED_UIDS if not ds.get(tag)]
+    if missing:
+        return None, f"DICOM file lacks required attribute(s): {', '.join(missing)}"
+    if "PixelData" in ds:
+        try:
+            expected = _expected_pixel_bytes(ds)
+        except (AttributeError, TypeError, ValueError) as exc:
+            return None, f"image attributes are inconsistent: {exc}"
+        actual = len(ds.PixelData or b"")
+        if expected is not None and actual < expected:
+            return None, f"truncated DICOM: pixel data has {actual} of {expected} bytes"
+        if expected is None:
+            try:
+                np.asarray(ds.pixel_array)  # compressed: prove the frames decode
+            except Exception as exc:
+                return None, f"compressed pixel data cannot be decoded: {exc}"
+    return ds, None
+
+
+def ingest(files: Iterable[tuple[str, BinaryIO, int]], staging_dir: Path, limits: Limits) -> IngestResult:
+    """files: (name, stream, size). Valid instances are written to staging_dir/<SOPInstanceUID>.dcm, byte-exact."""
+    result = IngestResult()
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    seen: dict[str, str] = {}
+
+    def accept(label: str, data: bytes) -> None:
+        ds, reason = validate(label, data)
+        if ds is None:
+            result.errors.append(FileError(label, reason or "invalid"))
+            return
+        sop_uid = str(ds.SOPInstanceUID)
+        if sop_uid in seen:
+            result.errors.append(FileError(label, f"duplicate SOP Instance UID (same as {seen[sop_uid]}); skipped"))
+            return
+        seen[sop_uid] = label
+        path = staging_dir / f"{sop_uid}.dcm"
+        path.write_bytes(data)
+        result.staged.append(StagedInstance(label, path, ds))
+
+    for name, stream, size in files:
+        result.files_received += 1
+        if size > limits.max_file_bytes and not name.lower().endswith(".zip"):
+            result.errors.append(FileError(name, f"file is {size} bytes, over the limit of {limits.max_file_bytes}"))
+            continue
+        head = stream.read(4)
+        stream.seek(0)
+        if _is_zip(name, head):
+            for label, data in iter_zip_members(name, stream, limits, result.errors):
+                accept(label, data)
+        else:
+            accept(name, stream.read())
+    return result
+
+
+def slice_position(ds: pydicom.Dataset) -> float | None:
+    """Position along the slice normal, so sorting works for any orientation (not just axial)."""
+    ipp = ds.get("ImagePositionPatient")
+    if ipp is None:
+        return None
+    iop = ds.get("ImageOrientationPatient")
+    if iop is None or len(iop) != 6:
+        return float(ipp[2])
+    normal = np.cross(np.asarray(iop[:3], float), np.asarray(iop[3:], float))
+    return float(np.dot(normal, np.asarray(ipp, float)))

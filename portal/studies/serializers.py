@@ -1,0 +1,78 @@
+from rest_framework import serializers
+
+from detection.models import ScoringJob
+from portal.studies.models import Instance, Series, Study
+
+
+class ModelVersionBriefSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    status = serializers.CharField()
+    trained = serializers.BooleanField()
+
+
+class JobSerializer(serializers.ModelSerializer):
+    series_uid = serializers.CharField(source="series.series_uid")
+    study_uid = serializers.CharField(source="series.study.study_uid")
+    model_version = ModelVersionBriefSerializer(allow_null=True)
+
+    class Meta:
+        model = ScoringJob
+        fields = ["id", "series_uid", "study_uid", "status", "error", "attempts", "model_version", "verdict",
+                  "verdict_score", "created", "started", "finished", "duration_s"]
+
+
+class StudySerializer(serializers.ModelSerializer):
+    patient_id = serializers.CharField(source="patient.patient_id")
+    patient_name = serializers.CharField(source="patient.patient_name")
+    modalities = serializers.SerializerMethodField()
+    num_series = serializers.IntegerField(read_only=True)
+    num_instances = serializers.IntegerField(read_only=True)
+    verdict = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Study
+        fields = ["study_uid", "patient_id", "patient_name", "study_date", "modalities", "description",
+                  "num_series", "num_instances", "verdict", "verdict_score", "model_version", "created"]
+
+    def get_modalities(self, study: Study) -> list[str]:
+        return sorted({s.modality for s in study.series.all() if s.modality})
+
+    def get_verdict(self, study: Study) -> str | None:
+        return study.verdict or None
+
+
+class SeriesBriefSerializer(serializers.ModelSerializer):
+    num_instances = serializers.SerializerMethodField()
+    job = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Series
+        fields = ["series_uid", "modality", "description", "series_number", "num_instances", "job"]
+
+    def get_num_instances(self, series: Series) -> int:
+        return series.instances.count()
+
+    def get_job(self, series: Series) -> dict | None:
+        job = series.scoring_jobs.select_related("model_version", "series__study").first()
+        return JobSerializer(job).data if job else None
+
+
+class StudyDetailSerializer(StudySerializer):
+    series = SeriesBriefSerializer(many=True)
+
+    class Meta(StudySerializer.Meta):
+        fields = StudySerializer.Meta.fields + ["series"]
+
+
+class InstanceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Instance
+        fields = ["sop_instance_uid", "instance_number", "slice_index", "z", "rows", "columns", "pixel_spacing"]
+
+
+class SeriesDetailSerializer(SeriesBriefSerializer):
+    study_uid = serializers.CharField(source="study.study_uid")
+    instances = InstanceSerializer(many=True)
+
+    class Meta(SeriesBriefSerializer.Meta):
+        fields = SeriesBriefSerializer.Meta.fields + ["study_uid", "instances"]

@@ -1,0 +1,249 @@
+"""Writes for studies: upload (stage -> STOW -> index -> score), re-sync from the PACS, sharing."""
+
+import logging
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import pydicom
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+
+from portal.accounts.services import audit
+from portal.studies import dicomweb
+from portal.studies.ingest import FileError, Limits, StagedInstance, ingest, slice_position
+from portal.studies.models import Instance, Patient, Series, Study, StudyAccess, UploadBatch
+from portal.studies.signals import StoredInstance, instances_stored
+
+log = logging.getLogger(__name__)
+STOW_CHUNK = 32  # instances per STOW request: bounded memory, few round trips
+
+
+@dataclass
+class UploadOutcome:
+    batch: UploadBatch
+    stored: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    jobs: list = field(default_factory=list)
+    pacs_down: str = ""
+
+
+def upload_limits() -> Limits:
+    return Limits(
+        max_file_bytes=settings.UPLOAD_MAX_FILE_BYTES,
+        max_zip_total_bytes=settings.UPLOAD_MAX_ZIP_UNCOMPRESSED_BYTES,
+        max_zip_ratio=settings.UPLOAD_MAX_ZIP_RATIO,
+    )
+
+
+def study_upload(*, user: User, files: Iterable[UploadedFile]) -> UploadOutcome:
+    """Validate and stage every file, then try to store the batch in the PACS right away.
+
+    If the PACS is down the batch stays staged on disk and a retrying task stores it later."""
+    batch = UploadBatch.objects.create(uploaded_by=user)
+    result = ingest(((f.name, f, f.size) for f in files), batch.staging_dir, upload_limits())
+    errors = [e.__dict__ for e in result.errors]
+    batch.files_received = result.files_received
+    batch.instances_staged = len(result.staged)
+    batch.errors = errors
+    batch.save()
+    audit(user, "study.upload", batch, files=result.files_received, staged=len(result.staged), errors=len(errors))
+    outcome = UploadOutcome(batch=batch, errors=errors)
+    if not result.staged:
+        batch.status = UploadBatch.Status.FAILED
+        batch.save(update_fields=["status"])
+        shutil.rmtree(batch.staging_dir, ignore_errors=True)
+        return outcome
+    try:
+        stored, refused, jobs = store_staged(batch, result.staged)
+    except dicomweb.PacsUnavailable as exc:
+        batch.last_error = str(exc)
+        batch.save(update_fields=["last_error"])
+        from portal.studies.tasks import store_batch_task
+
+        transaction.on_commit(lambda: store_batch_task.apply_async((str(batch.id),), countdown=5))
+        outcome.pacs_down = str(exc)
+        return outcome
+    outcome.stored = stored
+    outcome.errors = errors + refused
+    outcome.jobs = jobs
+    return outcome
+
+
+def _load_staged(batch: UploadBatch) -> list[StagedInstance]:
+    return [StagedInstance(p.name, p, pydicom.dcmread(p)) for p in sorted(batch.staging_dir.glob("*.dcm"))]
+
+
+def store_batch(*, batch_id: str) -> UploadBatch:
+    """Retry path: store whatever a batch still has staged. Raises PacsUnavailable (the task retries)."""
+    batch = UploadBatch.objects.get(pk=batch_id)
+    if batch.status != UploadBatch.Status.STAGED:
+        return batch  # already done: retries and redeliveries are harmless
+    staged = _load_staged(batch)
+    store_staged(batch, staged)
+    return batch
+
+
+def store_staged(batch: UploadBatch, staged: list[StagedInstance]) -> tuple[list[dict], list[dict], list]:
+    """STOW the staged instances chunk by chunk; index each chunk the PACS confirmed; unstage it."""
+    batch.attempts += 1
+    batch.save(update_fields=["attempts"])
+    stored_rows: list[dict] = []
+    refused: list[dict] = []
+    touched: dict[int, Series] = {}
+    for start in range(0, len(staged), STOW_CHUNK):
+        chunk = staged[start:start + STOW_CHUNK]
+        try:
+            ok, failed = dicomweb.store([item.dataset for item in chunk])
+        except dicomweb.PacsRejected as exc:
+            ok, failed = set(), {item.dataset.SOPInstanceUID: f"PACS rejected the request: {exc}" for item in chunk}
+        confirmed = [item for item in chunk if item.dataset.SOPInstanceUID in ok]
+        with transaction.atomic():
+            instances = index_datasets([item.dataset for item in confirmed], uploaded_by=batch.uploaded_by,
+                                       sizes={item.dataset.SOPInstanceUID: item.path.stat().st_size
+                                              for item in confirmed})
+            for instance in instances:
+                touched[instance.series_id] = instance.series
+            instances_stored.send(
+                sender=UploadBatch, user=batch.uploaded_by,
+                items=[StoredInstance(inst, item.path) for inst, item in zip(instances, confirmed, strict=True)],
+            )
+        for item in chunk:
+            uid = item.dataset.SOPInstanceUID
+            if uid in failed:
+                refused.append(FileError(item.file, failed[uid]).__dict__)
+            else:
+                item.path.unlink(missing_ok=True)
+        stored_rows += [
+            {"file": item.file, "sop_instance_uid": item.dataset.SOPInstanceUID,
+             "study_uid": item.dataset.StudyInstanceUID, "series_uid": item.dataset.SeriesInstanceUID}
+            for item in confirmed
+        ]
+    for series in touched.values():
+        renumber_slices(series)
+    batch.instances_stored = len(stored_rows)
+    batch.status = UploadBatch.Status.STORED if stored_rows else UploadBatch.Status.FAILED
+    batch.errors = list(batch.errors) + refused
+    batch.last_error = ""
+    batch.save()
+    if not refused:
+        shutil.rmtree(batch.staging_dir, ignore_errors=True)
+    from detection.services import enqueue_scoring
+
+    jobs = [enqueue_scoring(series=series) for series in touched.values()]
+    return stored_rows, refused, jobs
+
+
+def _dicom_date(value: str | None) -> date | None:
+    try:
+        return datetime.strptime(str(value), "%Y%m%d").date() if value else None
+    except ValueError:
+        return None
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def index_datasets(datasets: list[pydicom.Dataset], *, uploaded_by: User | None,
+                   sizes: dict[str, int] | None = None) -> list[Instance]:
+    """Create or update Patient/Study/Series/Instance rows from DICOM headers."""
+    instances = []
+    for ds in datasets:
+        patient, _ = Patient.objects.get_or_create(
+            patient_id=str(ds.get("PatientID", "") or "UNKNOWN"),
+            defaults={"patient_name": str(ds.get("PatientName", "")), "sex": str(ds.get("PatientSex", "")),
+                      "birth_date": str(ds.get("PatientBirthDate", ""))},
+        )
+        study, created = Study.objects.get_or_create(
+            study_uid=ds.StudyInstanceUID,
+            defaults={"patient": patient, "study_date": _dicom_date(ds.get("StudyDate")),
+                      "description": str(ds.get("StudyDescription", "")),
+                      "accession_number": str(ds.get("AccessionNumber", "")), "uploaded_by": uploaded_by},
+        )
+        if not created and uploaded_by is not None and study.uploaded_by_id != uploaded_by.pk:
+            # A second clinician uploading the same study gets to see it.
+            StudyAccess.objects.get_or_create(study=study, user=uploaded_by, defaults={"granted_by": uploaded_by})
+        series, _ = Series.objects.get_or_create(
+            series_uid=ds.SeriesInstanceUID,
+            defaults={"study": study, "modality": str(ds.get("Modality", "")),
+                      "description": str(ds.get("SeriesDescription", "")),
+                      "series_number": _int(ds.get("SeriesNumber"))},
+        )
+        spacing = ds.get("PixelSpacing")
+        instance, _ = Instance.objects.update_or_create(
+            sop_instance_uid=ds.SOPInstanceUID,
+            defaults={
+                "series": series,
+                "sop_class_uid": str(ds.SOPClassUID),
+                "instance_number": _int(ds.get("InstanceNumber")),
+                "z": slice_position(ds),
+                "rows": _int(ds.get("Rows")),
+                "columns": _int(ds.get("Columns")),
+                "pixel_spacing": [float(v) for v in spacing] if spacing else None,
+                "transfer_syntax_uid": str(ds.file_meta.get("TransferSyntaxUID", "")),
+                "file_size": (sizes or {}).get(ds.SOPInstanceUID),
+            },
+        )
+        instances.append(instance)
+    return instances
+
+
+def renumber_slices(series: Series) -> None:
+    """slice_index = rank along the slice normal (then InstanceNumber), never file-name order."""
+    instances = list(series.instances.all())
+    instances.sort(key=lambda i: (i.z is None, i.z if i.z is not None else 0.0, i.instance_number or 0,
+                                  i.sop_instance_uid))
+    for index, instance in enumerate(instances):
+        instance.slice_index = index
+    Instance.objects.bulk_update(instances, ["slice_index"])
+
+
+def _first(value: dict, tag: str):
+    values = value.get(tag, {}).get("Value") or [None]
+    return values[0]
+
+
+def sync_from_pacs(*, actor: User | None = None) -> dict[str, int]:
+    """QIDO-RS is the source of truth: rebuild the index from what the PACS holds."""
+    counts = {"studies": 0, "series": 0, "instances": 0}
+    offset = 0
+    while True:
+        studies = dicomweb.search_studies(offset=offset, limit=100)
+        if not studies:
+            break
+        offset += len(studies)
+        for study_json in studies:
+            study_uid = _first(study_json, "0020000D")
+            counts["studies"] += 1
+            for series_json in dicomweb.search_series(study_uid):
+                series_uid = _first(series_json, "0020000E")
+                counts["series"] += 1
+                datasets = []
+                for inst_json in dicomweb.search_instances(study_uid, series_uid):
+                    ds = pydicom.Dataset.from_json({**study_json, **series_json, **inst_json})
+                    ds.file_meta = pydicom.dataset.FileMetaDataset()
+                    datasets.append(ds)
+                with transaction.atomic():
+                    instances = index_datasets(datasets, uploaded_by=None)
+                    if instances:
+                        renumber_slices(instances[0].series)
+                counts["instances"] += len(datasets)
+    audit(actor, "pacs.sync", object_type="PACS", object_id=settings.DICOMWEB_URL, **counts)
+    return counts
+
+
+def study_share(*, actor: User, study: Study, user: User, kind: str = StudyAccess.Kind.SHARE) -> StudyAccess:
+    access, _ = StudyAccess.objects.get_or_create(study=study, user=user, defaults={"kind": kind, "granted_by": actor})
+    audit(actor, f"study.{kind}", study, user=user.username)
+    return access
+
+
+def staged_batches() -> list[UploadBatch]:
+    return list(UploadBatch.objects.filter(status=UploadBatch.Status.STAGED))

@@ -1,0 +1,208 @@
+import io
+
+import django_filters
+import numpy as np
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Prefetch, Q
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from PIL import Image
+from rest_framework import generics, status
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from detection.models import ScoringJob
+from detection.services import heatmap_slice, latest_done_job
+from portal.accounts.permissions import CanBrowseStudies, CanUpload
+from portal.accounts.services import primary_role
+from portal.studies import dicomweb, selectors, services
+from portal.studies.models import Instance, Series
+from portal.studies.serializers import (
+    JobSerializer,
+    SeriesDetailSerializer,
+    StudyDetailSerializer,
+    StudySerializer,
+)
+
+
+class MeView(APIView):
+    def get(self, request):
+        return Response({"username": request.user.username, "role": primary_role(request.user)})
+
+
+class UploadView(APIView):
+    permission_classes = [CanUpload]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}})
+    def post(self, request):
+        files = request.FILES.getlist("files")
+        if not files:
+            return Response({"detail": "no files: send them as multipart field 'files'", "errors": []},
+                            status=status.HTTP_400_BAD_REQUEST)
+        outcome = services.study_upload(user=request.user, files=files)
+        body = {"batch": str(outcome.batch.id), "stored": outcome.stored, "errors": outcome.errors,
+                "jobs": JobSerializer(outcome.jobs, many=True).data}
+        if outcome.pacs_down:
+            body.update(detail=f"The image archive is unreachable; {outcome.batch.instances_staged} instance(s) are "
+                               f"kept and will be stored automatically when it is back. ({outcome.pacs_down})",
+                        retry=True)
+            return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "30"})
+        if not outcome.stored:
+            body["detail"] = "no file could be stored; see errors"
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        return Response(body, status=status.HTTP_207_MULTI_STATUS if outcome.errors else status.HTTP_201_CREATED)
+
+
+class StudyFilter(django_filters.FilterSet):
+    search = django_filters.CharFilter(method="filter_search")
+    modality = django_filters.CharFilter(field_name="series__modality", lookup_expr="iexact", distinct=True)
+    verdict = django_filters.CharFilter(field_name="verdict")
+    date_from = django_filters.DateFilter(field_name="study_date", lookup_expr="gte")
+    date_to = django_filters.DateFilter(field_name="study_date", lookup_expr="lte")
+    patient_id = django_filters.CharFilter(field_name="patient__patient_id")
+
+    def filter_search(self, queryset, name, value):
+        return queryset.filter(
+            Q(patient__patient_id__icontains=value) | Q(patient__patient_name__icontains=value)
+            | Q(description__icontains=value) | Q(study_uid__startswith=value)
+        )
+
+
+class StudyListView(generics.ListAPIView):
+    permission_classes = [CanBrowseStudies]
+    serializer_class = StudySerializer
+    filterset_class = StudyFilter
+
+    def get_queryset(self):
+        return selectors.study_list(self.request.user).prefetch_related("series").order_by("-created")
+
+
+class StudyDetailView(generics.RetrieveAPIView):
+    permission_classes = [CanBrowseStudies]
+    serializer_class = StudyDetailSerializer
+    lookup_field = "study_uid"
+
+    def get_queryset(self):
+        return selectors.study_list(self.request.user).prefetch_related("series")
+
+
+class SeriesDetailView(generics.RetrieveAPIView):
+    permission_classes = [CanBrowseStudies]
+    serializer_class = SeriesDetailSerializer
+    lookup_field = "series_uid"
+
+    def get_queryset(self):
+        ordered = Instance.objects.order_by("slice_index", "instance_number")
+        return selectors.visible_series(self.request.user).prefetch_related(Prefetch("instances", ordered))
+
+
+class JobListView(generics.ListAPIView):
+    permission_classes = [CanBrowseStudies]
+    serializer_class = JobSerializer
+    filterset_fields = {"status": ["exact"], "series__series_uid": ["exact"]}
+
+    def get_queryset(self):
+        jobs = ScoringJob.objects.filter(series__in=selectors.visible_series(self.request.user))
+        if series_uid := self.request.query_params.get("series"):
+            jobs = jobs.filter(series__series_uid=series_uid)
+        return jobs.select_related("series__study", "model_version")
+
+
+class JobDetailView(generics.RetrieveAPIView):
+    permission_classes = [CanBrowseStudies]
+    serializer_class = JobSerializer
+
+    def get_queryset(self):
+        return ScoringJob.objects.filter(series__in=selectors.visible_series(self.request.user)).select_related(
+            "series__study", "model_version")
+
+
+def _visible_series_or_404(user, series_uid: str) -> Series:
+    return get_object_or_404(selectors.visible_series(user), series_uid=series_uid)
+
+
+class SeriesScoresView(APIView):
+    permission_classes = [CanBrowseStudies]
+
+    def get(self, request, series_uid: str):
+        series = _visible_series_or_404(request.user, series_uid)
+        job = latest_done_job(series)
+        if job is None:
+            raise Http404("this series has not been scored yet")
+        version = job.model_version
+        return Response({
+            "job": job.pk,
+            "model_version": {"name": version.name, "status": version.status, "trained": version.trained}
+            if version else None,
+            "verdict": job.verdict, "verdict_score": job.verdict_score,
+            "slices": [{"slice_index": s.slice_index, "sop_instance_uid": s.sop_instance_uid, "probs": s.probs(),
+                        "tamper": s.tamper} for s in job.slice_scores.all()],
+            "locations": [{"slice_index": loc.slice_index, "x": loc.x, "y": loc.y, "probs": loc.probs(),
+                           "tamper": loc.tamper} for loc in job.location_scores.all()[:200]],
+        })
+
+
+class HeatmapView(APIView):
+    permission_classes = [CanBrowseStudies]
+
+    def get(self, request, series_uid: str, slice_index: int):
+        series = _visible_series_or_404(request.user, series_uid)
+        job = latest_done_job(series)
+        if job is None or not job.heatmap_path:
+            raise Http404("no heatmap for this series yet")
+        try:
+            heat = heatmap_slice(job, slice_index)
+        except (IndexError, FileNotFoundError) as exc:
+            raise Http404(f"no heatmap for slice {slice_index}") from exc
+        buffer = io.BytesIO()
+        Image.fromarray(np.clip(heat * 255, 0, 255).astype(np.uint8), mode="L").save(buffer, format="PNG")
+        return HttpResponse(buffer.getvalue(), content_type="image/png",
+                            headers={"Cache-Control": "private, max-age=300"})
+
+
+_token_auth = TokenAuthentication()
+
+
+def _proxy_user(request):
+    if request.user.is_authenticated:
+        return request.user
+    try:
+        found = _token_auth.authenticate(request)
+    except AuthenticationFailed:
+        return AnonymousUser()
+    return found[0] if found else AnonymousUser()
+
+
+PASS_HEADERS = ("Content-Type", "Content-Length", "Content-Encoding", "ETag", "Last-Modified")
+
+
+def dicomweb_proxy(request, path: str):
+    """WADO-RS for the viewer, per-study permission check, streamed (never buffers a series)."""
+    if request.method not in ("GET", "HEAD"):
+        return JsonResponse({"detail": "the DICOMweb proxy is read-only; upload through /api/studies/upload"},
+                            status=405)
+    user = _proxy_user(request)
+    if not user.is_authenticated:
+        return JsonResponse({"detail": "authentication required"}, status=401)
+    parts = path.strip("/").split("/")
+    if len(parts) < 2 or parts[0] != "studies":
+        return JsonResponse({"detail": "only /dicomweb/studies/{StudyInstanceUID}/... is proxied"}, status=404)
+    if not selectors.can_view_study(user, parts[1]):
+        return JsonResponse({"detail": "study not found"}, status=404)
+    try:
+        upstream = dicomweb.open_stream(path, request.META.get("QUERY_STRING", ""),
+                                        request.headers.get("Accept", ""))
+    except dicomweb.PacsUnavailable as exc:
+        return JsonResponse({"detail": str(exc)}, status=503, headers={"Retry-After": "30"})
+    response = StreamingHttpResponse(dicomweb.iter_body(upstream), status=upstream.status_code)
+    for header in PASS_HEADERS:
+        if header in upstream.headers:
+            response[header] = upstream.headers[header]
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

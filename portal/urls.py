@@ -1,0 +1,44 @@
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.http import FileResponse, HttpResponse
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from portal.studies.views import dicomweb_proxy
+
+
+def spa(request, *args, **kwargs):
+    """The front end's shell for every page route; the SPA routes on the client."""
+    if not request.user.is_authenticated:
+        from django.contrib.auth.views import redirect_to_login
+
+        return redirect_to_login(request.get_full_path())
+    index = settings.FRONTEND_DIST / "index.html"
+    if not index.exists():
+        return HttpResponse("The front end is not built: run `make frontend` (npm ci && npm run build in frontend/).",
+                            status=503, content_type="text/plain")
+    return FileResponse(index.open("rb"), content_type="text/html")
+
+
+def healthz(request):
+    return HttpResponse("ok", content_type="text/plain")
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/auth/token", obtain_auth_token, name="api-token"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/", include("portal.studies.urls")),
+    re_path(r"^dicomweb/(?P<path>.+)$", dicomweb_proxy, name="dicomweb-proxy"),
+    path("healthz", healthz),
+]
+if "annotations" in settings.INSTALLED_APPS:
+    urlpatterns.append(path("api/", include("annotations.urls")))
+if "portal.claims" in settings.INSTALLED_APPS:
+    urlpatterns.append(path("", include("portal.claims.urls")))
+urlpatterns.append(re_path(r"^(?:|upload|studies|queue|viewer/.*)/?$", spa, name="spa"))
