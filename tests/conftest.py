@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,16 +15,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SHARED_DATA", REPO.parent / "shared" / "data"))
 CT_DIR = SHARED_DATA / "cptac-lscc-C3N-00247-chest-ct"
 TEST_PASSWORD = "pw-Secret-123"
-
-
-def pytest_configure(config):
-    # Before Django reads its settings: the real services of this machine, a private var/ and queue.
-    os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal")
-    os.environ.setdefault("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
-    os.environ.setdefault("CELERY_QUEUE", f"test-{uuid.uuid4().hex[:8]}")
-    os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
-    os.environ.setdefault("PORTAL_VAR_DIR", tempfile.mkdtemp(prefix="portal-test-var-"))
-    os.environ.setdefault("AXES_FAILURE_LIMIT", "1000")
 
 
 @pytest.fixture(scope="session")
