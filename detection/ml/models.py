@@ -6,7 +6,8 @@ Dropout sits right before the classifier so MC-dropout works uniformly.
 
 Names: any timm model name (optionally ``timm:<name>``), the family aliases ``efficientnet``, ``resnet``,
 ``densenet``, ``vgg``, ``convnext``, plus ``smallcnn`` (AlexNet-style), ``attention`` (CBAM on a timm
-trunk), ``bilstm`` (bi-LSTM over per-slice embeddings along z), ``capsule`` and ``efficientnet_lite0_imagenet``.
+trunk),
+``bilstm`` (bi-LSTM over per-slice embeddings along z), ``capsule`` and ``efficientnet_lite0_imagenet``.
 """
 
 from __future__ import annotations
@@ -104,10 +105,13 @@ class SmallCNN(PatchClassifier):
         super().__init__()
         w = width
         self.features = nn.Sequential(
-            _conv(in_chans, w, 5, 2), nn.MaxPool2d(2),
-            _conv(w, 2 * w, 3), nn.MaxPool2d(2),
-            _conv(2 * w, 4 * w, 3), _conv(4 * w, 4 * w, 3),
-        )  # fmt: skip
+            _conv(in_chans, w, 5, 2),
+            nn.MaxPool2d(2),
+            _conv(w, 2 * w, 3),
+            nn.MaxPool2d(2),
+            _conv(2 * w, 4 * w, 3),
+            _conv(4 * w, 4 * w, 3),
+        )
         self.cam_layer = self.features[-1]
         self.head = Head(4 * w, num_classes, drop)
 

@@ -66,10 +66,16 @@ def default_device() -> str:
 
 def fallback_config() -> dict:
     return {
-        "arch": "smallcnn", "arch_kwargs": {}, "channels": [list(c) for c in DEFAULT_CHANNELS],
-        "patch_size": DEFAULT_PATCH, "stride": DEFAULT_STRIDE, "classes": list(CLASSES),
-        "model_name": "smallcnn", "model_version": "untrained-0", "trained": False,
-    }  # fmt: skip
+        "arch": "smallcnn",
+        "arch_kwargs": {},
+        "channels": [list(c) for c in DEFAULT_CHANNELS],
+        "patch_size": DEFAULT_PATCH,
+        "stride": DEFAULT_STRIDE,
+        "classes": list(CLASSES),
+        "model_name": "smallcnn",
+        "model_version": "untrained-0",
+        "trained": False,
+    }
 
 
 def build_model(config: dict) -> torch.nn.Module:
@@ -177,7 +183,7 @@ class Detector:
     def score_volume(
         self, hu: np.ndarray, spacing: tuple[float, float, float] = (1.0, 1.0, 1.0), top_k: int | None = 64
     ) -> SeriesResult:
-        """Score a (Z, H, W) HU volume in z order. ``spacing`` is recorded for callers; patches are native px."""
+        """Score a (Z, H, W) HU volume in z order. Patches are native px."""
         vol = np.asarray(hu, dtype=np.float32)
         metas, probs = [], []
         for meta, batch in self.iter_batches(vol):
@@ -211,11 +217,17 @@ class Detector:
         locations = [self._location(meta[i], prob[i], float(tamper[i])) for i in order]
         verdict, score = self._verdict(prob, tamper)
         return SeriesResult(
-            slice_probs=slice_probs, slice_tamper=slice_tamper, locations=locations,
-            heatmaps=heat[:, 0].clamp(0, 1).numpy().astype(np.float16), verdict=verdict, verdict_score=score,
-            model_name=self.model_name, model_version=str(self.config.get("model_version", "0")),
-            trained=bool(self.config.get("trained", False)), n_patches=len(prob),
-        )  # fmt: skip
+            slice_probs=slice_probs,
+            slice_tamper=slice_tamper,
+            locations=locations,
+            heatmaps=heat[:, 0].clamp(0, 1).numpy().astype(np.float16),
+            verdict=verdict,
+            verdict_score=score,
+            model_name=self.model_name,
+            model_version=str(self.config.get("model_version", "0")),
+            trained=bool(self.config.get("trained", False)),
+            n_patches=len(prob),
+        )
 
     def _location(self, meta: np.ndarray, prob: np.ndarray, tamper: float) -> LocationScore:
         z, iy, ix = (int(v) for v in meta)

@@ -1,0 +1,117 @@
+"""Plain CLI for the ML core (no Django): ``python -m detection.cli train|evaluate|score|report``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _train(args: argparse.Namespace) -> None:
+    from detection.ml.training import TrainConfig, train
+
+    cfg = TrainConfig(
+        arch=args.arch,
+        epochs=args.epochs,
+        n_train=args.n_train,
+        n_val=args.n_val,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        out_dir=args.out_dir,
+        name=args.name,
+        resume=args.resume or "",
+        scan_dir=args.scan_dir or "",
+        device=args.device or "",
+    )
+    print(train(cfg))
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from detection.ml.data import ctgan_patchset, load_scan, simulate_patchset
+    from detection.ml.evaluation import evaluate
+    from detection.ml.scoring import Detector
+
+    det = Detector.load(args.artifact)
+    if args.ctgan_root:
+        ps = ctgan_patchset(args.ctgan_root, args.labels_dir, det.patch, det.channels)
+    else:
+        vol, spacing = load_scan(args.scan_dir)
+        z = tuple(det.config.get("val_z", (64, 92)))
+        ps = simulate_patchset(vol, spacing, args.n, z, args.seed + 1000, det.patch, det.channels)
+    metrics = evaluate(det, ps, args.out, det.model_name, args.n_boot)
+    print(json.dumps({k: v for k, v in metrics.items() if k not in ("per_class",)}, indent=2))
+
+
+def _score(args: argparse.Namespace) -> None:
+    from detection.ml.preprocessing import read_series
+    from detection.ml.scoring import Detector
+
+    res = Detector.load(args.artifact).score_series(read_series(args.series))
+    top = res.locations[: args.top]
+    print(
+        json.dumps(
+            {
+                "verdict": res.verdict,
+                "score": res.verdict_score,
+                "model": res.model_version,
+                "trained": res.trained,
+                "top": [vars(loc) for loc in top],
+            },
+            indent=2,
+        )
+    )
+
+
+def _report(args: argparse.Namespace) -> None:
+    from detection.ml.report import write_report
+
+    write_report(args.artifact, args.out, n_test=args.n, n_boot=args.n_boot)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m detection.cli")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train on simulated tampering, write an artefact dir")
+    t.add_argument("--arch", default="smallcnn")
+    t.add_argument("--epochs", type=int, default=12)
+    t.add_argument("--n-train", type=int, default=4000)
+    t.add_argument("--n-val", type=int, default=800)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out-dir", default="var/models")
+    t.add_argument("--name", default="")
+    t.add_argument("--resume", help="artefact dir holding checkpoint.pt")
+    t.add_argument("--scan-dir")
+    t.add_argument("--device")
+    t.set_defaults(fn=_train)
+    e = sub.add_parser("evaluate", help="metrics + plots on simulated held-out region or a CT-GAN folder")
+    e.add_argument("--artifact", default=None)
+    e.add_argument("--ctgan-root", help="folder with <uuid>/<slice>.dcm and labels_exp*.csv")
+    e.add_argument("--labels-dir")
+    e.add_argument("--scan-dir")
+    e.add_argument("--n", type=int, default=800)
+    e.add_argument("--n-boot", type=int, default=500)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--out", default="var/eval")
+    e.set_defaults(fn=_evaluate)
+    s = sub.add_parser("score", help="score one DICOM series folder")
+    s.add_argument("series")
+    s.add_argument("--artifact", default=None)
+    s.add_argument("--top", type=int, default=5)
+    s.set_defaults(fn=_score)
+    r = sub.add_parser("report", help="write docs/evaluation (model vs SVM/RF/DT, plots)")
+    r.add_argument("--artifact", default=None)
+    r.add_argument("--out", default=str(Path("docs") / "evaluation"))
+    r.add_argument("--n", type=int, default=1200)
+    r.add_argument("--n-boot", type=int, default=500)
+    r.set_defaults(fn=_report)
+    args = p.parse_args(argv)
+    args.fn(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

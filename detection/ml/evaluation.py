@@ -1,0 +1,189 @@
+"""Metrics (per class + macro), bootstrap CIs, plots, grouped CV and model comparison tables."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+    roc_auc_score,
+    roc_curve,
+)
+
+from .constants import CLASS_INDEX, CLASSES
+from .data import PatchSet, grouped_kfold
+
+Metrics = dict[str, Any]
+_TAMPER = [CLASS_INDEX["FB"], CLASS_INDEX["FM"]]
+
+
+def _auc(y_bin: np.ndarray, score: np.ndarray) -> float:
+    return float(roc_auc_score(y_bin, score)) if 0 < y_bin.sum() < len(y_bin) else float("nan")
+
+
+def compute_metrics(y_true: np.ndarray, prob: np.ndarray) -> Metrics:
+    """Accuracy, per-class and macro precision/recall/F1/ROC-AUC (one-vs-rest), tamper AUC, confusion."""
+    labels = list(range(len(CLASSES)))
+    pred = prob.argmax(1)
+    p, r, f, support = precision_recall_fscore_support(y_true, pred, labels=labels, zero_division=0)
+    aucs = [_auc((y_true == i).astype(int), prob[:, i]) for i in labels]
+    per_class = {
+        c: {
+            "precision": float(p[i]),
+            "recall": float(r[i]),
+            "f1": float(f[i]),
+            "roc_auc": aucs[i],
+            "support": int(support[i]),
+        }
+        for i, c in enumerate(CLASSES)
+    }
+    is_tamper = np.isin(y_true, _TAMPER).astype(int)
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, pred)),
+        "macro_precision": float(p.mean()),
+        "macro_recall": float(r.mean()),
+        "macro_f1": float(f.mean()),
+        "macro_roc_auc": float(np.nanmean(aucs)),
+        "tamper_roc_auc": _auc(is_tamper, prob[:, _TAMPER].sum(1)),
+        "tamper_accuracy": float(((prob[:, _TAMPER].sum(1) >= 0.5) == is_tamper).mean()),
+        "per_class": per_class,
+        "confusion_matrix": confusion_matrix(y_true, pred, labels=labels).tolist(),
+    }
+
+
+def bootstrap_ci(
+    y_true: np.ndarray,
+    prob: np.ndarray,
+    n_boot: int = 1000,
+    seed: int = 0,
+    keys: tuple[str, ...] = ("accuracy", "macro_f1", "macro_roc_auc", "tamper_roc_auc"),
+) -> dict[str, tuple[float, float]]:
+    """Percentile 95% CIs by resampling patches with replacement."""
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[float]] = {k: [] for k in keys}
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(y_true), len(y_true))
+        m = compute_metrics(y_true[idx], prob[idx])
+        for k in keys:
+            samples[k].append(m[k])
+    return {
+        k: (float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))) for k, v in samples.items()
+    }
+
+
+def plot_confusion(cm: list[list[int]], path: Path, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    fig, ax = plt.subplots(figsize=(4.2, 4))
+    ConfusionMatrixDisplay(np.asarray(cm), display_labels=CLASSES).plot(ax=ax, colorbar=False)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_roc(y_true: np.ndarray, prob: np.ndarray, path: Path, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    for i, c in enumerate(CLASSES):
+        if 0 < (y_true == i).sum() < len(y_true):
+            fpr, tpr, _ = roc_curve(y_true == i, prob[:, i])
+            ax.plot(fpr, tpr, label=f"{c} (AUC {_auc((y_true == i).astype(int), prob[:, i]):.2f})")
+    is_t = np.isin(y_true, _TAMPER)
+    if 0 < is_t.sum() < len(y_true):
+        fpr, tpr, _ = roc_curve(is_t, prob[:, _TAMPER].sum(1))
+        ax.plot(
+            fpr, tpr, "k--", label=f"tamper FB+FM (AUC {_auc(is_t.astype(int), prob[:, _TAMPER].sum(1)):.2f})"
+        )
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def detector_probs(artifact_or_detector: Any, patches: PatchSet, batch: int = 256) -> np.ndarray:
+    """Probabilities of a Detector (or artefact dir) on a PatchSet."""
+    import torch
+
+    from .scoring import Detector
+
+    det = (
+        artifact_or_detector
+        if isinstance(artifact_or_detector, Detector)
+        else Detector.load(artifact_or_detector)
+    )
+    out = [
+        det.predict(torch.from_numpy(patches.x[i : i + batch].astype(np.float32)))
+        for i in range(0, len(patches), batch)
+    ]
+    return torch.cat(out).numpy()
+
+
+def evaluate(
+    model: Any, patches: PatchSet, out_dir: str | Path | None = None, name: str = "model", n_boot: int = 1000
+) -> Metrics:
+    """Evaluate a Detector / artefact dir / callable -> probs; writes JSON + PNGs to out_dir."""
+    prob = (
+        model(patches)
+        if callable(model) and not hasattr(model, "predict")
+        else detector_probs(model, patches)
+    )
+    metrics = compute_metrics(patches.y, prob)
+    metrics["ci95"] = bootstrap_ci(patches.y, prob, n_boot) if n_boot else {}
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"metrics_{name}.json").write_text(json.dumps(metrics, indent=2))
+        plot_confusion(metrics["confusion_matrix"], out / f"confusion_{name}.png", name)
+        plot_roc(patches.y, prob, out / f"roc_{name}.png", name)
+    return metrics
+
+
+def cross_validate(
+    fit_predict: Callable[[PatchSet, PatchSet], np.ndarray], patches: PatchSet, k: int = 5, seed: int = 0
+) -> Metrics:
+    """Grouped k-fold CV: fit_predict(train, test) -> test probs; returns per-fold and mean +- std."""
+    folds = []
+    for tr, te in grouped_kfold(patches.y, patches.groups, k, seed):
+        assert not set(patches.groups[tr]) & set(patches.groups[te])
+        folds.append(compute_metrics(patches.y[te], fit_predict(patches.subset(tr), patches.subset(te))))
+    keys = ("accuracy", "macro_f1", "macro_roc_auc", "tamper_roc_auc")
+    summary = {
+        k_: (float(np.nanmean([f[k_] for f in folds])), float(np.nanstd([f[k_] for f in folds])))
+        for k_ in keys
+    }
+    return {"folds": folds, "mean_std": summary}
+
+
+def comparison_table(results: dict[str, Metrics]) -> str:
+    """Markdown table across models (test-set metrics with bootstrap 95% CI where available)."""
+
+    def cell(m: Metrics, key: str) -> str:
+        lo_hi = m.get("ci95", {}).get(key)
+        return f"{m[key]:.3f}" + (f" [{lo_hi[0]:.3f}, {lo_hi[1]:.3f}]" if lo_hi else "")
+
+    lines = ["| model | accuracy | macro F1 | macro ROC-AUC | tamper ROC-AUC |", "|---|---|---|---|---|"]
+    for name, m in results.items():
+        lines.append(
+            f"| {name} | "
+            + " | ".join(cell(m, k) for k in ("accuracy", "macro_f1", "macro_roc_auc", "tamper_roc_auc"))
+            + " |"
+        )
+    return "\n".join(lines)
