@@ -1,0 +1,137 @@
+import type {
+  Job, Label, Me, NewLabel, Page, QueueItem, SeriesDetail, SeriesScores, StudyDetail, StudySummary,
+} from './types';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function readCookie(name: string): string | null {
+  for (const part of document.cookie.split(';')) {
+    const [key, ...rest] = part.trim().split('=');
+    if (key === name) return decodeURIComponent(rest.join('='));
+  }
+  return null;
+}
+
+export function csrfToken(): string {
+  return readCookie('csrftoken') ?? '';
+}
+
+export function loginUrl(next: string = location.pathname + location.search): string {
+  return `/accounts/login/?next=${encodeURIComponent(next)}`;
+}
+
+/** Django answers 401/403 for anonymous API calls: send the browser to its login form. */
+export function redirectToLogin(): never {
+  location.assign(loginUrl());
+  throw new ApiError(401, null, 'Not logged in');
+}
+
+function errorMessage(status: number, body: unknown): string {
+  if (body && typeof body === 'object' && 'detail' in body) return String((body as { detail: unknown }).detail);
+  return `Request failed (HTTP ${status})`;
+}
+
+async function parseBody(response: Response): Promise<unknown> {
+  const text = await response.text();
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+// Set once /api/me succeeded: afterwards a 403 means "not allowed", not "log in".
+let isLoggedIn = false;
+
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export async function apiRequest<T>(method: string, url: string, body?: unknown): Promise<{ status: number; data: T }> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (UNSAFE.has(method)) headers['X-CSRFToken'] = csrfToken();
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const response = await fetch(url, {
+    method,
+    headers,
+    credentials: 'same-origin',
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await parseBody(response);
+  if (response.status === 401) redirectToLogin();
+  // A 403 for a logged-in user is a permission problem, not a missing session.
+  if (response.status === 403 && !isLoggedIn) redirectToLogin();
+  if (!response.ok) throw new ApiError(response.status, data, errorMessage(response.status, data));
+  return { status: response.status, data: data as T };
+}
+
+
+export async function getJson<T>(url: string): Promise<T> {
+  return (await apiRequest<T>('GET', url)).data;
+}
+
+function query(params: Record<string, string | number | null | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined && value !== '') search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+export const api = {
+  async me(): Promise<Me> {
+    const me = await getJson<Me>('/api/me');
+    isLoggedIn = true;
+    return me;
+  },
+  job: (id: number | string) => getJson<Job>(`/api/jobs/${encodeURIComponent(String(id))}`),
+  studies: (filters: Record<string, string | number | null | undefined>) =>
+    getJson<Page<StudySummary>>(`/api/studies${query(filters)}`),
+  study: (studyUid: string) => getJson<StudyDetail>(`/api/studies/${encodeURIComponent(studyUid)}`),
+  series: (seriesUid: string) => getJson<SeriesDetail>(`/api/series/${encodeURIComponent(seriesUid)}`),
+  async scores(seriesUid: string): Promise<SeriesScores | null> {
+    try {
+      return await getJson<SeriesScores>(`/api/series/${encodeURIComponent(seriesUid)}/scores`);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return null;
+      throw error;
+    }
+  },
+  heatmapUrl: (seriesUid: string, sliceIndex: number) =>
+    `/api/series/${encodeURIComponent(seriesUid)}/heatmap/${sliceIndex}.png`,
+  async labels(seriesUid: string): Promise<Label[]> {
+    const data = await getJson<Label[] | Page<Label>>(`/api/labels${query({ series: seriesUid })}`);
+    if (Array.isArray(data)) return data;
+    const all = [...data.results];
+    let next = data.next;
+    while (next) {
+      const page = await getJson<Page<Label>>(next);
+      all.push(...page.results);
+      next = page.next;
+    }
+    return all;
+  },
+  createLabel: async (label: NewLabel) => (await apiRequest<Label>('POST', '/api/labels', label)).data,
+  updateLabel: async (id: Label['id'], changes: Partial<NewLabel>) =>
+    (await apiRequest<Label>('PATCH', `/api/labels/${encodeURIComponent(String(id))}`, changes)).data,
+  deleteLabel: async (id: Label['id']) => {
+    await apiRequest<null>('DELETE', `/api/labels/${encodeURIComponent(String(id))}`);
+  },
+  /** null when the queue is empty (HTTP 204). */
+  async nextQueueItem(): Promise<QueueItem | null> {
+    const { status, data } = await apiRequest<QueueItem | null>('POST', '/api/queue/next');
+    return status === 204 || !data ? null : data;
+  },
+};
+
+export function viewerPath(studyUid: string, seriesUid: string, params: Record<string, string | number | null | undefined> = {}): string {
+  return `/viewer/${encodeURIComponent(studyUid)}/${encodeURIComponent(seriesUid)}${query(params)}`;
+}

@@ -1,0 +1,69 @@
+import { csrfToken } from './api';
+import { h } from './dom';
+import type { RouteName } from './router';
+import type { Me, Role } from './types';
+
+interface NavLink {
+  label: string;
+  href: string;
+  route: RouteName | null;
+}
+
+const UPLOAD: NavLink = { label: 'Upload', href: '/upload', route: 'upload' };
+const STUDIES: NavLink = { label: 'Studies', href: '/studies', route: 'studies' };
+const QUEUE: NavLink = { label: 'Queue', href: '/queue', route: 'queue' };
+// Claims pages are rendered by Django, so this is a plain full-page link.
+const CLAIMS: NavLink = { label: 'Claims', href: '/claims', route: null };
+
+const NAV_BY_ROLE: Record<Role, NavLink[]> = {
+  clinician: [UPLOAD, STUDIES],
+  admin: [UPLOAD, STUDIES],
+  annotator: [STUDIES, QUEUE],
+  expert: [STUDIES, QUEUE],
+  insurer: [CLAIMS],
+};
+
+export function navLinksFor(role: Role): NavLink[] {
+  return NAV_BY_ROLE[role] ?? [];
+}
+
+export function canOpen(role: Role, route: RouteName): boolean {
+  if (route === 'home' || route === 'notFound') return true;
+  // The viewer is reachable from Studies and Queue.
+  if (route === 'viewer') return navLinksFor(role).some((link) => link.route === 'studies' || link.route === 'queue');
+  return navLinksFor(role).some((link) => link.route === route);
+}
+
+export function homeRouteFor(role: Role): string {
+  const first = navLinksFor(role)[0];
+  return first ? first.href : '/';
+}
+
+export function renderHeader(me: Me, current: RouteName): HTMLElement {
+  const links = navLinksFor(me.role).map((link) =>
+    h(
+      'a',
+      {
+        href: link.href,
+        className: link.route === current ? 'nav-link active' : 'nav-link',
+        'aria-current': link.route === current ? 'page' : null,
+        'data-testid': `nav-${link.label.toLowerCase()}`,
+      },
+      link.label,
+    ),
+  );
+  const logout = h(
+    'form',
+    { method: 'post', action: '/accounts/logout/', className: 'logout-form' },
+    h('input', { type: 'hidden', name: 'csrfmiddlewaretoken', value: csrfToken() }),
+    h('button', { type: 'submit', className: 'btn btn-ghost', 'data-testid': 'logout' }, 'Log out'),
+  );
+  return h(
+    'header',
+    { className: 'app-header' },
+    h('a', { href: '/', className: 'brand' }, 'Tamper Detection Portal'),
+    h('nav', { 'aria-label': 'Main', className: 'main-nav' }, links),
+    h('span', { className: 'whoami', 'data-testid': 'whoami' }, `${me.username} · ${me.role}`),
+    logout,
+  );
+}

@@ -1,0 +1,169 @@
+// Shapes of the portal's JSON API (see docs/frontend.md for the contract).
+export type Role = 'clinician' | 'annotator' | 'expert' | 'insurer' | 'admin';
+export type LabelClass = 'TB' | 'TM' | 'FB' | 'FM';
+export const LABEL_CLASSES: readonly LabelClass[] = ['TB', 'TM', 'FB', 'FM'];
+export const LABEL_CLASS_NAMES: Record<LabelClass, string> = {
+  TB: 'True benign',
+  TM: 'True malignant',
+  FB: 'False benign (removed)',
+  FM: 'False malignant (injected)',
+};
+export type ClassProbs = Record<LabelClass, number>;
+export type JobStatus = 'queued' | 'running' | 'done' | 'failed';
+
+export interface Me {
+  username: string;
+  role: Role;
+}
+
+export interface ModelVersion {
+  name: string;
+  trained: string | null;
+}
+
+export interface JobSummary {
+  id: number | string;
+  series_uid: string;
+  status: JobStatus;
+}
+
+export interface Job extends JobSummary {
+  study_uid: string;
+  error: string | null;
+  model_version: ModelVersion | null;
+  created: string | null;
+  started: string | null;
+  finished: string | null;
+}
+
+export interface UploadStored {
+  file: string;
+  sop_instance_uid: string;
+  study_uid: string;
+  series_uid: string;
+}
+
+export interface UploadError {
+  file: string;
+  reason: string;
+}
+
+export interface UploadResponse {
+  batch: string;
+  stored: UploadStored[];
+  errors: UploadError[];
+  jobs: JobSummary[];
+}
+
+export interface Page<T> {
+  count: number;
+  next: string | null;
+  previous: string | null;
+  results: T[];
+}
+
+export interface StudySummary {
+  study_uid: string;
+  patient_id: string;
+  patient_name: string;
+  study_date: string | null;
+  modalities: string[] | string;
+  description: string;
+  num_series: number;
+  num_instances: number;
+  verdict: LabelClass | null;
+  verdict_score: number | null;
+  model_version: ModelVersion | string | null;
+}
+
+export interface SeriesSummary {
+  series_uid: string;
+  modality: string;
+  description: string;
+  num_instances: number;
+  job: JobSummary | Job | null;
+}
+
+export interface StudyDetail extends StudySummary {
+  series: SeriesSummary[];
+}
+
+export interface Instance {
+  sop_instance_uid: string;
+  instance_number: number | null;
+  slice_index: number;
+  z: number | null;
+  rows: number;
+  columns: number;
+}
+
+export interface SeriesDetail {
+  series_uid: string;
+  study_uid: string;
+  modality: string;
+  description: string;
+  instances: Instance[];
+  job: JobSummary | Job | null;
+}
+
+export interface SliceScore {
+  slice_index: number;
+  sop_instance_uid: string;
+  probs: ClassProbs;
+  tamper: number;
+}
+
+export interface LocationScore {
+  slice_index: number;
+  x: number;
+  y: number;
+  probs: ClassProbs;
+  tamper: number;
+}
+
+export interface SeriesScores {
+  model_version: ModelVersion;
+  slices: SliceScore[];
+  locations: LocationScore[];
+}
+
+export type Box = [number, number, number, number];
+
+export interface Label {
+  id: number | string;
+  study_uid: string;
+  series_uid: string;
+  sop_instance_uid: string;
+  slice_index: number;
+  x: number;
+  y: number;
+  box: Box | null;
+  label_class: LabelClass;
+  annotator: string;
+  created: string;
+  comment: string;
+  is_mine: boolean;
+}
+
+export interface NewLabel {
+  series_uid: string;
+  sop_instance_uid: string;
+  slice_index: number;
+  x: number;
+  y: number;
+  box: Box | null;
+  label_class: LabelClass;
+  comment: string;
+  queue_item?: number | string;
+}
+
+export interface QueueItem {
+  id: number | string;
+  study_uid: string;
+  series_uid: string;
+  slice_index: number;
+  x: number | null;
+  y: number | null;
+  lease_expires: string | null;
+  strategy: string;
+}

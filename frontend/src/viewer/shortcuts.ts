@@ -1,0 +1,30 @@
+import { h } from '../dom';
+import { WINDOW_PRESETS } from './windowPresets';
+
+export const SHORTCUTS: [string, string][] = [
+  ['↑ / ↓ or wheel', 'Previous / next slice'],
+  ['PgUp / PgDn', '10 slices back / forward'],
+  ['Home / End', 'First / last slice'],
+  ...WINDOW_PRESETS.map((p): [string, string] => [p.key.toUpperCase(), `${p.label} window (W ${p.width} / L ${p.center})`]),
+  ['R', 'Reset zoom, pan and window'],
+  ['+ / −', 'Zoom in / out'],
+  ['A / W / P / Z', 'Left button: annotate / window-level / pan / zoom'],
+  ['Right drag / middle drag', 'Zoom / pan'],
+  ['Click or drag (annotate)', 'Mark a point or a box'],
+  ['1 2 3 4', 'Save mark as TB / TM / FB / FM (or change the selected label)'],
+  ['Drag own label', 'Move it'],
+  ['Delete', 'Delete the selected label'],
+  ['H', 'Show / hide tamper heatmap'],
+  ['N / Shift+N', 'Next / previous suspicious location'],
+  ['Esc', 'Cancel mark or selection, close help'],
+  ['?', 'Show / hide this help'],
+];
+
+export function renderHelpPanel(onClose: () => void): HTMLElement {
+  const close = h('button', { type: 'button', className: 'btn btn-small', 'data-testid': 'help-close' }, 'Close');
+  close.addEventListener('click', onClose);
+  return h('div', { className: 'help-panel', role: 'dialog', 'aria-modal': 'false', 'aria-labelledby': 'help-title', 'data-testid': 'help-panel', hidden: true },
+    h('div', { className: 'help-head' }, h('h2', { id: 'help-title' }, 'Keyboard shortcuts'), close),
+    h('table', { className: 'shortcut-table' },
+      h('tbody', {}, SHORTCUTS.map(([keys, action]) => h('tr', {}, h('th', { scope: 'row' }, h('kbd', {}, keys)), h('td', {}, action))))));
+}

@@ -1,0 +1,660 @@
+import { api, ApiError } from '../api';
+import { formatPercent, h, isTypingTarget, replaceChildren } from '../dom';
+import { openNextQueueItem } from '../pages/queuePage';
+import { updateQuery, type Page } from '../router';
+import {
+  LABEL_CLASS_NAMES, LABEL_CLASSES, type Box, type Label, type LabelClass, type LocationScore, type Me,
+  type SeriesDetail, type SeriesScores,
+} from '../types';
+import { HeatmapOverlay } from './heatmapOverlay';
+import { CLASS_COLOURS, MarkerLayer, type PendingMark } from './markerLayer';
+import { prepareImageIds } from './seriesLoader';
+import { renderHelpPanel } from './shortcuts';
+import { CoreEnums, StackViewer, clampIndex, type Point, type PrimaryTool } from './stackViewer';
+import { startViewerStats } from './viewerStats';
+import { WINDOW_PRESETS } from './windowPresets';
+
+export interface ViewerRoute {
+  me: Me;
+  studyUid: string;
+  seriesUid: string;
+  query: URLSearchParams;
+}
+
+const DRAG_THRESHOLD_PX = 4;
+const SCORE_POLL_MS = 3000;
+
+function numberParam(query: URLSearchParams, key: string): number | null {
+  const raw = query.get(key);
+  if (raw === null || raw === '') return null;
+  const value = Number(raw);
+  return Number.isFinite(value) ? value : null;
+}
+
+export async function mountViewerPage(container: HTMLElement, route: ViewerRoute): Promise<Page> {
+  const timing = startViewerStats(route.seriesUid);
+  const canLabel = route.me.role !== 'insurer';
+  const queueItemId = route.query.get('item');
+  const queueX = numberParam(route.query, 'x');
+  const queueY = numberParam(route.query, 'y');
+  const queueTarget: Point | null = queueX !== null && queueY !== null ? [queueX, queueY] : null;
+
+  // ---- state ------------------------------------------------------------
+  let series: SeriesDetail | null = null;
+  let scores: SeriesScores | null = null;
+  let labels: Label[] = [];
+  let selectedId: Label['id'] | null = null;
+  let pending: PendingMark | null = null;
+  let hoverPixel: Point | null = null;
+  let dragPreview: { id: Label['id']; x: number; y: number } | null = null;
+  let tool: PrimaryTool = 'annotate';
+  let destroyed = false;
+  let scorePollTimer: number | null = null;
+
+  // ---- layout -----------------------------------------------------------
+  const csElement = h('div', { className: 'cs-element', 'data-testid': 'cs-viewport' });
+  const markers = new MarkerLayer();
+  const heatmap = new HeatmapOverlay((slice) => api.heatmapUrl(route.seriesUid, slice));
+  const viewportStatus = h('div', { className: 'viewport-status', 'data-testid': 'viewer-status', 'aria-live': 'polite' }, 'Loading series…');
+  const wrap = h('div', { className: 'viewport-wrap', 'data-testid': 'viewport', 'data-tool': tool, tabindex: '0', 'aria-label': 'Image viewport' });
+  wrap.append(csElement, heatmap.canvas, markers.root, viewportStatus);
+
+  const slider = h('input', { type: 'range', min: '0', max: '0', value: '0', step: '1', 'aria-label': 'Slice', 'data-testid': 'slice-slider', disabled: true });
+  const sliceText = h('span', { className: 'slice-index', 'data-testid': 'slice-index' }, 'Slice – / –');
+  const zText = h('span', { className: 'slice-z', 'data-testid': 'slice-z' }, 'z –');
+  const loadText = h('span', { className: 'load-progress muted', 'data-testid': 'load-progress' }, '');
+  const tamperStrip = h('canvas', { className: 'tamper-strip', height: '6', 'aria-hidden': 'true' });
+
+  const toolButtons = new Map<PrimaryTool, HTMLButtonElement>();
+  const toolDefs: [PrimaryTool, string, string][] = [['annotate', 'Annotate', 'A'], ['windowLevel', 'Window', 'W'], ['pan', 'Pan', 'P'], ['zoom', 'Zoom', 'Z']];
+  const toolGroup = h('div', { className: 'btn-group', role: 'group', 'aria-label': 'Left mouse button' },
+    toolDefs.map(([id, text, key]) => {
+      const button = h('button', { type: 'button', className: 'btn btn-small', 'aria-pressed': String(id === tool), 'data-testid': `tool-${id}`, title: `${text} (${key})` }, text);
+      button.addEventListener('click', () => setTool(id));
+      toolButtons.set(id, button);
+      return button;
+    }));
+  const presetGroup = h('div', { className: 'btn-group', role: 'group', 'aria-label': 'Window presets' },
+    WINDOW_PRESETS.map((preset) => {
+      const button = h('button', { type: 'button', className: 'btn btn-small', 'data-testid': `preset-${preset.id}`, title: `${preset.label} (${preset.key.toUpperCase()})` }, preset.label);
+      button.addEventListener('click', () => viewer?.applyPreset(preset));
+      return button;
+    }));
+  const resetButton = h('button', { type: 'button', className: 'btn btn-small', 'data-testid': 'view-reset', title: 'Reset (R)' }, 'Reset');
+  const zoomIn = h('button', { type: 'button', className: 'btn btn-small', 'aria-label': 'Zoom in', title: 'Zoom in (+)' }, '+');
+  const zoomOut = h('button', { type: 'button', className: 'btn btn-small', 'aria-label': 'Zoom out', title: 'Zoom out (−)' }, '−');
+  const helpButton = h('button', { type: 'button', className: 'btn btn-small', 'data-testid': 'help-toggle', 'aria-expanded': 'false', title: 'Keyboard shortcuts (?)' }, '? Help');
+
+  const seriesInfo = h('div', { className: 'series-info', 'data-testid': 'series-info' }, 'Loading…');
+  const scoreInfo = h('div', { className: 'score-info', 'data-testid': 'score-info', 'aria-live': 'polite' }, 'Loading scores…');
+  const overlayToggle = h('input', { type: 'checkbox', id: 'overlay-toggle', checked: true, disabled: true, 'data-testid': 'overlay-toggle' });
+  const overlayOpacity = h('input', { type: 'range', id: 'overlay-opacity', min: '0', max: '100', value: '50', disabled: true, 'data-testid': 'overlay-opacity' });
+  const overlayNote = h('span', { className: 'muted small', 'data-testid': 'overlay-note' }, '');
+  const locationList = h('ol', { className: 'location-list', 'data-testid': 'location-list' });
+  const labelEditor = h('div', { className: 'label-editor', 'data-testid': 'label-editor' });
+  const labelList = h('ul', { className: 'label-list', 'data-testid': 'label-list' });
+  const labelError = h('p', { className: 'error-text', role: 'alert', 'data-testid': 'label-error' });
+  const helpPanel = renderHelpPanel(() => toggleHelp(false));
+
+  const queueBox = queueItemId
+    ? h('div', { className: 'side-section queue-box', 'data-testid': 'queue-box' },
+        h('h2', {}, 'Queue item'),
+        h('p', { className: 'small' }, `Item ${queueItemId}: check the marked location and save a label.`),
+        (() => {
+          const next = h('button', { type: 'button', className: 'btn btn-primary btn-small', 'data-testid': 'queue-next' }, 'Next uncertain item');
+          next.addEventListener('click', async () => {
+            next.disabled = true;
+            try {
+              if (!(await openNextQueueItem())) replaceChildren(labelError, 'The queue is empty.');
+            } catch (error) {
+              replaceChildren(labelError, `Could not get the next item: ${(error as Error).message}`);
+            } finally {
+              next.disabled = false;
+            }
+          });
+          return next;
+        })())
+    : null;
+
+  container.append(
+    h('section', { className: 'viewer-page', 'data-testid': 'viewer' },
+      h('div', { className: 'viewer-main' },
+        h('div', { className: 'viewer-toolbar' }, toolGroup, presetGroup, h('div', { className: 'btn-group' }, zoomOut, zoomIn, resetButton), helpButton),
+        wrap,
+        h('div', { className: 'slice-bar' },
+          h('div', { className: 'slider-stack' }, slider, tamperStrip),
+          sliceText, zText, loadText)),
+      h('aside', { className: 'viewer-side', 'aria-label': 'Series details' },
+        h('div', { className: 'side-section' }, seriesInfo, scoreInfo),
+        queueBox,
+        h('div', { className: 'side-section' },
+          h('h2', {}, 'Tamper overlay'),
+          h('div', { className: 'inline-field' }, overlayToggle, h('label', { for: 'overlay-toggle' }, 'Show heatmap (H)')),
+          h('div', { className: 'inline-field' }, h('label', { for: 'overlay-opacity' }, 'Opacity'), overlayOpacity),
+          overlayNote),
+        h('div', { className: 'side-section side-grow' },
+          h('h2', {}, 'Suspicious locations'),
+          locationList),
+        canLabel ? h('div', { className: 'side-section side-grow' },
+          h('h2', {}, 'Labels'),
+          labelEditor,
+          labelError,
+          labelList) : null),
+      helpPanel),
+  );
+
+  // ---- viewer -----------------------------------------------------------
+  let viewer: StackViewer | null = null;
+  try {
+    viewer = new StackViewer(csElement);
+  } catch (error) {
+    viewportStatus.textContent = `This browser cannot display images: ${(error as Error).message}`;
+    viewportStatus.classList.add('error');
+    return { destroy: () => undefined };
+  }
+  const stackViewer = viewer;
+
+  const currentIndex = (): number => stackViewer.currentIndex();
+  const instanceAt = (index: number) => series?.instances.find((i) => i.slice_index === index) ?? series?.instances[index];
+  const geometry = () => {
+    const instance = instanceAt(currentIndex());
+    return {
+      rows: instance?.rows ?? 512,
+      columns: instance?.columns ?? 512,
+      pixelToCanvas: (p: Point) => stackViewer.pixelToCanvas(p),
+    };
+  };
+
+  function setTool(next: PrimaryTool): void {
+    tool = next;
+    stackViewer.setPrimaryTool(next);
+    wrap.dataset.tool = next;
+    for (const [id, button] of toolButtons) button.setAttribute('aria-pressed', String(id === next));
+  }
+
+  function toggleHelp(show = helpPanel.hidden): void {
+    helpPanel.hidden = !show;
+    helpButton.setAttribute('aria-expanded', String(show));
+    if (!show) wrap.focus();
+  }
+
+  // ---- drawing ----------------------------------------------------------
+  function labelsOnSlice(index: number): Label[] {
+    return labels
+      .filter((label) => label.slice_index === index)
+      .map((label) => (dragPreview && String(dragPreview.id) === String(label.id) ? moveLabel(label, dragPreview.x, dragPreview.y) : label));
+  }
+
+  function locationsOnSlice(index: number): LocationScore[] {
+    return scores?.locations.filter((l) => l.slice_index === index) ?? [];
+  }
+
+  function redraw(): void {
+    if (!series) return;
+    const index = currentIndex();
+    markers.render({
+      labels: labelsOnSlice(index),
+      selectedId,
+      pending,
+      locations: locationsOnSlice(index),
+      queueTarget: queueTarget && numberParam(route.query, 'slice') === index ? queueTarget : null,
+      toCanvas: (p) => stackViewer.pixelToCanvas(p),
+      onLabelPointerDown: startLabelDrag,
+    });
+    heatmap.draw(geometry());
+  }
+
+  function onSliceChanged(): void {
+    if (!series) return;
+    const index = currentIndex();
+    const instance = instanceAt(index);
+    slider.value = String(index);
+    sliceText.textContent = `Slice ${index + 1} / ${series.instances.length}`;
+    sliceText.dataset.sliceIndex = String(index);
+    zText.textContent = instance?.z === null || instance?.z === undefined ? 'z –' : `z ${instance.z.toFixed(1)} mm`;
+    updateQuery({ slice: index });
+    if (pending && pending.slice !== index) pending = null;
+    const selected = labels.find((l) => String(l.id) === String(selectedId));
+    if (selected && selected.slice_index !== index) selectedId = null;
+    renderLabelEditor();
+    if (scores && overlayToggle.checked) void heatmap.showSlice(index, geometry()).then((found) => {
+      overlayNote.textContent = found ? '' : 'No heatmap for this slice.';
+    });
+    else heatmap.clear();
+    redraw();
+  }
+
+  // ---- labels -----------------------------------------------------------
+  function moveLabel(label: Label, x: number, y: number): Label {
+    const dx = x - label.x;
+    const dy = y - label.y;
+    const box: Box | null = label.box ? [label.box[0] + dx, label.box[1] + dy, label.box[2] + dx, label.box[3] + dy] : null;
+    return { ...label, x, y, box };
+  }
+
+  function showLabelError(error: unknown): void {
+    const message = error instanceof ApiError && error.status === 403 ? 'You are not allowed to change this label.' : (error as Error).message;
+    replaceChildren(labelError, `Could not save the label: ${message}`);
+  }
+
+  async function saveLabel(labelClass: LabelClass): Promise<void> {
+    if (!series || !canLabel) return;
+    replaceChildren(labelError);
+    const selected = labels.find((l) => String(l.id) === String(selectedId));
+    if (selected && selected.is_mine && !pending) {
+      try {
+        const updated = await api.updateLabel(selected.id, { label_class: labelClass });
+        labels = labels.map((l) => (String(l.id) === String(updated.id) ? { ...l, ...updated } : l));
+      } catch (error) {
+        showLabelError(error);
+      }
+      renderLabels();
+      return;
+    }
+    const index = currentIndex();
+    const instance = instanceAt(index);
+    if (!instance) return;
+    const mark = pending ?? { ...placementPoint(), box: null, slice: index };
+    const body = {
+      series_uid: series.series_uid,
+      sop_instance_uid: instance.sop_instance_uid,
+      slice_index: index,
+      x: Math.round(mark.x),
+      y: Math.round(mark.y),
+      box: mark.box ? (mark.box.map((v) => Math.round(v)) as Box) : null,
+      label_class: labelClass,
+      comment: commentDraft.trim(),
+      ...(queueItemId ? { queue_item: queueItemId } : {}),
+    };
+    try {
+      const created = await api.createLabel(body);
+      // The API's answer wins; the defaults cover a minimal 201 body.
+      const defaults = { study_uid: series.study_uid, annotator: route.me.username, created: new Date().toISOString(), is_mine: true };
+      labels = [...labels, Object.assign(defaults, body, created)];
+      pending = null;
+      commentDraft = '';
+      selectedId = created.id;
+    } catch (error) {
+      showLabelError(error);
+    }
+    renderLabels();
+  }
+
+  /** Where a keyboard-only label goes: under the mouse, else the queue target, else the image centre. */
+  function placementPoint(): { x: number; y: number } {
+    const instance = instanceAt(currentIndex());
+    if (hoverPixel) return { x: hoverPixel[0], y: hoverPixel[1] };
+    if (queueTarget && numberParam(route.query, 'slice') === currentIndex()) return { x: queueTarget[0], y: queueTarget[1] };
+    return { x: (instance?.columns ?? 512) / 2, y: (instance?.rows ?? 512) / 2 };
+  }
+
+  async function deleteSelected(): Promise<void> {
+    const selected = labels.find((l) => String(l.id) === String(selectedId));
+    if (!selected || !selected.is_mine) return;
+    replaceChildren(labelError);
+    try {
+      await api.deleteLabel(selected.id);
+      labels = labels.filter((l) => l !== selected);
+      selectedId = null;
+    } catch (error) {
+      showLabelError(error);
+    }
+    renderLabels();
+  }
+
+  async function saveComment(label: Label, comment: string): Promise<void> {
+    try {
+      const updated = await api.updateLabel(label.id, { comment });
+      labels = labels.map((l) => (String(l.id) === String(label.id) ? { ...l, ...updated, comment } : l));
+    } catch (error) {
+      showLabelError(error);
+    }
+    renderLabels();
+  }
+
+  let commentDraft = '';
+
+  function classButtons(onPick: (c: LabelClass) => void, current: LabelClass | null): HTMLElement {
+    return h('div', { className: 'class-buttons', role: 'group', 'aria-label': 'Label class' },
+      LABEL_CLASSES.map((c, i) => {
+        const button = h('button', {
+          type: 'button', className: `btn btn-small class-btn${c === current ? ' current' : ''}`,
+          style: `--class-colour: ${CLASS_COLOURS[c]}`, title: `${LABEL_CLASS_NAMES[c]} (${i + 1})`,
+          'data-testid': `label-class-${c}`, 'aria-pressed': String(c === current),
+        }, `${i + 1} ${c}`);
+        button.addEventListener('click', () => onPick(c));
+        return button;
+      }));
+  }
+
+  function renderLabelEditor(): void {
+    if (!canLabel) return;
+    const selected = labels.find((l) => String(l.id) === String(selectedId));
+    if (pending) {
+      const comment = h('input', { type: 'text', placeholder: 'Comment (optional)', value: commentDraft, 'aria-label': 'Comment', 'data-testid': 'label-comment' });
+      comment.addEventListener('input', () => (commentDraft = comment.value));
+      replaceChildren(labelEditor,
+        h('p', { className: 'small' }, `New ${pending.box ? 'box' : 'point'} at (${Math.round(pending.x)}, ${Math.round(pending.y)}): choose a class (1–4).`),
+        classButtons((c) => void saveLabel(c), null),
+        comment);
+    } else if (selected) {
+      const parts: (HTMLElement | string)[] = [
+        h('p', { className: 'small' }, `${selected.is_mine ? 'Your' : `${selected.annotator}'s`} ${selected.label_class} label at (${selected.x}, ${selected.y}), slice ${selected.slice_index + 1}`),
+      ];
+      if (selected.is_mine) {
+        const comment = h('input', { type: 'text', value: selected.comment ?? '', placeholder: 'Comment', 'aria-label': 'Comment', 'data-testid': 'label-comment' });
+        comment.addEventListener('change', () => void saveComment(selected, comment.value));
+        const remove = h('button', { type: 'button', className: 'btn btn-small btn-danger', 'data-testid': 'label-delete' }, 'Delete');
+        remove.addEventListener('click', () => void deleteSelected());
+        parts.push(classButtons((c) => void saveLabel(c), selected.label_class), comment, remove);
+      } else if (selected.comment) {
+        parts.push(h('p', { className: 'small' }, `“${selected.comment}”`));
+      }
+      replaceChildren(labelEditor, parts);
+    } else {
+      replaceChildren(labelEditor, h('p', { className: 'muted small' }, 'Click the image to mark a point (drag for a box), then press 1–4.'));
+    }
+  }
+
+  function renderLabels(): void {
+    if (!canLabel) return redraw();
+    const sorted = [...labels].sort((a, b) => a.slice_index - b.slice_index);
+    replaceChildren(labelList, sorted.length === 0 ? h('li', { className: 'muted small', 'data-testid': 'labels-empty' }, 'No labels on this series yet.') :
+      sorted.map((label) => {
+        const button = h('button', {
+          type: 'button',
+          className: `label-item ${label.is_mine ? 'mine' : 'theirs'}${String(label.id) === String(selectedId) ? ' selected' : ''}`,
+          'data-testid': 'label-item', 'data-label-class': label.label_class, 'data-slice-index': String(label.slice_index),
+        },
+        h('span', { className: 'swatch', style: `background: ${CLASS_COLOURS[label.label_class]}` }),
+        `${label.label_class} · slice ${label.slice_index + 1} · (${label.x}, ${label.y})`,
+        h('span', { className: 'muted small' }, label.is_mine ? ' · you' : ` · ${label.annotator}`));
+        button.addEventListener('click', () => {
+          pending = null;
+          selectedId = label.id;
+          void stackViewer.goToSlice(label.slice_index).then(() => {
+            renderLabels();
+          });
+        });
+        return h('li', {}, button);
+      }));
+    renderLabelEditor();
+    redraw();
+  }
+
+  function startLabelDrag(label: Label, event: PointerEvent): void {
+    if (event.button !== 0) return;
+    event.stopPropagation();
+    event.preventDefault();
+    pending = null;
+    selectedId = label.id;
+    const start = stackViewer.canvasToPixel(relativePoint(event));
+    if (!start) return;
+    const startClient = [event.clientX, event.clientY];
+    let moved = false;
+    const onMove = (move: PointerEvent): void => {
+      if (!moved && Math.hypot(move.clientX - startClient[0]!, move.clientY - startClient[1]!) < DRAG_THRESHOLD_PX) return;
+      moved = true;
+      const now = stackViewer.canvasToPixel(relativePoint(move));
+      if (now) dragPreview = { id: label.id, x: label.x + now[0] - start[0], y: label.y + now[1] - start[1] };
+      redraw();
+    };
+    const onUp = async (): Promise<void> => {
+      window.removeEventListener('pointermove', onMove);
+      window.removeEventListener('pointerup', onUp);
+      const preview = dragPreview;
+      dragPreview = null;
+      if (moved && preview) {
+        const movedLabel = moveLabel(label, Math.round(preview.x), Math.round(preview.y));
+        labels = labels.map((l) => (l === label ? movedLabel : l));
+        renderLabels();
+        try {
+          await api.updateLabel(label.id, { x: movedLabel.x, y: movedLabel.y, box: movedLabel.box });
+        } catch (error) {
+          labels = labels.map((l) => (l === movedLabel ? label : l));
+          showLabelError(error);
+        }
+      }
+      renderLabels();
+    };
+    window.addEventListener('pointermove', onMove);
+    window.addEventListener('pointerup', onUp);
+  }
+
+  function relativePoint(event: MouseEvent): Point {
+    const rect = csElement.getBoundingClientRect();
+    return [event.clientX - rect.left, event.clientY - rect.top];
+  }
+
+  function inImage(p: Point): boolean {
+    const g = geometry();
+    return p[0] >= -0.5 && p[1] >= -0.5 && p[0] <= g.columns - 0.5 && p[1] <= g.rows - 0.5;
+  }
+
+  // Annotate mode: click marks a point, drag marks a box.
+  wrap.addEventListener('pointerdown', (event) => {
+    wrap.focus({ preventScroll: true });
+    if (event.button !== 0 || tool !== 'annotate' || !canLabel || !series) return;
+    const startCanvas = relativePoint(event);
+    const start = stackViewer.canvasToPixel(startCanvas);
+    if (!start || !inImage(start)) return;
+    const slice = currentIndex();
+    let box: Box | null = null;
+    const onMove = (move: PointerEvent): void => {
+      const nowCanvas = relativePoint(move);
+      if (Math.hypot(nowCanvas[0] - startCanvas[0], nowCanvas[1] - startCanvas[1]) < DRAG_THRESHOLD_PX) return;
+      const now = stackViewer.canvasToPixel(nowCanvas);
+      if (!now) return;
+      box = [Math.min(start[0], now[0]), Math.min(start[1], now[1]), Math.max(start[0], now[0]), Math.max(start[1], now[1])];
+      pending = { x: (box[0] + box[2]) / 2, y: (box[1] + box[3]) / 2, box, slice };
+      redraw();
+    };
+    const onUp = (): void => {
+      window.removeEventListener('pointermove', onMove);
+      window.removeEventListener('pointerup', onUp);
+      selectedId = null;
+      pending = box ? { x: (box[0] + box[2]) / 2, y: (box[1] + box[3]) / 2, box, slice } : { x: start[0], y: start[1], box: null, slice };
+      renderLabelEditor();
+      redraw();
+    };
+    window.addEventListener('pointermove', onMove);
+    window.addEventListener('pointerup', onUp);
+  });
+  wrap.addEventListener('pointermove', (event) => {
+    const p = stackViewer.canvasToPixel(relativePoint(event));
+    hoverPixel = p && inImage(p) ? p : null;
+  });
+  wrap.addEventListener('pointerleave', () => (hoverPixel = null));
+
+  // ---- scores & overlay --------------------------------------------------
+  function renderLocations(): void {
+    if (!scores) return;
+    const sorted = [...scores.locations].sort((a, b) => b.tamper - a.tamper);
+    replaceChildren(locationList, sorted.length === 0 ? h('li', { className: 'muted small', 'data-testid': 'locations-empty' }, 'The model found no suspicious locations.') :
+      sorted.map((location) => {
+        const top = LABEL_CLASSES.reduce((best, c) => ((location.probs[c] ?? 0) > (location.probs[best] ?? 0) ? c : best), LABEL_CLASSES[0]!);
+        const button = h('button', { type: 'button', className: 'location-item', 'data-testid': 'location-item', 'data-slice-index': String(location.slice_index) },
+          h('span', { className: 'tamper-score' }, formatPercent(location.tamper)),
+          ` slice ${location.slice_index + 1} · (${Math.round(location.x)}, ${Math.round(location.y)}) · ${top}`);
+        button.addEventListener('click', () => jumpToLocation(location));
+        return h('li', {}, button);
+      }));
+  }
+
+  function jumpToLocation(location: LocationScore): void {
+    void stackViewer.goToSlice(location.slice_index).then(() => {
+      stackViewer.centreOn([location.x, location.y]);
+      redraw();
+    });
+  }
+
+  function jumpToNextLocation(step: 1 | -1): void {
+    if (!scores || scores.locations.length === 0) return;
+    const sorted = [...scores.locations].sort((a, b) => a.slice_index - b.slice_index || a.y - b.y);
+    const index = currentIndex();
+    const target = step === 1
+      ? sorted.find((l) => l.slice_index > index) ?? sorted[0]
+      : [...sorted].reverse().find((l) => l.slice_index < index) ?? sorted[sorted.length - 1];
+    if (target) jumpToLocation(target);
+  }
+
+  function drawTamperStrip(): void {
+    const count = series?.instances.length ?? 0;
+    const ctx = tamperStrip.getContext('2d');
+    tamperStrip.width = Math.max(1, count);
+    if (!ctx || !scores) return;
+    for (const slice of scores.slices) {
+      const v = Math.max(0, Math.min(1, slice.tamper));
+      ctx.fillStyle = `rgba(229, 57, 53, ${v.toFixed(2)})`;
+      ctx.fillRect(slice.slice_index, 0, 1, 6);
+    }
+  }
+
+  async function loadScores(): Promise<void> {
+    try {
+      scores = await api.scores(route.seriesUid);
+    } catch (error) {
+      replaceChildren(scoreInfo, h('span', { className: 'error-text' }, `Scores unavailable: ${(error as Error).message}`));
+      return;
+    }
+    if (destroyed) return;
+    if (!scores) {
+      const job = series?.job;
+      const state = job ? `Scoring ${job.status}${job.status === 'failed' && 'error' in job && job.error ? `: ${job.error}` : ''}` : 'Not scored yet';
+      replaceChildren(scoreInfo, h('span', { className: `badge status-${job?.status ?? 'none'}`, 'data-testid': 'score-status' }, state));
+      overlayNote.textContent = 'The overlay appears when scoring has finished.';
+      replaceChildren(locationList, h('li', { className: 'muted small' }, 'No scores yet.'));
+      if (!job || job.status === 'queued' || job.status === 'running') {
+        scorePollTimer = window.setTimeout(async () => {
+          try {
+            if (series) series = { ...series, job: (await api.series(route.seriesUid)).job };
+          } catch { /* retry next round */ }
+          if (!destroyed) void loadScores();
+        }, SCORE_POLL_MS);
+      }
+      return;
+    }
+    const seriesTamper = Math.max(0, ...scores.slices.map((s) => s.tamper));
+    replaceChildren(scoreInfo,
+      h('span', { className: 'badge status-done', 'data-testid': 'score-status' }, 'Scored'),
+      ` max slice tamper ${formatPercent(seriesTamper)} · model ${scores.model_version?.name ?? '?'}`);
+    overlayToggle.disabled = false;
+    overlayOpacity.disabled = false;
+    overlayNote.textContent = '';
+    heatmap.setOpacity(Number(overlayOpacity.value) / 100);
+    renderLocations();
+    drawTamperStrip();
+    onSliceChanged();
+  }
+
+  overlayToggle.addEventListener('change', () => {
+    heatmap.visible = overlayToggle.checked;
+    onSliceChanged();
+  });
+  overlayOpacity.addEventListener('input', () => heatmap.setOpacity(Number(overlayOpacity.value) / 100));
+
+  // ---- keyboard ---------------------------------------------------------
+  const onKeyDown = (event: KeyboardEvent): void => {
+    if (isTypingTarget(event.target) || event.ctrlKey || event.metaKey || event.altKey || !series) return;
+    const index = currentIndex();
+    const key = event.key;
+    const preset = WINDOW_PRESETS.find((p) => p.key === key.toLowerCase());
+    let handled = true;
+    if (key === 'ArrowUp' || key === 'ArrowLeft') void stackViewer.goToSlice(index - 1);
+    else if (key === 'ArrowDown' || key === 'ArrowRight') void stackViewer.goToSlice(index + 1);
+    else if (key === 'PageUp') void stackViewer.goToSlice(index - 10);
+    else if (key === 'PageDown') void stackViewer.goToSlice(index + 10);
+    else if (key === 'Home') void stackViewer.goToSlice(0);
+    else if (key === 'End') void stackViewer.goToSlice(stackViewer.sliceCount - 1);
+    else if (preset) stackViewer.applyPreset(preset);
+    else if (key === 'r' || key === 'R') stackViewer.reset();
+    else if (key === '+' || key === '=') stackViewer.zoomBy(1.25);
+    else if (key === '-' || key === '_') stackViewer.zoomBy(0.8);
+    else if (key === 'a' || key === 'A') setTool('annotate');
+    else if (key === 'w' || key === 'W') setTool('windowLevel');
+    else if (key === 'p' || key === 'P') setTool('pan');
+    else if (key === 'z' || key === 'Z') setTool('zoom');
+    else if (key === 'h' || key === 'H') {
+      if (!overlayToggle.disabled) {
+        overlayToggle.checked = !overlayToggle.checked;
+        overlayToggle.dispatchEvent(new Event('change'));
+      }
+    } else if (key === 'n') jumpToNextLocation(1);
+    else if (key === 'N') jumpToNextLocation(-1);
+    else if (key === '?') toggleHelp();
+    else if (['1', '2', '3', '4'].includes(key) && canLabel) void saveLabel(LABEL_CLASSES[Number(key) - 1]!);
+    else if (key === 'Delete' || key === 'Backspace') void deleteSelected();
+    else if (key === 'Escape') {
+      if (!helpPanel.hidden) toggleHelp(false);
+      pending = null;
+      selectedId = null;
+      renderLabels();
+    } else handled = false;
+    if (handled) event.preventDefault();
+  };
+  document.addEventListener('keydown', onKeyDown);
+
+  slider.addEventListener('input', () => void stackViewer.goToSlice(Number(slider.value)));
+  resetButton.addEventListener('click', () => stackViewer.reset());
+  zoomIn.addEventListener('click', () => stackViewer.zoomBy(1.25));
+  zoomOut.addEventListener('click', () => stackViewer.zoomBy(0.8));
+  helpButton.addEventListener('click', () => toggleHelp());
+
+  stackViewer.on(CoreEnums.Events.STACK_NEW_IMAGE, onSliceChanged);
+  stackViewer.on(CoreEnums.Events.IMAGE_RENDERED, () => {
+    timing.firstRender();
+    redraw();
+  });
+
+  const destroy = (): void => {
+    destroyed = true;
+    document.removeEventListener('keydown', onKeyDown);
+    if (scorePollTimer !== null) window.clearTimeout(scorePollTimer);
+    stackViewer.destroy();
+  };
+
+  // ---- load -------------------------------------------------------------
+  try {
+    series = await api.series(route.seriesUid);
+    if (destroyed) return { destroy };
+    if (series.instances.length === 0) throw new Error('This series has no images.');
+    const imageIds = await prepareImageIds(series);
+    timing.stats.slices = imageIds.length;
+    const startIndex = clampIndex(numberParam(route.query, 'slice') ?? Math.floor(imageIds.length / 2), imageIds.length);
+    slider.max = String(imageIds.length - 1);
+    slider.disabled = false;
+    replaceChildren(seriesInfo,
+      h('h1', { className: 'series-title' }, series.description || 'Series'),
+      h('p', { className: 'muted small' }, `${series.modality} · ${series.instances.length} images`),
+      h('p', { className: 'muted small uid', title: series.series_uid }, series.series_uid));
+    await stackViewer.showStack(imageIds, startIndex);
+    viewportStatus.hidden = true;
+    onSliceChanged();
+    if (queueTarget && startIndex === numberParam(route.query, 'slice')) stackViewer.centreOn(queueTarget);
+    wrap.focus({ preventScroll: true });
+    loadText.textContent = `Loading 0 / ${imageIds.length}`;
+    void stackViewer.prefetchAll((progress) => {
+      loadText.textContent = progress.loaded + progress.failed < progress.total
+        ? `Loading ${progress.loaded} / ${progress.total}`
+        : `All ${progress.loaded} slices loaded${progress.failed ? `, ${progress.failed} failed` : ''}`;
+    }).then((progress) => {
+      timing.allLoaded(progress.failed);
+      loadText.dataset.complete = 'true';
+    });
+  } catch (error) {
+    const text = error instanceof ApiError && error.status === 404 ? 'This series does not exist or you cannot see it.' : `Could not load the series: ${(error as Error).message}`;
+    viewportStatus.textContent = text;
+    viewportStatus.classList.add('error');
+    viewportStatus.hidden = false;
+    return { destroy };
+  }
+
+  if (canLabel) {
+    api.labels(route.seriesUid).then((loaded) => {
+      labels = loaded;
+      renderLabels();
+    }, (error: unknown) => replaceChildren(labelError, `Could not load labels: ${(error as Error).message}`));
+  }
+  void loadScores();
+  return { destroy };
+}
