@@ -1,0 +1,150 @@
+"""Pixel hashing, the portal's canonical slice rendering, diff maps and overlays (numpy + Pillow only)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pydicom
+from PIL import Image
+from scipy import ndimage as ndi
+
+# The export window (level -600 / width 1500), same numbers as detection.ml.constants.WINDOWS["lung"];
+# copied so that hashes recorded in the signed ledger never change when the ML core retunes its windows.
+LUNG_WINDOW = (-1350.0, 150.0)
+
+
+def pixel_hash(array: np.ndarray) -> str:
+    """SHA-256 over shape, dtype and the little-endian C-order bytes of the decoded pixels, so that any
+    transfer syntax (compressed or not) of the same pixels hashes the same."""
+    arr = np.ascontiguousarray(array)
+    arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+    h = hashlib.sha256()
+    h.update(f"shape={tuple(arr.shape)};dtype={arr.dtype.str}\n".encode())
+    h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def file_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def hu(ds: pydicom.Dataset) -> np.ndarray:
+    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
+    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+    return ds.pixel_array.astype(np.float64) * slope + intercept
+
+
+def render_lung(ds: pydicom.Dataset) -> np.ndarray:
+    """The portal's export rendering: HU -> lung window -> uint8 (round half to even, deterministic)."""
+    lo, hi = LUNG_WINDOW
+    scaled = np.clip((hu(ds) - lo) / (hi - lo), 0.0, 1.0) * 255.0
+    return np.rint(scaled).astype(np.uint8)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG", optimize=False, compress_level=6)
+    return buf.getvalue()
+
+
+def load_raster(data: bytes) -> np.ndarray:
+    """PNG/JPEG -> 2D uint8 grey image (colour is converted with ITU-R 601 luma, as PIL does)."""
+    with Image.open(io.BytesIO(data)) as img:
+        img.load()
+        if img.mode in ("I;16", "I;16B", "I"):
+            arr = np.asarray(img, dtype=np.float64)
+            return np.rint(arr / max(arr.max(), 1) * 255).astype(np.uint8)
+        return np.asarray(img.convert("L"), dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class Diff:
+    changed_pixels: int
+    max_abs: float
+    boxes: list[dict]  # [{x, y, w, h, pixels}] in image pixel coordinates, largest first
+    mask: np.ndarray  # bool, True where pixels differ beyond tolerance
+
+
+def diff(a: np.ndarray, b: np.ndarray, tolerance: float = 0.0, merge_px: int = 2) -> Diff:
+    """Where do two same-shape images differ by more than `tolerance`? Nearby changes (within merge_px)
+    are grouped into one bounding box so that a retouched blob gives one box, not hundreds."""
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    delta = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    mask = delta > tolerance
+    if not mask.any():
+        return Diff(0, float(delta.max(initial=0.0)), [], mask)
+    grouped = ndi.binary_dilation(mask, iterations=merge_px) if merge_px else mask
+    labels, _ = ndi.label(grouped)
+    boxes = []
+    for idx, sl in enumerate(ndi.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        region = mask[sl] & (labels[sl] == idx)
+        ys, xs = np.nonzero(region)
+        y0, x0 = sl[0].start + int(ys.min()), sl[1].start + int(xs.min())
+        y1, x1 = sl[0].start + int(ys.max()), sl[1].start + int(xs.max())
+        boxes.append({"x": x0, "y": y0, "w": x1 - x0 + 1, "h": y1 - y0 + 1, "pixels": int(region.sum())})
+    boxes.sort(key=lambda b: (-b["pixels"], b["y"], b["x"]))
+    return Diff(int(mask.sum()), float(delta.max()), boxes, mask)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image
+    lo, hi = float(image.min()), float(image.max())
+    return np.rint((image - lo) / ((hi - lo) or 1.0) * 255).astype(np.uint8)
+
+
+def overlay_boxes(grey: np.ndarray, boxes: list[dict], mask: np.ndarray | None = None, pad: int = 4) -> np.ndarray:
+    """RGB image: changed pixels in red, each box outlined in yellow (padded so one pixel stays visible)."""
+    rgb = np.repeat(to_uint8(grey)[..., None], 3, axis=2).copy()
+    h, w = rgb.shape[:2]
+    if mask is not None:
+        rgb[mask] = (255, 0, 0)
+    for box in boxes[:50]:
+        x0, y0 = max(box["x"] - pad, 0), max(box["y"] - pad, 0)
+        x1, y1 = min(box["x"] + box["w"] - 1 + pad, w - 1), min(box["y"] + box["h"] - 1 + pad, h - 1)
+        for t in range(2):
+            rgb[max(y0 - t, 0), x0:x1 + 1] = rgb[min(y1 + t, h - 1), x0:x1 + 1] = (255, 220, 0)
+            rgb[y0:y1 + 1, max(x0 - t, 0)] = rgb[y0:y1 + 1, min(x1 + t, w - 1)] = (255, 220, 0)
+    return rgb
+
+
+def diff_map(grey: np.ndarray, result: Diff) -> np.ndarray:
+    """Magnitude of change on a darkened copy of the image (what the report shows as the diff map)."""
+    base = (to_uint8(grey).astype(np.float64) * 0.35).astype(np.uint8)
+    rgb = np.repeat(base[..., None], 3, axis=2)
+    grown = ndi.binary_dilation(result.mask, iterations=1)  # make a single changed pixel visible
+    rgb[grown] = (255, 40, 40)
+    return rgb
+
+
+def heatmap_overlay(grey: np.ndarray, heat: np.ndarray) -> np.ndarray:
+    """Blend a [0, 1] heatmap (any size; resized) over the image, red = high tamper probability."""
+    base = to_uint8(grey).astype(np.float64)
+    h = np.asarray(Image.fromarray(np.clip(heat, 0, 1).astype(np.float32)).resize(
+        (grey.shape[1], grey.shape[0]), Image.BILINEAR))
+    rgb = np.repeat(base[..., None], 3, axis=2)
+    rgb[..., 0] = np.clip(base * (1 - h) + 255 * h, 0, 255)
+    rgb[..., 1] = base * (1 - 0.7 * h)
+    rgb[..., 2] = base * (1 - 0.7 * h)
+    return rgb.astype(np.uint8)
+
+
+def adjacent_correlation(image: np.ndarray, direction: str) -> float:
+    """Pearson correlation of horizontally/vertically/diagonally adjacent pixel pairs (the image-encryption
+    literature's measure: ~1 for natural images, ~0 for a good cipher)."""
+    img = image.astype(np.float64)
+    if direction == "horizontal":
+        a, b = img[:, :-1], img[:, 1:]
+    elif direction == "vertical":
+        a, b = img[:-1, :], img[1:, :]
+    elif direction == "diagonal":
+        a, b = img[:-1, :-1], img[1:, 1:]
+    else:
+        raise ValueError(direction)
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])

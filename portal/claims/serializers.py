@@ -1,0 +1,55 @@
+from rest_framework import serializers
+
+from portal.claims.models import Claim, ClaimImage, EncryptedShare
+
+
+class ClaimImageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ClaimImage
+        fields = ["position", "kind", "original_name", "file_sha256", "created", "provenance", "status", "result"]
+
+
+class ClaimSerializer(serializers.ModelSerializer):
+    insurer = serializers.CharField(source="insurer.username", read_only=True)
+    studies = serializers.SlugRelatedField(slug_field="study_uid", many=True, read_only=True)
+    images = ClaimImageSerializer(many=True, read_only=True)
+    report_url = serializers.SerializerMethodField()
+    pdf_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Claim
+        fields = ["id", "reference", "description", "insurer", "created", "studies", "images", "report_url",
+                  "pdf_url"]
+
+    def get_report_url(self, obj) -> str:
+        return f"/claims/{obj.id}/"
+
+    def get_pdf_url(self, obj) -> str:
+        return f"/claims/{obj.id}/report.pdf"
+
+
+class ClaimCreateSerializer(serializers.Serializer):
+    reference = serializers.CharField(max_length=128)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class StudyRefSerializer(serializers.Serializer):
+    study_uid = serializers.CharField(max_length=64)
+
+
+class ShareInsurerSerializer(serializers.Serializer):
+    insurer = serializers.CharField(max_length=150)
+
+
+class EncryptedShareCreateSerializer(serializers.Serializer):
+    study_uid = serializers.CharField(max_length=64, required=False)
+    claim_id = serializers.UUIDField(required=False)
+    recipient = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class EncryptedShareSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = EncryptedShare
+        fields = ["id", "kind", "created", "created_by", "recipient", "header", "archive_size", "key_sha256"]

@@ -1,0 +1,332 @@
+"""Thin views: JSON API (DRF) under api/claims|provenance|shares and server-rendered pages under claims/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseForbidden
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+from rest_framework import status
+from rest_framework.decorators import api_view, parser_classes, permission_classes
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+
+from portal.accounts.models import Role
+from portal.accounts.permissions import IsAdmin
+from portal.accounts.services import audit, has_role
+from portal.claims import crypto, imaging, ledger, services
+from portal.claims.models import Claim, ClaimImage, LedgerEntry
+from portal.claims.permissions import CanCheckClaims, CanReadProvenance, CanShareStudies
+from portal.claims.report import image_figures, image_rows, render_pdf
+from portal.claims.selectors import (
+    can_read_study_uid,
+    readable_studies,
+    studies_shared_with_insurer,
+    visible_claims,
+    visible_shares,
+)
+from portal.claims.serializers import (
+    ClaimCreateSerializer,
+    ClaimSerializer,
+    EncryptedShareCreateSerializer,
+    EncryptedShareSerializer,
+    ShareInsurerSerializer,
+    StudyRefSerializer,
+)
+from portal.studies import dicomweb
+
+FIGURE_LABELS = {"input", "original", "overlay", "diff", "heatmap"}
+
+
+def _error(exc: Exception, code: int = status.HTTP_400_BAD_REQUEST) -> Response:
+    message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+    return Response({"detail": message}, status=code)
+
+
+def _claim_or_404(user: User, claim_id) -> Claim:
+    return get_object_or_404(visible_claims(user), pk=claim_id)
+
+
+# --- claims API ---------------------------------------------------------------------------------------------
+
+@api_view(["GET", "POST"])
+@permission_classes([CanCheckClaims])
+def claim_list(request):
+    if request.method == "POST":
+        form = ClaimCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            claim = services.claim_create(actor=request.user, **form.validated_data)
+        except ValidationError as exc:
+            return _error(exc)
+        return Response(ClaimSerializer(claim).data, status=status.HTTP_201_CREATED)
+    claims = visible_claims(request.user)
+    audit(request.user, "claim.list", object_type="Claim", object_id="*", count=claims.count())
+    return Response([{"id": str(c.id), "reference": c.reference, "created": c.created, "insurer": c.insurer.username,
+                      "report_url": f"/claims/{c.id}/"} for c in claims])
+
+
+@api_view(["GET"])
+@permission_classes([CanCheckClaims])
+def claim_detail(request, claim_id):
+    claim = _claim_or_404(request.user, claim_id)
+    audit(request.user, "claim.view", claim)
+    return Response(ClaimSerializer(claim).data)
+
+
+@api_view(["POST"])
+@permission_classes([CanCheckClaims])
+@parser_classes([MultiPartParser, FormParser])
+def claim_images(request, claim_id):
+    claim = _claim_or_404(request.user, claim_id)
+    files = request.FILES.getlist("files") or request.FILES.getlist("file")
+    if not files:
+        return Response({"detail": "send one or more files in the 'files' field"}, status=400)
+    try:
+        images = [services.claim_add_image(actor=request.user, claim=claim, name=f.name, data=f.read())
+                  for f in files]
+    except ValidationError as exc:
+        return _error(exc)
+    return Response({"images": [{"position": i.position, "provenance": i.provenance, "status": i.status,
+                                 "result": i.result} for i in images]}, status=status.HTTP_201_CREATED)
+
+
+@api_view(["POST"])
+@permission_classes([CanCheckClaims])
+@parser_classes([JSONParser, FormParser])
+def claim_studies(request, claim_id):
+    claim = _claim_or_404(request.user, claim_id)
+    form = StudyRefSerializer(data=request.data)
+    form.is_valid(raise_exception=True)
+    try:
+        study = services.claim_reference_study(
+            actor=request.user, claim=claim, study_uid=form.validated_data["study_uid"]
+        )
+    except ValidationError as exc:
+        return _error(exc)
+    return Response({"study_uid": study.study_uid}, status=status.HTTP_201_CREATED)
+
+
+@api_view(["GET"])
+@permission_classes([CanCheckClaims])
+def shared_studies(request):
+    """Studies clinicians shared with this insurer (what a claim may reference)."""
+    studies = studies_shared_with_insurer(request.user)
+    audit(request.user, "claim.shared_studies", object_type="Study", object_id="*", count=studies.count())
+    return Response([{"study_uid": s.study_uid, "description": s.description, "study_date": s.study_date,
+                      "patient_id": s.patient.patient_id} for s in studies])
+
+
+# --- provenance API -----------------------------------------------------------------------------------------
+
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def public_keys(request):
+    """Anyone may verify the portal's signatures: every key id with its PEM public key."""
+    keys = crypto.public_keys()
+    active = crypto.active_key_id()
+    return Response({"algorithm": "Ed25519", "active": active,
+                     "keys": [{"key_id": kid, "public_key_pem": crypto.public_pem(k), "active": kid == active}
+                              for kid, k in sorted(keys.items())]})
+
+
+@api_view(["GET"])
+@permission_classes([IsAdmin])
+def ledger_verify(request):
+    report = ledger.verify_chain()
+    audit(request.user, "provenance.verify_chain", object_type="Ledger", object_id="*", ok=report.ok,
+          entries=report.entries)
+    return Response(report.as_dict())
+
+
+@api_view(["GET"])
+@permission_classes([CanReadProvenance])
+def instance_provenance(request, sop_uid):
+    entries = list(LedgerEntry.objects.filter(sop_instance_uid=sop_uid).order_by("seq"))
+    if not entries or not can_read_study_uid(request.user, entries[0].study_uid):
+        raise Http404("no provenance record you may read")
+    audit(request.user, "provenance.view", object_type="Instance", object_id=sop_uid)
+    keys = crypto.public_keys()
+    return Response({"sop_instance_uid": sop_uid, "entries": [ledger.entry_dict(e, keys) for e in entries]})
+
+
+@api_view(["GET"])
+@permission_classes([CanReadProvenance])
+def instance_png(request, sop_uid):
+    """The portal's canonical export of a slice: lung window, 8-bit grey PNG (what claim PNGs are matched to)."""
+    entry = LedgerEntry.objects.filter(sop_instance_uid=sop_uid).order_by("seq").first()
+    if entry is None or not can_read_study_uid(request.user, entry.study_uid):
+        raise Http404("no such instance you may read")
+    try:
+        ds = services.fetch_original(entry)
+    except services.OriginalMismatch as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    except dicomweb.PacsUnavailable as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    audit(request.user, "provenance.export_png", object_type="Instance", object_id=sop_uid)
+    response = HttpResponse(imaging.png_bytes(imaging.render_lung(ds)), content_type="image/png")
+    response["Content-Disposition"] = f'attachment; filename="{sop_uid}-lung.png"'
+    return response
+
+
+# --- shares API ---------------------------------------------------------------------------------------------
+
+@api_view(["POST"])
+@permission_classes([CanShareStudies])
+@parser_classes([JSONParser, FormParser])
+def share_with_insurer(request, study_uid):
+    study = get_object_or_404(readable_studies(request.user), study_uid=study_uid)
+    form = ShareInsurerSerializer(data=request.data)
+    form.is_valid(raise_exception=True)
+    insurer = User.objects.filter(username=form.validated_data["insurer"]).first()
+    if insurer is None:
+        return Response({"detail": "no such user"}, status=400)
+    try:
+        services.study_share_with_insurer(actor=request.user, study=study, insurer=insurer)
+    except ValidationError as exc:
+        return _error(exc)
+    return Response({"study_uid": study.study_uid, "insurer": insurer.username}, status=status.HTTP_201_CREATED)
+
+
+@api_view(["GET", "POST"])
+@permission_classes([CanShareStudies])
+@parser_classes([JSONParser, FormParser])
+def encrypted_shares(request):
+    if request.method == "GET":
+        shares = visible_shares(request.user)
+        audit(request.user, "share.list", object_type="EncryptedShare", object_id="*")
+        return Response(EncryptedShareSerializer(shares, many=True).data)
+    form = EncryptedShareCreateSerializer(data=request.data)
+    form.is_valid(raise_exception=True)
+    data = form.validated_data
+    study = claim = None
+    if data.get("study_uid"):
+        study = get_object_or_404(readable_studies(request.user), study_uid=data["study_uid"])
+    elif data.get("claim_id"):
+        if not has_role(request.user, Role.ADMIN):
+            return Response({"detail": "only admins export claim bundles"}, status=403)
+        claim = get_object_or_404(Claim, pk=data["claim_id"])
+    else:
+        return Response({"detail": "give study_uid or claim_id"}, status=400)
+    try:
+        outcome = services.encrypted_share_create(actor=request.user, study=study, claim=claim,
+                                                  recipient=data.get("recipient", ""))
+    except ValidationError as exc:
+        return _error(exc)
+    except dicomweb.PacsUnavailable as exc:
+        return Response({"detail": str(exc)}, status=503)
+    body = EncryptedShareSerializer(outcome.share).data
+    body["key"] = outcome.key  # the only time the key leaves the server
+    body["key_notice"] = "Store this key now: the portal keeps only its SHA-256 and cannot show it again."
+    body["archive_url"] = f"/api/shares/encrypted/{outcome.share.id}/archive"
+    return Response(body, status=status.HTTP_201_CREATED)
+
+
+@api_view(["GET"])
+@permission_classes([CanShareStudies])
+def encrypted_share_archive(request, share_id):
+    share = get_object_or_404(visible_shares(request.user), pk=share_id)
+    audit(request.user, "share.download", share)
+    return FileResponse(open(share.archive_path, "rb"), as_attachment=True,  # noqa: SIM115
+                        filename=f"{share.kind}-{share.id}.mitp", content_type="application/octet-stream")
+
+
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+@parser_classes([MultiPartParser, FormParser])
+def encrypted_share_import(request):
+    """Verify an archive with its key: authenticated decryption, manifest hashes, ledger check of DICOM pixels."""
+    upload = request.FILES.get("archive")
+    key = request.data.get("key", "")
+    if upload is None or not key:
+        return Response({"detail": "send the archive file as 'archive' and the key as 'key'"}, status=400)
+    try:
+        result = services.encrypted_share_open(actor=request.user, blob=upload.read(), key_text=key)
+    except crypto.DecryptionError as exc:
+        return Response({"detail": str(exc), "ok": False}, status=status.HTTP_400_BAD_REQUEST)
+    result.pop("_members")
+    return Response(result)
+
+
+# --- HTML pages -----------------------------------------------------------------------------------------------
+
+def _insurer_page(request) -> None:
+    if not has_role(request.user, Role.INSURER, Role.ADMIN):
+        raise PermissionDenied
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def claims_page(request):
+    _insurer_page(request)
+    error = ""
+    if request.method == "POST":
+        try:
+            claim = services.claim_create(actor=request.user, reference=request.POST.get("reference", ""),
+                                          description=request.POST.get("description", ""))
+            study_uid = request.POST.get("study_uid", "").strip()
+            if study_uid:
+                services.claim_reference_study(actor=request.user, claim=claim, study_uid=study_uid)
+            return redirect("claims:page-detail", claim_id=claim.id)
+        except ValidationError as exc:
+            error = "; ".join(exc.messages)
+    claims = visible_claims(request.user)
+    audit(request.user, "claim.list", object_type="Claim", object_id="*", count=claims.count())
+    return render(request, "claims/list.html", {
+        "claims": claims, "shared": studies_shared_with_insurer(request.user), "error": error,
+    }, status=400 if error else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def claim_page(request, claim_id):
+    _insurer_page(request)
+    claim = _claim_or_404(request.user, claim_id)
+    error = ""
+    if request.method == "POST":
+        try:
+            if request.POST.get("study_uid"):
+                services.claim_reference_study(actor=request.user, claim=claim, study_uid=request.POST["study_uid"])
+            for f in request.FILES.getlist("files"):
+                services.claim_add_image(actor=request.user, claim=claim, name=f.name, data=f.read())
+            return redirect("claims:page-detail", claim_id=claim.id)
+        except ValidationError as exc:
+            error = "; ".join(exc.messages)
+    audit(request.user, "claim.view", claim)
+    images = [{"image": i, "rows": image_rows(i), "figures": image_figures(i)} for i in claim.images.all()]
+    return render(request, "claims/detail.html", {
+        "claim": claim, "images": images, "error": error,
+        "shared": studies_shared_with_insurer(claim.insurer).exclude(pk__in=claim.studies.all()),
+    }, status=400 if error else 200)
+
+
+@login_required
+def claim_pdf(request, claim_id):
+    if not has_role(request.user, Role.INSURER, Role.ADMIN):
+        return HttpResponseForbidden("insurers only")
+    claim = _claim_or_404(request.user, claim_id)
+    audit(request.user, "claim.report_pdf", claim)
+    response = HttpResponse(render_pdf(claim), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="claim-{claim.reference}-{claim.id}.pdf"'
+    return response
+
+
+@login_required
+def claim_figure(request, claim_id, position: int, label: str):
+    if not has_role(request.user, Role.INSURER, Role.ADMIN):
+        return HttpResponseForbidden("insurers only")
+    claim = _claim_or_404(request.user, claim_id)
+    image = get_object_or_404(ClaimImage, claim=claim, position=position)
+    if label not in FIGURE_LABELS:
+        raise Http404
+    path: Path = services.claim_image_path(image, label)
+    if not path.exists():
+        raise Http404
+    audit(request.user, "claim.view_figure", claim, image=position, figure=label)
+    return FileResponse(open(path, "rb"), content_type="image/png")  # noqa: SIM115
+
