@@ -1,0 +1,33 @@
+from django.contrib import admin
+
+from annotations.models import Label, LabelRevision, QueueItem, RetrainRun
+
+
+class RevisionInline(admin.TabularInline):
+    model = LabelRevision
+    extra = 0
+    can_delete = False
+    readonly_fields = [f.name for f in LabelRevision._meta.fields]
+
+
+@admin.register(Label)
+class LabelAdmin(admin.ModelAdmin):
+    list_display = ("id", "series", "slice_index", "x", "y", "label_class", "annotator", "version", "is_deleted")
+    list_filter = ("label_class", "is_deleted", "is_adjudication")
+    search_fields = ("series__series_uid", "study__study_uid", "annotator__username")
+    inlines = [RevisionInline]
+    readonly_fields = ("version",)
+
+
+@admin.register(QueueItem)
+class QueueItemAdmin(admin.ModelAdmin):
+    list_display = ("id", "series", "slice_index", "x", "y", "strategy", "priority", "status", "leased_to",
+                    "lease_expires", "consensus_class")
+    list_filter = ("status", "strategy")
+
+
+@admin.register(RetrainRun)
+class RetrainRunAdmin(admin.ModelAdmin):
+    list_display = ("id", "status", "trigger", "n_labels", "base_version", "candidate_version", "created")
+    list_filter = ("status", "trigger")
+    readonly_fields = ("metrics", "snapshot")

@@ -1,0 +1,79 @@
+"""Reads with permissions applied: who may see which labels, queue items and exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
+
+from annotations.models import Label, LabelRevision, QueueItem
+from portal.accounts.models import Role
+from portal.accounts.services import has_role
+from portal.studies.models import Study
+from portal.studies.selectors import visible_studies
+
+LABEL_READ_ROLES = (Role.CLINICIAN, Role.ANNOTATOR, Role.EXPERT, Role.ADMIN)  # insurers: nothing
+
+
+def visible_labels(user: User) -> QuerySet[Label]:
+    """Labels of studies the user can see (clinicians read their studies' labels; insurers see none)."""
+    if not has_role(user, *LABEL_READ_ROLES):
+        return Label.objects.none()
+    return Label.objects.filter(is_deleted=False, study__in=visible_studies(user).values("pk")).select_related(
+        "study", "series", "annotator"
+    )
+
+
+def label_list(user: User, *, series_uid: str = "", study_uid: str = "") -> QuerySet[Label]:
+    qs = visible_labels(user)
+    if series_uid:
+        qs = qs.filter(series__series_uid=series_uid)
+    if study_uid:
+        qs = qs.filter(study__study_uid=study_uid)
+    return qs.order_by("slice_index", "id")
+
+
+def label_history(label: Label) -> QuerySet[LabelRevision]:
+    return label.revisions.select_related("actor").order_by("version")
+
+
+def adjudication_queue(user: User) -> QuerySet[QueueItem]:
+    return (
+        QueueItem.objects.filter(status=QueueItem.Status.ADJUDICATION, series__study__in=visible_studies(user))
+        .select_related("series__study").prefetch_related("labels__annotator").order_by("-priority", "id")
+    )  # fmt: skip
+
+
+def queue_items(user: User, *, status: str = "") -> QuerySet[QueueItem]:
+    qs = QueueItem.objects.filter(series__study__in=visible_studies(user).values("pk")).select_related(
+        "series__study", "leased_to"
+    )
+    return qs.filter(status=status) if status else qs.exclude(status=QueueItem.Status.RETIRED)
+
+
+def export_ctgan_csv(study: Study) -> str:
+    """CT-GAN layout ``type,uuid,slice,x,y``; uuid is the series UID so an import maps rows back exactly.
+
+    Adjudicated items export the expert's decision only, not the disputed labels it settled.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["type", "uuid", "slice", "x", "y"])
+    for label in _export_labels(study):
+        writer.writerow([label.label_class, label.series.series_uid, label.slice_index, label.x, label.y])
+    return out.getvalue()
+
+
+def _export_labels(study: Study) -> list[Label]:
+    labels = list(
+        Label.objects.filter(study=study, is_deleted=False).select_related("series", "annotator", "queue_item")
+        .order_by("series__series_uid", "slice_index", "id")
+    )  # fmt: skip
+    settled = {lab.queue_item_id for lab in labels if lab.is_adjudication}
+    return [lab for lab in labels if lab.is_adjudication or lab.queue_item_id not in settled or not lab.queue_item_id]
+
+
+def export_labels(study: Study) -> list[Label]:
+    return _export_labels(study)

@@ -1,0 +1,116 @@
+from rest_framework import serializers
+
+from annotations.models import Label, LabelRevision, QueueItem, RetrainRun
+from detection.ml.constants import CLASSES
+from detection.models import ModelVersion
+
+
+class LabelSerializer(serializers.ModelSerializer):
+    study_uid = serializers.CharField(source="study.study_uid", read_only=True)
+    series_uid = serializers.CharField(source="series.series_uid", read_only=True)
+    annotator = serializers.CharField(source="annotator.username", read_only=True)
+    is_mine = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Label
+        fields = ["id", "study_uid", "series_uid", "sop_instance_uid", "slice_index", "x", "y", "box",
+                  "label_class", "annotator", "created", "updated", "comment", "is_mine", "version",
+                  "queue_item", "is_adjudication"]  # fmt: skip
+
+    def get_is_mine(self, obj: Label) -> bool:
+        request = self.context.get("request")
+        return bool(request and obj.annotator_id == request.user.pk)
+
+
+class BoxField(serializers.ListField):
+    child = serializers.FloatField()
+
+    def __init__(self, **kw):
+        super().__init__(min_length=4, max_length=4, allow_null=True, required=False, **kw)
+
+
+class LabelCreateSerializer(serializers.Serializer):
+    series_uid = serializers.CharField()
+    sop_instance_uid = serializers.CharField(required=False, allow_blank=True, default="")
+    slice_index = serializers.IntegerField(min_value=0)
+    x = serializers.IntegerField(min_value=0)
+    y = serializers.IntegerField(min_value=0)
+    box = BoxField(default=None)
+    label_class = serializers.ChoiceField(choices=CLASSES)
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+    queue_item = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
+class LabelUpdateSerializer(serializers.Serializer):
+    sop_instance_uid = serializers.CharField(required=False, allow_blank=True)
+    slice_index = serializers.IntegerField(min_value=0, required=False)
+    x = serializers.IntegerField(min_value=0, required=False)
+    y = serializers.IntegerField(min_value=0, required=False)
+    box = BoxField()
+    label_class = serializers.ChoiceField(choices=CLASSES, required=False)
+    comment = serializers.CharField(required=False, allow_blank=True)
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class RevisionSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", default=None, read_only=True)
+
+    class Meta:
+        model = LabelRevision
+        fields = ["version", "action", "label_class", "slice_index", "x", "y", "box", "comment", "is_deleted",
+                  "reason", "actor", "created"]  # fmt: skip
+
+
+class QueueItemSerializer(serializers.ModelSerializer):
+    study_uid = serializers.CharField(source="series.study.study_uid", read_only=True)
+    series_uid = serializers.CharField(source="series.series_uid", read_only=True)
+    leased_to = serializers.CharField(source="leased_to.username", default=None, read_only=True)
+
+    class Meta:
+        model = QueueItem
+        fields = ["id", "study_uid", "series_uid", "sop_instance_uid", "slice_index", "x", "y", "lease_expires",
+                  "strategy", "priority", "probs", "required_labels", "status", "consensus_class", "leased_to"]
+
+
+class AdjudicationItemSerializer(QueueItemSerializer):
+    labels = serializers.SerializerMethodField()
+
+    class Meta(QueueItemSerializer.Meta):
+        fields = [*QueueItemSerializer.Meta.fields, "labels"]
+
+    def get_labels(self, obj: QueueItem) -> list[dict]:
+        return [{"id": lab.pk, "annotator": lab.annotator.username, "label_class": lab.label_class,
+                 "comment": lab.comment} for lab in obj.labels.all() if not lab.is_deleted]  # fmt: skip
+
+
+class AdjudicateSerializer(serializers.Serializer):
+    label_class = serializers.ChoiceField(choices=CLASSES)
+    reason = serializers.CharField()
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class QueueRebuildSerializer(serializers.Serializer):
+    series_uid = serializers.CharField()
+    strategy = serializers.CharField(required=False, allow_blank=True, default="")
+    batch_size = serializers.IntegerField(required=False, min_value=1, max_value=500, allow_null=True, default=None)
+    required_labels = serializers.IntegerField(required=False, min_value=1, max_value=5, allow_null=True,
+                                               default=None)
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    parent = serializers.CharField(source="parent.name", default=None, read_only=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = ["id", "name", "arch", "status", "trained", "parent", "metrics", "config", "notes", "created",
+                  "promoted_at"]
+
+
+class RetrainRunSerializer(serializers.ModelSerializer):
+    base_version = serializers.CharField(source="base_version.name", default=None, read_only=True)
+    candidate_version = serializers.CharField(source="candidate_version.name", default=None, read_only=True)
+
+    class Meta:
+        model = RetrainRun
+        fields = ["id", "status", "trigger", "n_labels", "base_version", "candidate_version", "metrics", "error",
+                  "created", "finished"]

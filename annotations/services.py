@@ -1,0 +1,429 @@
+"""Writes: labels (versioned), queue leases, consensus/adjudication, queue builds, CSV import."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from annotations.models import Label, LabelRevision, QueueItem, RetrainRun
+from annotations.strategies import Pool, get_strategy
+from detection.ml.constants import CLASSES
+from detection.models import ScoringJob
+from portal.accounts.models import Role
+from portal.accounts.services import audit, has_role
+from portal.studies.models import Instance, Series
+from portal.studies.selectors import visible_studies
+
+log = logging.getLogger(__name__)
+
+EDITABLE_FIELDS = ("label_class", "x", "y", "box", "comment", "slice_index", "sop_instance_uid")
+
+
+def lease_seconds() -> int:
+    return int(getattr(settings, "ANNOTATION_LEASE_SECONDS", 900))
+
+
+def retrain_every_n_labels() -> int:
+    return int(getattr(settings, "RETRAIN_EVERY_N_LABELS", 0))  # 0: only manual retraining
+
+
+def _validate(label_class: str, x: int, y: int, slice_index: int, box) -> None:
+    if label_class not in CLASSES:
+        raise ValidationError({"label_class": f"must be one of {', '.join(CLASSES)}"})
+    if min(x, y, slice_index) < 0:
+        raise ValidationError("slice_index, x and y must be >= 0")
+    bad_box = box is not None and (
+        len(box) != 4 or not all(isinstance(v, int | float) for v in box) or box[0] > box[2] or box[1] > box[3]
+    )
+    if bad_box:
+        raise ValidationError({"box": "must be [x0, y0, x1, y1] with x0 <= x1 and y0 <= y1, or null"})
+
+
+def _snapshot(label: Label, *, action: str, actor: User | None, reason: str = "") -> LabelRevision:
+    return LabelRevision.objects.create(
+        label=label, version=label.version, action=action, label_class=label.label_class, x=label.x, y=label.y,
+        slice_index=label.slice_index, box=label.box, comment=label.comment, is_deleted=label.is_deleted,
+        reason=reason, actor=actor,
+    )  # fmt: skip
+
+
+def _sop_for(series: Series, slice_index: int) -> str:
+    return (
+        Instance.objects.filter(series=series, slice_index=slice_index).values_list("sop_instance_uid", flat=True)
+        .first() or ""
+    )  # fmt: skip
+
+
+@transaction.atomic
+def label_create(
+    *, user: User, series: Series, slice_index: int, x: int, y: int, label_class: str,
+    sop_instance_uid: str = "", box: list | None = None, comment: str = "", queue_item: QueueItem | None = None,
+    action: str = LabelRevision.Action.CREATE,
+) -> Label:  # fmt: skip
+    """Create a label; when it answers a leased queue item, count it towards that item's consensus."""
+    _validate(label_class, x, y, slice_index, box)
+    if queue_item is None:
+        queue_item = _held_item(user=user, series=series, slice_index=slice_index)
+    if queue_item is not None:
+        queue_item = QueueItem.objects.select_for_update().get(pk=queue_item.pk)
+        if queue_item.labels.filter(annotator=user, is_deleted=False, is_adjudication=False).exists():
+            raise ValidationError("you already labelled this queue item; labels must be independent")
+        if queue_item.status != QueueItem.Status.OPEN:
+            raise ValidationError(f"queue item {queue_item.pk} is {queue_item.status}, not open for labels")
+    label = Label.objects.create(
+        study=series.study, series=series, sop_instance_uid=sop_instance_uid or _sop_for(series, slice_index),
+        slice_index=slice_index, x=x, y=y, box=box, label_class=label_class, annotator=user, comment=comment,
+        queue_item=queue_item,
+    )  # fmt: skip
+    _snapshot(label, action=action, actor=user)
+    audit(user, f"label.{action}", label, series=series.series_uid, label_class=label_class,
+          queue_item=queue_item.pk if queue_item else None)  # fmt: skip
+    if queue_item is not None:
+        _settle(queue_item, user=user)
+    _maybe_trigger_retrain()
+    return label
+
+
+def _held_item(*, user: User, series: Series, slice_index: int) -> QueueItem | None:
+    """The item this user holds a live lease on for this slice: the front end posts labels without ids."""
+    return (
+        QueueItem.objects.filter(
+            series=series, slice_index=slice_index, leased_to=user, lease_expires__gt=timezone.now(),
+            status=QueueItem.Status.OPEN,
+        ).first()
+    )  # fmt: skip
+
+
+def _independent_labels(item: QueueItem) -> list[Label]:
+    return list(item.labels.filter(is_deleted=False, is_adjudication=False).order_by("created"))
+
+
+def _settle(item: QueueItem, *, user: User | None) -> None:
+    """Release the lease; once enough independent labels exist, close on agreement or ask an expert."""
+    labels = _independent_labels(item)
+    item.leased_to, item.lease_expires = None, None
+    if len({lab.annotator_id for lab in labels}) >= item.required_labels:
+        classes = {lab.label_class for lab in labels}
+        if len(classes) == 1:
+            item.status, item.consensus_class = QueueItem.Status.DONE, classes.pop()
+        else:
+            item.status = QueueItem.Status.ADJUDICATION
+            audit(user, "queue.disagreement", item, classes=sorted(classes))
+    item.save(update_fields=["leased_to", "lease_expires", "status", "consensus_class", "updated"])
+
+
+def _can_edit(user: User, label: Label, reason: str) -> None:
+    if label.annotator_id == user.pk:
+        return
+    if not has_role(user, Role.EXPERT, Role.ADMIN):
+        raise PermissionDenied("only the author or an expert may change this label")
+    if not reason.strip():
+        raise ValidationError({"reason": "an expert relabelling someone else's label must give a reason"})
+
+
+@transaction.atomic
+def label_update(*, user: User, label: Label, reason: str = "", **changes) -> Label:
+    """Change a label; the previous state stays in its revisions. Experts may relabel others' with a reason."""
+    label = Label.objects.select_for_update().get(pk=label.pk)
+    if label.is_deleted:
+        raise ValidationError("this label was deleted")
+    _can_edit(user, label, reason)
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError(f"cannot change {', '.join(sorted(unknown))}")
+    changed = {k: v for k, v in changes.items() if getattr(label, k) != v}
+    if not changed:
+        return label
+    for key, value in changed.items():
+        setattr(label, key, value)
+    _validate(label.label_class, label.x, label.y, label.slice_index, label.box)
+    label.version += 1
+    label.save()
+    action = LabelRevision.Action.UPDATE if label.annotator_id == user.pk else LabelRevision.Action.RELABEL
+    _snapshot(label, action=action, actor=user, reason=reason)
+    audit(user, f"label.{action}", label, changes={k: str(v) for k, v in changed.items()}, reason=reason)
+    if label.queue_item_id and "label_class" in changed:
+        _resettle_after_change(label.queue_item_id, user=user)
+    return label
+
+
+@transaction.atomic
+def label_delete(*, user: User, label: Label, reason: str = "") -> Label:
+    """Soft delete: the label disappears from lists and exports; its history stays."""
+    label = Label.objects.select_for_update().get(pk=label.pk)
+    if label.is_deleted:
+        return label
+    _can_edit(user, label, reason)
+    label.is_deleted = True
+    label.version += 1
+    label.save(update_fields=["is_deleted", "version", "updated"])
+    _snapshot(label, action=LabelRevision.Action.DELETE, actor=user, reason=reason)
+    audit(user, "label.delete", label, reason=reason)
+    if label.queue_item_id:
+        _resettle_after_change(label.queue_item_id, user=user)
+    return label
+
+
+def _resettle_after_change(item_id: int, *, user: User) -> None:
+    """A changed/deleted label can turn agreement into disagreement (or reopen the item)."""
+    item = QueueItem.objects.select_for_update().get(pk=item_id)
+    if item.labels.filter(is_adjudication=True, is_deleted=False).exists():
+        return  # an expert's decision stands
+    labels = _independent_labels(item)
+    if len({lab.annotator_id for lab in labels}) < item.required_labels:
+        item.status, item.consensus_class = QueueItem.Status.OPEN, ""
+        item.save(update_fields=["status", "consensus_class", "updated"])
+        return
+    item.status = QueueItem.Status.OPEN  # recompute from scratch
+    _settle(item, user=user)
+
+
+@transaction.atomic
+def adjudicate(*, expert: User, item: QueueItem, label_class: str, reason: str, comment: str = "") -> Label:
+    """An expert settles a disputed item: their label becomes the item's consensus."""
+    if not has_role(expert, Role.EXPERT, Role.ADMIN):
+        raise PermissionDenied("only experts adjudicate")
+    item = QueueItem.objects.select_for_update().get(pk=item.pk)
+    if item.status != QueueItem.Status.ADJUDICATION:
+        raise ValidationError(f"queue item {item.pk} is {item.status}, not awaiting adjudication")
+    if not reason.strip():
+        raise ValidationError({"reason": "give a reason for the decision"})
+    _validate(label_class, item.x, item.y, item.slice_index, None)
+    label = Label.objects.create(
+        study=item.series.study, series=item.series, sop_instance_uid=item.sop_instance_uid,
+        slice_index=item.slice_index, x=item.x, y=item.y, label_class=label_class, annotator=expert,
+        comment=comment, queue_item=item, is_adjudication=True,
+    )  # fmt: skip
+    _snapshot(label, action=LabelRevision.Action.CREATE, actor=expert, reason=reason)
+    item.status, item.consensus_class = QueueItem.Status.DONE, label_class
+    item.save(update_fields=["status", "consensus_class", "updated"])
+    audit(expert, "queue.adjudicate", item, label=label.pk, label_class=label_class, reason=reason)
+    return label
+
+
+# ---- leases -----------------------------------------------------------------------------------------------
+def lease_next(*, user: User, seconds: int | None = None) -> QueueItem | None:
+    """Give the user the highest-priority open item nobody else holds.
+
+    Rows are locked with SELECT ... FOR UPDATE SKIP LOCKED, so two annotators asking at the same instant
+    each get a different row instead of waiting for (and then double-booking) the same one. An expired
+    lease counts as free. A user asking again while holding a live lease gets the same item back.
+    """
+    now = timezone.now()
+    expires = now + timedelta(seconds=seconds or lease_seconds())
+    with transaction.atomic():
+        held = (
+            QueueItem.objects.select_for_update(skip_locked=True)
+            .filter(leased_to=user, lease_expires__gt=now, status=QueueItem.Status.OPEN).first()
+        )  # fmt: skip
+        if held is not None:
+            held.lease_expires = expires
+            held.save(update_fields=["lease_expires", "updated"])
+            return held
+        mine = Label.objects.filter(annotator=user, is_deleted=False, queue_item__isnull=False)
+        item = (
+            QueueItem.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=QueueItem.Status.OPEN, series__study__in=visible_studies(user).values("pk"))
+            .filter(Q(lease_expires__isnull=True) | Q(lease_expires__lte=now))
+            .exclude(pk__in=mine.values("queue_item_id"))
+            .order_by("-priority", "id")
+            .first()
+        )  # fmt: skip
+        if item is None:
+            return None
+        previous = item.leased_to_id
+        item.leased_to, item.lease_expires = user, expires
+        item.save(update_fields=["leased_to", "lease_expires", "updated"])
+        audit(user, "queue.lease", item, expires=expires.isoformat(), reclaimed_from=previous)
+    return item
+
+
+@transaction.atomic
+def lease_release(*, user: User, item: QueueItem) -> QueueItem:
+    item = QueueItem.objects.select_for_update().get(pk=item.pk)
+    if item.leased_to_id != user.pk:
+        raise PermissionDenied("you do not hold this lease")
+    item.leased_to, item.lease_expires = None, None
+    item.save(update_fields=["leased_to", "lease_expires", "updated"])
+    audit(user, "queue.release", item)
+    return item
+
+
+# ---- queue building ---------------------------------------------------------------------------------------
+@dataclass
+class Candidate:
+    slice_index: int
+    x: int
+    y: int
+    probs: dict[str, float]
+
+
+def job_candidates(job: ScoringJob) -> list[Candidate]:
+    return [
+        Candidate(loc.slice_index, loc.x, loc.y, loc.probs())
+        for loc in job.location_scores.all().order_by("slice_index", "y", "x")
+    ]
+
+
+def candidate_pool(job: ScoringJob, cands: list[Candidate], needs: frozenset[str]) -> Pool:
+    """Stored probabilities suffice for entropy/margin/least-confidence/random; embeddings and MC samples
+    come from re-running the scoring model's trunk on the candidate patches (series fetched from the PACS)."""
+    probs = np.array([[c.probs[k] for k in CLASSES] for c in cands], dtype=np.float64).reshape(-1, len(CLASSES))
+    if not needs:
+        return Pool(probs=probs)
+    from annotations.features import detector_features
+    from detection.ml.preprocessing import volume_from_datasets
+    from detection.services import current_model_version, get_detector
+    from portal.studies import dicomweb
+
+    series = job.series
+    datasets = dicomweb.retrieve_series(series.study.study_uid, series.series_uid)
+    vol, _, _ = volume_from_datasets(datasets)
+    detector = get_detector(job.model_version or current_model_version())
+    feats = detector_features(detector, vol, [(c.slice_index, c.x, c.y) for c in cands])
+    labelled = _labelled_embeddings(detector, vol, series)
+    return Pool(probs=feats["probs"], mc_probs=feats["mc_probs"], embeddings=feats["embeddings"],
+                labelled_embeddings=labelled)  # fmt: skip
+
+
+def _labelled_embeddings(detector, vol: np.ndarray, series: Series) -> np.ndarray | None:
+    from annotations.features import detector_features
+
+    locs = list(
+        Label.objects.filter(series=series, is_deleted=False).values_list("slice_index", "x", "y")[:500]
+    )
+    locs = [(z, x, y) for z, x, y in locs if z < vol.shape[0]]
+    return detector_features(detector, vol, locs, mc_samples=1)["embeddings"] if locs else None
+
+
+def default_strategy() -> str:
+    return str(getattr(settings, "ACTIVE_LEARNING_STRATEGY", "entropy"))
+
+
+def queue_build(
+    *, job: ScoringJob, strategy: str | None = None, batch_size: int | None = None,
+    required_labels: int | None = None, actor: User | None = None, pool: Pool | None = None,
+) -> list[QueueItem]:  # fmt: skip
+    """Rank the job's candidate locations and (re)fill the series' queue with the top ``batch_size``.
+
+    Untouched open items of the series are retired first, so a rebuild after a new model replaces stale
+    priorities; items somebody already labelled or holds a lease on are kept as they are.
+    """
+    name = strategy or default_strategy()
+    strat = get_strategy(name)  # KeyError for an unknown name, before any work
+    batch_size = batch_size or int(getattr(settings, "ACTIVE_LEARNING_BATCH", 20))
+    required = required_labels or int(getattr(settings, "ANNOTATION_REQUIRED_LABELS", 1))
+    cands = job_candidates(job)
+    if pool is None:
+        pool = candidate_pool(job, cands, strat.needs)
+    labelled = set(
+        Label.objects.filter(series=job.series, is_deleted=False).values_list("slice_index", "x", "y")
+    )
+    rng = np.random.default_rng(job.pk)
+    chosen, priority = strat.select(pool, len(cands), rng)
+    # Query order is what matters to annotators; priority encodes it (first = highest).
+    picked = [int(i) for i in chosen if (cands[i].slice_index, cands[i].x, cands[i].y) not in labelled][:batch_size]
+    now = timezone.now()
+    sops = dict(Instance.objects.filter(series=job.series).values_list("slice_index", "sop_instance_uid"))
+    with transaction.atomic():
+        stale = QueueItem.objects.filter(series=job.series, status=QueueItem.Status.OPEN, labels__isnull=True).filter(
+            Q(lease_expires__isnull=True) | Q(lease_expires__lte=now)
+        )  # fmt: skip
+        retired = QueueItem.objects.filter(pk__in=list(stale.values_list("pk", flat=True))).update(
+            status=QueueItem.Status.RETIRED
+        )
+        items = QueueItem.objects.bulk_create([
+            QueueItem(
+                series=job.series, job=job, sop_instance_uid=sops.get(cands[i].slice_index, ""),
+                slice_index=cands[i].slice_index, x=cands[i].x, y=cands[i].y, strategy=name,
+                priority=float(len(picked) - rank), probs=cands[i].probs, required_labels=required,
+            )
+            for rank, i in enumerate(picked)
+        ])  # fmt: skip
+    audit(actor, "queue.build", job.series, strategy=name, items=len(items), retired=retired, job=job.pk)
+    return items
+
+
+# ---- CT-GAN CSV import --------------------------------------------------------------------------------------
+def import_ctgan_csv(
+    *, user: User, text: str, series_by_uuid: dict[str, Series] | None = None, default_series: Series | None = None
+) -> list[Label]:
+    """Rows ``type,uuid,slice,x,y``; uuid names the scan (a series UID in our exports, a scan id in CT-GAN's).
+
+    CT-GAN's TB rows carry slice=x=y=0 (a scan-level "nothing here"); they import as such.
+    """
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    needed = {"type", "uuid", "slice", "x", "y"}
+    if not reader.fieldnames or not needed <= {f.strip() for f in reader.fieldnames}:
+        raise ValidationError(f"CSV header must be type,uuid,slice,x,y (got {reader.fieldnames})")
+    series_by_uuid = dict(series_by_uuid or {})
+    rows = []
+    for n, row in enumerate(reader, start=2):
+        row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+        uuid = row["uuid"]
+        series = series_by_uuid.get(uuid)
+        if series is None:
+            series = Series.objects.filter(series_uid=uuid).select_related("study").first() or default_series
+            if series is None:
+                raise ValidationError(f"line {n}: no series for uuid {uuid!r}")
+            series_by_uuid[uuid] = series
+        if not visible_studies(user).filter(pk=series.study_id).exists():
+            raise PermissionDenied(f"line {n}: you cannot see the study of series {series.series_uid}")
+        try:
+            rows.append((series, row["type"], int(row["slice"]), int(row["x"]), int(row["y"])))
+        except ValueError as exc:
+            raise ValidationError(f"line {n}: {exc}") from exc
+    with transaction.atomic():
+        labels = [
+            label_create(user=user, series=series, slice_index=z, x=x, y=y, label_class=cls,
+                         comment="imported from CT-GAN CSV", action=LabelRevision.Action.IMPORT,
+                         queue_item=None)
+            for series, cls, z, x, y in rows
+        ]  # fmt: skip
+    return labels
+
+
+# ---- retraining trigger --------------------------------------------------------------------------------------
+def labels_since_last_retrain() -> int:
+    last = RetrainRun.objects.exclude(status=RetrainRun.Status.FAILED).order_by("-created").first()
+    qs = Label.objects.filter(is_deleted=False)
+    if last is not None:
+        qs = qs.filter(created__gt=last.created)
+    return qs.count()
+
+
+def _maybe_trigger_retrain() -> None:
+    n = retrain_every_n_labels()
+    if n <= 0 or labels_since_last_retrain() < n:
+        return
+    if RetrainRun.objects.filter(status__in=[RetrainRun.Status.QUEUED, RetrainRun.Status.RUNNING]).exists():
+        return
+    retrain_request(actor=None, trigger="threshold")
+
+
+def retrain_request(*, actor: User | None, trigger: str = "manual") -> RetrainRun:
+    """Record the run and send the task once the transaction commits (the worker must see the row)."""
+    run = RetrainRun.objects.create(trigger=trigger, requested_by=actor)
+    audit(actor, "model.retrain_request", run, trigger=trigger)
+
+    def send() -> None:
+        from annotations.tasks import retrain_task
+
+        try:
+            retrain_task.delay(run.pk)
+        except Exception as exc:  # broker down: the run says why instead of vanishing
+            RetrainRun.objects.filter(pk=run.pk).update(status=RetrainRun.Status.FAILED, error=f"queue: {exc}")
+
+    transaction.on_commit(send)
+    return run

@@ -1,0 +1,187 @@
+"""Active-learning query strategies behind one ``Strategy`` protocol, selected by name (MONAI-Label style).
+
+Pure numpy, no Django: the queue service and scripts/bench_active_learning.py share them.
+
+A strategy sees a ``Pool`` of unlabelled candidates (class probabilities, optionally MC-dropout samples
+and embeddings, plus embeddings of what is already labelled) and returns ``k`` candidate indices in
+query order together with a per-candidate priority (higher = ask sooner).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+import numpy as np
+
+EPS = 1e-12
+
+
+@dataclass
+class Pool:
+    probs: np.ndarray  # (N, C) mean predicted probabilities
+    mc_probs: np.ndarray | None = None  # (T, N, C) MC-dropout samples
+    embeddings: np.ndarray | None = None  # (N, D)
+    labelled_embeddings: np.ndarray | None = None  # (M, D): diversity keeps away from these too
+
+    def __len__(self) -> int:
+        return len(self.probs)
+
+
+class Strategy(Protocol):
+    name: ClassVar[str]
+    needs: ClassVar[frozenset[str]]  # subset of {"mc", "embeddings"} the pool must carry
+
+    def select(self, pool: Pool, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """-> (indices in query order, len <= k; priority per pool item, shape (N,))."""
+        ...
+
+
+_REGISTRY: dict[str, Callable[[], Strategy]] = {}
+
+
+def register(cls: type) -> type:
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_strategy(name: str) -> Strategy:
+    try:
+        return _REGISTRY[name]()
+    except KeyError:
+        raise KeyError(f"unknown strategy {name!r}; choose one of {', '.join(available())}") from None
+
+
+def available() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def entropy(p: np.ndarray) -> np.ndarray:
+    return -(p * np.log(p + EPS)).sum(-1)
+
+
+class _ScoreStrategy:
+    """Rank by a per-item uncertainty score; ties broken at random so equal scores do not cluster."""
+
+    name: ClassVar[str] = ""
+    needs: ClassVar[frozenset[str]] = frozenset()
+
+    def score(self, pool: Pool) -> np.ndarray:
+        raise NotImplementedError
+
+    def select(self, pool: Pool, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        s = self.score(pool).astype(np.float64)
+        order = np.lexsort((rng.random(len(s)), -s))
+        return order[:k], s
+
+
+@register
+class RandomStrategy(_ScoreStrategy):
+    name = "random"
+
+    def score(self, pool: Pool) -> np.ndarray:
+        return np.zeros(len(pool))
+
+
+@register
+class EntropyStrategy(_ScoreStrategy):
+    name = "entropy"
+
+    def score(self, pool: Pool) -> np.ndarray:
+        return entropy(pool.probs)
+
+
+@register
+class MarginStrategy(_ScoreStrategy):
+    name = "margin"
+
+    def score(self, pool: Pool) -> np.ndarray:
+        top2 = np.sort(pool.probs, axis=1)[:, -2:]
+        return 1.0 - (top2[:, 1] - top2[:, 0])
+
+
+@register
+class LeastConfidenceStrategy(_ScoreStrategy):
+    name = "least_confidence"
+
+    def score(self, pool: Pool) -> np.ndarray:
+        return 1.0 - pool.probs.max(1)
+
+
+@register
+class MCDropoutStrategy(_ScoreStrategy):
+    """BALD: mutual information between prediction and weights = epistemic part of the uncertainty."""
+
+    name = "mc_dropout"
+    needs = frozenset({"mc"})
+
+    def score(self, pool: Pool) -> np.ndarray:
+        if pool.mc_probs is None:
+            raise ValueError("mc_dropout needs MC-dropout samples (pool.mc_probs)")
+        mean = pool.mc_probs.mean(0)
+        return entropy(mean) - entropy(pool.mc_probs).mean(0)
+
+
+def k_center_greedy(
+    emb: np.ndarray, k: int, seed_emb: np.ndarray | None, rng: np.random.Generator
+) -> np.ndarray:
+    """Core-set selection (Sener & Savarese 2018): repeatedly take the point farthest from the chosen set."""
+    n = len(emb)
+    if n == 0 or k <= 0:
+        return np.zeros(0, int)
+    if seed_emb is not None and len(seed_emb):
+        d = np.min(((emb[:, None, :] - seed_emb[None, :, :]) ** 2).sum(-1), axis=1)
+        first = int(np.argmax(d))
+    else:
+        first = int(rng.integers(n))
+        d = np.full(n, np.inf)
+    chosen = [first]
+    d = np.minimum(d, ((emb - emb[first]) ** 2).sum(-1))
+    while len(chosen) < min(k, n):
+        nxt = int(np.argmax(d))
+        chosen.append(nxt)
+        d = np.minimum(d, ((emb - emb[nxt]) ** 2).sum(-1))
+    return np.asarray(chosen)
+
+
+def _normalise(emb: np.ndarray) -> np.ndarray:
+    return emb / (np.linalg.norm(emb, axis=1, keepdims=True) + EPS)
+
+
+@register
+class CoreSetStrategy:
+    """Pure diversity: k-center greedy on embeddings, seeded with the labelled set."""
+
+    name: ClassVar[str] = "coreset"
+    needs: ClassVar[frozenset[str]] = frozenset({"embeddings"})
+
+    def select(self, pool: Pool, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if pool.embeddings is None:
+            raise ValueError("coreset needs embeddings")
+        emb = _normalise(pool.embeddings)
+        seed = _normalise(pool.labelled_embeddings) if pool.labelled_embeddings is not None else None
+        chosen = k_center_greedy(emb, k, seed, rng)
+        prio = np.zeros(len(pool))
+        prio[chosen] = np.linspace(1.0, 0.5, len(chosen)) if len(chosen) else []
+        return chosen, prio
+
+
+@register
+class DiverseEntropyStrategy:
+    """Batch mode: shortlist the most uncertain (entropy) items, then k-center on their embeddings so one
+    batch is not ten neighbouring slices of the same nodule."""
+
+    name: ClassVar[str] = "diverse_entropy"
+    needs: ClassVar[frozenset[str]] = frozenset({"embeddings"})
+    shortlist_factor: ClassVar[int] = 4
+
+    def select(self, pool: Pool, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if pool.embeddings is None:
+            raise ValueError("diverse_entropy needs embeddings")
+        unc = entropy(pool.probs)
+        shortlist = np.lexsort((rng.random(len(unc)), -unc))[: max(k * self.shortlist_factor, k)]
+        emb = _normalise(pool.embeddings[shortlist])
+        seed = _normalise(pool.labelled_embeddings) if pool.labelled_embeddings is not None else None
+        picked = shortlist[k_center_greedy(emb, k, seed, rng)]
+        return picked, unc

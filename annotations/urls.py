@@ -1,0 +1,26 @@
+"""Mounted by portal/urls.py at /api/."""
+
+from django.urls import path
+
+from annotations import views
+from detection import api as model_api
+
+urlpatterns = [
+    path("labels", views.labels, name="labels"),
+    path("labels/import", views.import_csv, name="labels-import"),
+    path("labels/<int:pk>", views.label_detail, name="label-detail"),
+    path("labels/<int:pk>/history", views.label_history, name="label-history"),
+    path("studies/<str:study_uid>/labels.csv", views.export_csv, name="labels-export-csv"),
+    path("studies/<str:study_uid>/labels.sr.dcm", views.export_sr, name="labels-export-sr"),
+    path("queue", views.queue_list, name="queue"),
+    path("queue/next", views.queue_next, name="queue-next"),
+    path("queue/strategies", views.strategies, name="queue-strategies"),
+    path("queue/rebuild", views.queue_rebuild, name="queue-rebuild"),
+    path("queue/<int:pk>/release", views.queue_release, name="queue-release"),
+    path("adjudications", views.adjudication_list, name="adjudications"),
+    path("adjudications/<int:pk>", views.adjudicate, name="adjudicate"),
+    path("retrain", views.retrain, name="retrain"),
+    path("models", model_api.model_list, name="models"),
+    path("models/<int:pk>", model_api.model_detail, name="model-detail"),
+    path("models/<int:pk>/rollback", model_api.model_rollback, name="model-rollback"),
+]

@@ -1,0 +1,249 @@
+"""Thin DRF views over annotations.services / selectors. Django ValidationError -> 400."""
+
+from __future__ import annotations
+
+import functools
+import io
+
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from rest_framework import status
+from rest_framework.decorators import api_view, parser_classes, permission_classes
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from annotations import selectors, services
+from annotations.models import Label, QueueItem, RetrainRun
+from annotations.permissions import LabelAccess
+from annotations.serializers import (
+    AdjudicateSerializer,
+    AdjudicationItemSerializer,
+    LabelCreateSerializer,
+    LabelSerializer,
+    LabelUpdateSerializer,
+    QueueItemSerializer,
+    QueueRebuildSerializer,
+    RetrainRunSerializer,
+    RevisionSerializer,
+)
+from annotations.strategies import available
+from portal.accounts.permissions import CanLabel, IsAdmin, IsExpert
+from portal.studies.selectors import visible_series, visible_studies
+
+
+def django_errors(view):
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except ValidationError as exc:
+            detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+            return Response(detail, status=status.HTTP_400_BAD_REQUEST)
+
+    return wrapper
+
+
+def paginate(request, qs, serializer_cls, **ctx):
+    paginator = PageNumberPagination()
+    page = paginator.paginate_queryset(qs, request)
+    return paginator.get_paginated_response(serializer_cls(page, many=True, context={"request": request}).data)
+
+
+def _visible_label(request, pk: int) -> Label:
+    label = selectors.visible_labels(request.user).filter(pk=pk).first()
+    if label is None:
+        raise NotFound("no such label")
+    return label
+
+
+@api_view(["GET", "POST"])
+@permission_classes([LabelAccess])
+@django_errors
+def labels(request):
+    if request.method == "GET":
+        qs = selectors.label_list(
+            request.user, series_uid=request.query_params.get("series", ""),
+            study_uid=request.query_params.get("study", ""),
+        )  # fmt: skip
+        return paginate(request, qs, LabelSerializer)
+    data = LabelCreateSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    d = data.validated_data
+    series = visible_series(request.user).filter(series_uid=d["series_uid"]).first()
+    if series is None:
+        raise NotFound("no such series (or you cannot see it)")
+    item = None
+    if d["queue_item"]:
+        item = get_object_or_404(QueueItem, pk=d["queue_item"], series=series)
+    label = services.label_create(
+        user=request.user, series=series, slice_index=d["slice_index"], x=d["x"], y=d["y"],
+        label_class=d["label_class"], sop_instance_uid=d["sop_instance_uid"], box=d["box"], comment=d["comment"],
+        queue_item=item,
+    )  # fmt: skip
+    return Response(LabelSerializer(label, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+@api_view(["GET", "PATCH", "DELETE"])
+@permission_classes([LabelAccess])
+@django_errors
+def label_detail(request, pk: int):
+    label = _visible_label(request, pk)
+    if request.method == "GET":
+        return Response(LabelSerializer(label, context={"request": request}).data)
+    if request.method == "DELETE":
+        reason = request.data.get("reason", "") if hasattr(request.data, "get") else ""
+        services.label_delete(user=request.user, label=label, reason=reason or request.query_params.get("reason", ""))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    data = LabelUpdateSerializer(data=request.data, partial=True)
+    data.is_valid(raise_exception=True)
+    changes = dict(data.validated_data)
+    reason = changes.pop("reason", "")
+    label = services.label_update(user=request.user, label=label, reason=reason, **changes)
+    return Response(LabelSerializer(label, context={"request": request}).data)
+
+
+@api_view(["GET"])
+@permission_classes([LabelAccess])
+def label_history(request, pk: int):
+    # History includes deleted labels: that is its point.
+    label = Label.objects.filter(pk=pk, study__in=visible_studies(request.user).values("pk")).first()
+    if label is None:
+        raise NotFound("no such label")
+    return Response(RevisionSerializer(selectors.label_history(label), many=True).data)
+
+
+@api_view(["POST"])
+@permission_classes([CanLabel])
+def queue_next(request):
+    item = services.lease_next(user=request.user)
+    if item is None:
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    return Response(QueueItemSerializer(item).data)
+
+
+@api_view(["POST"])
+@permission_classes([CanLabel])
+def queue_release(request, pk: int):
+    item = get_object_or_404(QueueItem, pk=pk)
+    return Response(QueueItemSerializer(services.lease_release(user=request.user, item=item)).data)
+
+
+@api_view(["GET"])
+@permission_classes([CanLabel])
+def queue_list(request):
+    qs = selectors.queue_items(request.user, status=request.query_params.get("status", ""))
+    if series := request.query_params.get("series"):
+        qs = qs.filter(series__series_uid=series)
+    return paginate(request, qs, QueueItemSerializer)
+
+
+@api_view(["GET"])
+@permission_classes([CanLabel])
+def strategies(request):
+    return Response({"strategies": available(), "default": services.default_strategy()})
+
+
+@api_view(["POST"])
+@permission_classes([IsExpert])
+@django_errors
+def queue_rebuild(request):
+    from detection.services import latest_done_job
+
+    data = QueueRebuildSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    d = data.validated_data
+    series = visible_series(request.user).filter(series_uid=d["series_uid"]).first()
+    if series is None:
+        raise NotFound("no such series")
+    if d["strategy"] and d["strategy"] not in available():
+        return Response({"strategy": f"choose one of {', '.join(available())}"}, status=400)
+    job = latest_done_job(series)
+    if job is None:
+        return Response({"detail": "this series has not been scored yet"}, status=status.HTTP_409_CONFLICT)
+    items = services.queue_build(
+        job=job, strategy=d["strategy"] or None, batch_size=d["batch_size"], required_labels=d["required_labels"],
+        actor=request.user,
+    )  # fmt: skip
+    return Response(QueueItemSerializer(items, many=True).data, status=status.HTTP_201_CREATED)
+
+
+@api_view(["GET"])
+@permission_classes([IsExpert])
+def adjudication_list(request):
+    return paginate(request, selectors.adjudication_queue(request.user), AdjudicationItemSerializer)
+
+
+@api_view(["POST"])
+@permission_classes([IsExpert])
+@django_errors
+def adjudicate(request, pk: int):
+    item = get_object_or_404(selectors.queue_items(request.user), pk=pk)
+    data = AdjudicateSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    label = services.adjudicate(expert=request.user, item=item, **data.validated_data)
+    return Response(LabelSerializer(label, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+def _visible_study(request, study_uid: str):
+    study = visible_studies(request.user).filter(study_uid=study_uid).first()
+    if study is None:
+        raise NotFound("no such study")
+    return study
+
+
+@api_view(["GET"])
+@permission_classes([LabelAccess])
+def export_csv(request, study_uid: str):
+    study = _visible_study(request, study_uid)
+    response = HttpResponse(selectors.export_ctgan_csv(study), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="labels-{study_uid}.csv"'
+    return response
+
+
+@api_view(["GET"])
+@permission_classes([LabelAccess])
+def export_sr(request, study_uid: str):
+    from annotations.sr import export_sr as build_sr
+
+    study = _visible_study(request, study_uid)
+    try:
+        sr = build_sr(study)
+    except ValueError as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
+    buf = io.BytesIO()
+    sr.save_as(buf, enforce_file_format=True)
+    response = HttpResponse(buf.getvalue(), content_type="application/dicom")
+    response["Content-Disposition"] = f'attachment; filename="labels-{study_uid}.sr.dcm"'
+    return response
+
+
+@api_view(["POST"])
+@permission_classes([IsExpert])
+@parser_classes([MultiPartParser, FormParser, JSONParser])
+@django_errors
+def import_csv(request):
+    """CT-GAN CSV (file field ``file`` or JSON ``csv``); ``series_uid`` maps CT-GAN scan ids to one series."""
+    upload = request.FILES.get("file")
+    text = upload.read().decode("utf-8-sig") if upload else str(request.data.get("csv", ""))
+    default_series = None
+    if series_uid := request.data.get("series_uid"):
+        default_series = visible_series(request.user).filter(series_uid=series_uid).first()
+        if default_series is None:
+            raise NotFound("no such series")
+    created = services.import_ctgan_csv(user=request.user, text=text, default_series=default_series)
+    return Response({"imported": len(created), "ids": [lab.pk for lab in created]}, status=status.HTTP_201_CREATED)
+
+
+@api_view(["GET", "POST"])
+@permission_classes([IsExpert])
+def retrain(request):
+    if request.method == "GET":
+        return paginate(request, RetrainRun.objects.select_related("base_version", "candidate_version"),
+                        RetrainRunSerializer)  # fmt: skip
+    if not IsAdmin().has_permission(request, None):
+        return Response({"detail": "only admins start retraining"}, status=status.HTTP_403_FORBIDDEN)
+    run = services.retrain_request(actor=request.user, trigger="manual")
+    return Response(RetrainRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,39 @@
+"""Model versions: list/detail for experts and admins, rollback for admins (mounted in annotations/urls.py)."""
+
+from django.shortcuts import get_object_or_404
+from rest_framework import status
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+
+from annotations.permissions import CanReadModels
+from annotations.serializers import ModelVersionSerializer
+from detection import promotion
+from detection.models import ModelVersion
+from portal.accounts.permissions import IsAdmin
+
+
+@api_view(["GET"])
+@permission_classes([CanReadModels])
+def model_list(request):
+    paginator = PageNumberPagination()
+    page = paginator.paginate_queryset(ModelVersion.objects.select_related("parent").order_by("-created"), request)
+    return paginator.get_paginated_response(ModelVersionSerializer(page, many=True).data)
+
+
+@api_view(["GET"])
+@permission_classes([CanReadModels])
+def model_detail(request, pk: int):
+    return Response(ModelVersionSerializer(get_object_or_404(ModelVersion, pk=pk)).data)
+
+
+@api_view(["POST"])
+@permission_classes([IsAdmin])
+def model_rollback(request, pk: int):
+    """Re-activate this (previously promoted) version."""
+    version = get_object_or_404(ModelVersion, pk=pk)
+    try:
+        version = promotion.rollback(actor=request.user, to=version)
+    except ValueError as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    return Response(ModelVersionSerializer(version).data)
