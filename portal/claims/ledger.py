@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pydicom
@@ -32,7 +32,7 @@ PAYLOAD_FIELDS = (
 def _value(entry: LedgerEntry, name: str):
     value = getattr(entry, name)
     if isinstance(value, datetime):
-        return value.astimezone(timezone.UTC).isoformat(timespec="microseconds")
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
     if isinstance(value, tuple):
         return list(value)
     return value
