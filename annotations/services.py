@@ -223,6 +223,9 @@ def lease_next(*, user: User, seconds: int | None = None) -> QueueItem | None:
     now = timezone.now()
     expires = now + timedelta(seconds=seconds or lease_seconds())
     with transaction.atomic():
+        # One lease per annotator: serialise this user's own concurrent requests (double-clicks, two tabs)
+        # on their user row; different annotators never wait on each other here.
+        User.objects.select_for_update().filter(pk=user.pk).first()
         held = (
             QueueItem.objects.select_for_update(skip_locked=True)
             .filter(leased_to=user, lease_expires__gt=now, status=QueueItem.Status.OPEN).first()
