@@ -1,0 +1,78 @@
+"""CT-GAN CSV round trip and DICOM SR export."""
+
+import csv
+import io
+
+import pydicom
+import pytest
+
+from annotations.models import Label
+
+
+def _rows(text):
+    return [(r["type"], r["uuid"], int(r["slice"]), int(r["x"]), int(r["y"])) for r in csv.DictReader(io.StringIO(text))]
+
+
+@pytest.mark.django_db
+def test_ctgan_csv_import_export_round_trip(user_factory, api_client, series_factory, shared_data):
+    expert = user_factory("expert")
+    series = series_factory(n_slices=400)
+    original = (shared_data / "ctgan-labels" / "labels_exp2.csv").read_text()
+    one_scan = "type,uuid,slice,x,y\n" + "".join(
+        line + "\n" for line in original.splitlines()[1:] if line.split(",")[1] == "6031"
+    )
+    c = api_client(expert)
+    r = c.post("/api/labels/import", {"csv": one_scan, "series_uid": series.series_uid}, format="json")
+    assert r.status_code == 201, r.content
+    expected = sorted((t, series.series_uid, z, x, y) for t, _, z, x, y in _rows(one_scan))
+    assert r.json()["imported"] == len(expected) == 4
+
+    exported = c.get(f"/api/studies/{series.study.study_uid}/labels.csv")
+    assert exported.status_code == 200 and exported["Content-Type"].startswith("text/csv")
+    text = exported.content.decode()
+    assert text.splitlines()[0] == "type,uuid,slice,x,y"
+    assert sorted(_rows(text)) == expected
+
+    # Re-importing our own export maps rows back by series UID and reproduces the same table.
+    Label.objects.all().delete()
+    assert c.post("/api/labels/import", {"csv": text}, format="json").status_code == 201
+    assert sorted(_rows(c.get(f"/api/studies/{series.study.study_uid}/labels.csv").content.decode())) == expected
+
+
+@pytest.mark.django_db
+def test_import_refuses_unknown_scans_and_bad_headers(user_factory, api_client):
+    c = api_client(user_factory("expert"))
+    assert c.post("/api/labels/import", {"csv": "type,uuid,slice,x,y\nFM,9999,1,2,3\n"}, format="json").status_code == 400
+    assert c.post("/api/labels/import", {"csv": "a,b\n1,2\n"}, format="json").status_code == 400
+    assert Label.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_sr_export_has_one_measurement_group_per_label_with_its_point(user_factory, api_client, series_factory):
+    a1 = user_factory("annotator")
+    series = series_factory(shared_with=[a1])
+    c = api_client(a1)
+    for z, x, y, cls, box in [(2, 100, 200, "FM", None), (5, 300, 310, "FB", [290, 300, 310, 320])]:
+        c.post("/api/labels", {"series_uid": series.series_uid, "slice_index": z, "x": x, "y": y, "box": box,
+                               "label_class": cls, "comment": ""}, format="json")  # fmt: skip
+    r = c.get(f"/api/studies/{series.study.study_uid}/labels.sr.dcm")
+    assert r.status_code == 200 and r["Content-Type"] == "application/dicom"
+    ds = pydicom.dcmread(io.BytesIO(r.content))
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34"  # Comprehensive 3D SR
+    assert ds.StudyInstanceUID == series.study.study_uid
+
+    scoords = []
+
+    def walk(items):
+        for item in items:
+            if item.get("ValueType") == "SCOORD":
+                ref = item.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID
+                scoords.append((item.GraphicType, [float(v) for v in item.GraphicData], ref))
+            if "ContentSequence" in item:
+                walk(item.ContentSequence)
+
+    walk(ds.ContentSequence)
+    sops = dict(series.instances.values_list("slice_index", "sop_instance_uid"))
+    assert ("POINT", [100.0, 200.0], sops[2]) in scoords
+    poly = next(s for s in scoords if s[0] == "POLYLINE")
+    assert poly[1][:4] == [290.0, 300.0, 310.0, 300.0] and poly[2] == sops[5]

@@ -1,0 +1,79 @@
+"""Label CRUD through the front end's contract, versioned history, expert relabelling."""
+
+import pytest
+
+from annotations.models import Label
+from portal.accounts.models import AuditEvent
+
+
+def _post(client, series, **kw):
+    body = {"series_uid": series.series_uid, "sop_instance_uid": "", "slice_index": 3, "x": 120, "y": 240,
+            "box": [110, 230, 130, 250], "label_class": "FM", "comment": "sharp margin", **kw}
+    return client.post("/api/labels", body, format="json")
+
+
+@pytest.mark.django_db
+def test_create_and_list_follow_the_front_end_contract(user_factory, api_client, series_factory):
+    a1, a2 = user_factory("annotator"), user_factory("annotator")
+    series = series_factory(shared_with=[a1, a2])
+    r = _post(api_client(a1), series)
+    assert r.status_code == 201, r.content
+    _post(api_client(a2), series, label_class="TB", box=None, x=10, y=20)
+    listing = api_client(a1).get(f"/api/labels?series={series.series_uid}").json()["results"]
+    assert len(listing) == 2
+    mine = next(row for row in listing if row["is_mine"])
+    assert {"id", "study_uid", "series_uid", "sop_instance_uid", "slice_index", "x", "y", "box", "label_class",
+            "annotator", "created", "comment", "is_mine"} <= set(mine)  # fmt: skip
+    assert mine["box"] == [110, 230, 130, 250] and mine["label_class"] == "FM"
+    assert mine["study_uid"] == series.study.study_uid
+    # the instance UID is filled in from the index when the client leaves it blank
+    assert mine["sop_instance_uid"] == series.instances.get(slice_index=3).sop_instance_uid
+    other = next(row for row in listing if not row["is_mine"])
+    assert other["box"] is None and other["annotator"] == a2.username
+
+
+@pytest.mark.django_db
+def test_invalid_labels_are_refused(user_factory, api_client, series_factory):
+    a1 = user_factory("annotator")
+    series = series_factory(shared_with=[a1])
+    assert _post(api_client(a1), series, label_class="XX").status_code == 400
+    assert _post(api_client(a1), series, box=[10, 10, 5, 5]).status_code == 400
+    assert _post(api_client(a1), series, x=-1).status_code == 400
+    assert Label.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_every_change_is_versioned_and_delete_is_soft(user_factory, api_client, series_factory):
+    a1 = user_factory("annotator")
+    series = series_factory(shared_with=[a1])
+    c = api_client(a1)
+    label_id = _post(c, series).json()["id"]
+    r = c.patch(f"/api/labels/{label_id}", {"label_class": "FB", "comment": "removed, not injected"}, format="json")
+    assert r.status_code == 200 and r.json()["label_class"] == "FB" and r.json()["version"] == 2
+    assert c.delete(f"/api/labels/{label_id}").status_code == 204
+    assert c.get(f"/api/labels?series={series.series_uid}").json()["results"] == []
+    assert c.get(f"/api/labels/{label_id}").status_code == 404
+    history = c.get(f"/api/labels/{label_id}/history").json()
+    assert [(h["version"], h["action"], h["label_class"], h["is_deleted"]) for h in history] == [
+        (1, "create", "FM", False), (2, "update", "FB", False), (3, "delete", "FB", True)]
+    assert history[0]["comment"] == "sharp margin"  # the original text is still there
+    actions = set(AuditEvent.objects.filter(object_id=str(label_id)).values_list("action", flat=True))
+    assert {"label.create", "label.update", "label.delete"} <= actions
+
+
+@pytest.mark.django_db
+def test_only_author_or_expert_with_reason_may_change_a_label(user_factory, api_client, series_factory):
+    a1, a2, expert = user_factory("annotator"), user_factory("annotator"), user_factory("expert")
+    series = series_factory(shared_with=[a1, a2])
+    label_id = _post(api_client(a1), series).json()["id"]
+    assert api_client(a2).patch(f"/api/labels/{label_id}", {"label_class": "TB"}, format="json").status_code == 403
+    assert api_client(a2).delete(f"/api/labels/{label_id}").status_code == 403
+    ce = api_client(expert)
+    assert ce.patch(f"/api/labels/{label_id}", {"label_class": "TM"}, format="json").status_code == 400
+    r = ce.patch(f"/api/labels/{label_id}", {"label_class": "TM", "reason": "calcified granuloma, genuine"},
+                 format="json")  # fmt: skip
+    assert r.status_code == 200 and r.json()["label_class"] == "TM"
+    last = api_client(a1).get(f"/api/labels/{label_id}/history").json()[-1]
+    assert (last["action"], last["actor"], last["reason"]) == ("relabel", expert.username,
+                                                             "calcified granuloma, genuine")
+    assert Label.objects.get(pk=label_id).annotator == a1  # authorship is not rewritten
