@@ -1,0 +1,150 @@
+"""Claim checks against a real Orthanc: DICOM and PNG/JPEG claim images, report, encrypted study export."""
+
+import hashlib
+import io
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+
+from portal.accounts.models import AuditEvent
+from portal.claims.models import ClaimImage, EncryptedShare, LedgerEntry
+from tests.claims.conftest import png_bytes, tamper_png
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def claim_setup(shared_study, api_client):
+    insurer = shared_study["insurer"]
+    client = api_client(insurer)
+    claim = client.post("/api/claims/", {"reference": "CLM-001"}, format="json").json()
+    r = client.post(f"/api/claims/{claim['id']}/studies", {"study_uid": shared_study["study"].study_uid},
+                    format="json")
+    assert r.status_code == 201, r.content
+    return {**shared_study, "client": client, "claim_id": claim["id"]}
+
+
+def file_obj(name: str, data: bytes):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data)
+
+
+def post_file(client, claim_id, name, data) -> dict:
+    r = client.post(f"/api/claims/{claim_id}/images", {"files": [file_obj(name, data)]}, format="multipart")
+    assert r.status_code == 201, r.content
+    return r.json()["images"][0]
+
+
+def test_ingest_records_every_stored_instance(shared_study, ct_slice_paths):
+    entries = LedgerEntry.objects.filter(study_uid=shared_study["study"].study_uid)
+    assert entries.count() == len(ct_slice_paths)
+    for path in ct_slice_paths:
+        ds = pydicom.dcmread(path)
+        entry = entries.get(sop_instance_uid=ds.SOPInstanceUID)
+        assert entry.file_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_untouched_dicom_is_an_exact_match(claim_setup, ct_slice_paths):
+    image = post_file(claim_setup["client"], claim_setup["claim_id"], "slice.dcm", ct_slice_paths[2].read_bytes())
+    assert image["provenance"] == "exact"
+    assert image["result"]["provenance"]["ledger"]["signature_valid"] is True
+    assert image["result"]["detector"]["available"] is True
+    assert image["status"] in ("authentic", "suspicious")
+
+
+def test_one_pixel_dicom_edit_is_detected_and_localised(claim_setup, ct_slice_paths):
+    ds = pydicom.dcmread(ct_slice_paths[1])
+    arr = ds.pixel_array.copy()
+    arr[250, 140] = arr[250, 140] + 1
+    ds.PixelData = arr.tobytes()
+    buf = io.BytesIO()
+    ds.save_as(buf)
+    image = post_file(claim_setup["client"], claim_setup["claim_id"], "edited.dcm", buf.getvalue())
+    prov = image["result"]["provenance"]
+    assert image["provenance"] == "modified" and image["status"] == "tampered"
+    assert prov["diff"]["changed_pixels"] == 1
+    assert prov["diff"]["boxes"][0] == {"x": 140, "y": 250, "w": 1, "h": 1, "pixels": 1}
+    assert "1 pixel(s) changed in 1 region(s)" in " ".join(image["result"]["reasons"])
+
+
+def test_exported_png_matches_and_tampered_png_is_localised(claim_setup, ct_slice_paths):
+    client, claim_id = claim_setup["client"], claim_setup["claim_id"]
+    uid = pydicom.dcmread(ct_slice_paths[3]).SOPInstanceUID
+    r = client.get(f"/api/provenance/instances/{uid}/lung.png")
+    assert r.status_code == 200 and r["Content-Type"] == "image/png"
+    exported = b"".join(r.streaming_content) if r.streaming else r.content
+    exact = post_file(client, claim_id, "export.png", exported)
+    assert exact["provenance"] == "exact"
+    assert exact["result"]["provenance"]["ledger"]["sop_instance_uid"] == uid
+
+    tampered = post_file(client, claim_id, "tampered.png", tamper_png(exported, x=300, y=200, size=12))
+    prov = tampered["result"]["provenance"]
+    assert tampered["provenance"] == "modified" and tampered["status"] == "tampered"
+    assert prov["ledger"]["sop_instance_uid"] == uid  # the nearest signed slice is the right one
+    box = prov["diff"]["boxes"][0]
+    assert 292 <= box["x"] <= 296 and 192 <= box["y"] <= 196 and box["w"] <= 13 and box["h"] <= 13
+    assert "pseudo-volume" in tampered["result"]["detector"]["path"]
+
+
+def test_jpeg_of_an_export_is_consistent_and_noise_is_unknown(claim_setup, ct_slice_paths):
+    client, claim_id = claim_setup["client"], claim_setup["claim_id"]
+    uid = pydicom.dcmread(ct_slice_paths[0]).SOPInstanceUID
+    exported = client.get(f"/api/provenance/instances/{uid}/lung.png").content
+    grey = np.asarray(Image.open(io.BytesIO(exported)))
+    jpeg = post_file(client, claim_id, "photo.jpg", png_bytes(grey, "JPEG", quality=95))
+    assert jpeg["provenance"] == "consistent", jpeg["result"]["provenance"]
+    rng = np.random.default_rng(0)
+    noise = post_file(client, claim_id, "other.png", png_bytes(rng.integers(0, 255, (512, 512), dtype=np.uint8)))
+    assert noise["provenance"] == "unknown" and noise["status"] in ("unverified", "suspicious")
+
+
+def test_report_pdf_is_reproducible(claim_setup, ct_slice_paths):
+    client, claim_id = claim_setup["client"], claim_setup["claim_id"]
+    post_file(client, claim_id, "slice.dcm", ct_slice_paths[4].read_bytes())
+    first = client.get(f"/claims/{claim_id}/report.pdf")
+    second = client.get(f"/api/claims/{claim_id}/report.pdf")
+    assert first.status_code == 200 and first["Content-Type"] == "application/pdf"
+    assert first.content.startswith(b"%PDF") and len(first.content) > 20_000  # images embedded
+    assert first.content == second.content
+    page = client.get(f"/claims/{claim_id}/")
+    assert b"CLM-001" in page.content and b"Ed25519" in page.content
+    assert AuditEvent.objects.filter(action="claim.report_pdf", object_id=claim_id).count() == 2
+
+
+def test_clinician_shares_study_as_encrypted_archive(shared_study, api_client, user_factory):
+    clinician, study = shared_study["clinician"], shared_study["study"]
+    client = api_client(clinician)
+    r = client.post("/api/shares/encrypted", {"study_uid": study.study_uid, "recipient": "Dr. Who"}, format="json")
+    assert r.status_code == 201, r.content
+    body = r.json()
+    key = body["key"]
+    share = EncryptedShare.objects.get(pk=body["id"])
+    assert key not in str(share.__dict__)  # only the hash is stored
+    from portal.claims import crypto
+
+    assert share.key_sha256 == hashlib.sha256(crypto.decode_key(key)).hexdigest()
+    archive = b"".join(client.get(body["archive_url"]).streaming_content)
+    other = api_client(user_factory("annotator"))
+    ok = other.post("/api/shares/import", {"archive": file_obj("a.mitp", archive), "key": key}, format="multipart")
+    assert ok.status_code == 200, ok.content
+    assert ok.json()["ok"] and ok.json()["ledger_verified"] == 5
+    wrong = other.post("/api/shares/import", {"archive": file_obj("a.mitp", archive),
+                                              "key": crypto.encode_key(b"\x01" * 32)}, format="multipart")
+    assert wrong.status_code == 400 and "wrong key" in wrong.json()["detail"]
+    broken = bytearray(archive)
+    broken[len(broken) // 2] ^= 0xFF
+    bad = other.post("/api/shares/import", {"archive": file_obj("a.mitp", bytes(broken)), "key": key},
+                     format="multipart")
+    assert bad.status_code == 400 and "integrity check failed" in bad.json()["detail"]
+
+
+def test_claim_image_rows_are_kept_in_upload_order(claim_setup, ct_slice_paths):
+    client, claim_id = claim_setup["client"], claim_setup["claim_id"]
+    for p in ct_slice_paths[:2]:
+        post_file(client, claim_id, p.name, p.read_bytes())
+    detail = client.get(f"/api/claims/{claim_id}").json()
+    assert [i["original_name"] for i in detail["images"]] == [p.name for p in ct_slice_paths[:2]]
+    assert ClaimImage.objects.filter(claim_id=claim_id).count() == 2
