@@ -40,13 +40,14 @@ def active_model_version() -> ModelVersion:
     detector = Detector.load(settings.DETECTOR_ARTIFACT, device=settings.DETECTOR_DEVICE)
     key = settings.DETECTOR_ARTIFACT or "<default>"
     _detectors[key] = detector
-    status = ModelVersion.Status.ACTIVE if detector.trained else ModelVersion.Status.UNTRAINED
+    config = detector.config
+    trained = bool(config.get("trained", False))
     version, _ = ModelVersion.objects.get_or_create(
-        name=f"{detector.model_name}:{detector.model_version}",
-        defaults={"arch": detector.model_name, "status": status, "trained": detector.trained,
-                  "artifact_path": settings.DETECTOR_ARTIFACT or "",
-                  "config": getattr(detector, "config", {}) or {}, "metrics": getattr(detector, "metrics", {}) or {},
-                  "promoted_at": timezone.now()},
+        name=f"{detector.model_name}:{config.get('model_version', 'default')}",
+        defaults={"arch": str(config.get("arch", detector.model_name)), "trained": trained,
+                  "status": ModelVersion.Status.ACTIVE if trained else ModelVersion.Status.UNTRAINED,
+                  "artifact_path": settings.DETECTOR_ARTIFACT or "", "config": config,
+                  "metrics": config.get("metrics", {}), "promoted_at": timezone.now()},
     )
     return version
 

@@ -1,0 +1,77 @@
+"""Role matrix: every endpoint x every role, allowed or refused as designed."""
+
+import pytest
+
+from detection.models import ScoringJob
+from detection.services import run_scoring_job
+from portal.studies.models import StudyAccess
+from tests.conftest import upload_paths
+
+pytestmark = pytest.mark.django_db
+
+OK, FORBIDDEN, NOT_FOUND, UNAUTH = 200, 403, 404, 401
+
+# Columns: owner clinician, other clinician, assigned annotator, unassigned annotator, expert, insurer, admin, anon
+ROLES = ["owner", "other_clinician", "annotator", "other_annotator", "expert", "insurer", "admin", "anonymous"]
+MATRIX = {
+    "GET /api/me":             [OK, OK, OK, OK, OK, OK, OK, FORBIDDEN],
+    "POST /api/studies/upload": [400, 400, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, 400, FORBIDDEN],
+    "GET /api/studies":        [OK, OK, OK, OK, OK, FORBIDDEN, OK, FORBIDDEN],
+    "GET /api/studies/{study}": [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, FORBIDDEN],
+    "GET /api/series/{series}": [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, FORBIDDEN],
+    "GET /api/series/{series}/scores": [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, FORBIDDEN],
+    "GET /api/series/{series}/heatmap/0.png": [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, FORBIDDEN],
+    "GET /api/jobs/{job}":     [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, FORBIDDEN],
+    "GET /dicomweb/studies/{study}/series/{series}/metadata": [OK, NOT_FOUND, OK, NOT_FOUND, OK, NOT_FOUND, OK,
+                                                               UNAUTH],
+    "POST /dicomweb/studies": [405, 405, 405, 405, 405, 405, 405, 405],
+    "GET /admin/":             [302, 302, 302, 302, 302, 302, OK, 302],
+}
+
+
+def test_role_matrix(orthanc, ct_files, user_factory, api_client):
+    users = {
+        "owner": user_factory("clinician"), "other_clinician": user_factory("clinician"),
+        "annotator": user_factory("annotator"), "other_annotator": user_factory("annotator"),
+        "expert": user_factory("expert"), "insurer": user_factory("insurer"), "admin": user_factory("admin"),
+        "anonymous": None,
+    }
+    outcome = upload_paths(users["owner"], ct_files[40:44])
+    series = outcome.jobs[0].series
+    study = series.study
+    StudyAccess.objects.create(study=study, user=users["annotator"], kind=StudyAccess.Kind.ASSIGN)
+    job = run_scoring_job(job_id=outcome.jobs[0].pk)
+    assert job.status == ScoringJob.Status.DONE, job.error
+
+    mismatches = []
+    for endpoint, expected in MATRIX.items():
+        method, path = endpoint.split(" ", 1)
+        path = path.format(study=study.study_uid, series=series.series_uid, job=job.pk)
+        for role, want in zip(ROLES, expected, strict=True):
+            client = api_client(users[role])
+            got = client.generic(method, path).status_code
+            if got != want:
+                mismatches.append(f"{role:16} {endpoint}: got {got}, want {want}")
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_every_write_is_audited(orthanc, ct_files, user_factory):
+    from portal.accounts.models import AuditEvent
+
+    clinician = user_factory("clinician")
+    upload_paths(clinician, ct_files[:2])
+    event = AuditEvent.objects.get(action="study.upload")
+    assert event.actor == clinician and event.details["staged"] == 2
+
+
+def test_token_auth_reaches_api_and_proxy(orthanc, ct_files, user_factory, client):
+    from rest_framework.authtoken.models import Token
+
+    clinician = user_factory("clinician")
+    outcome = upload_paths(clinician, ct_files[:1])
+    token = Token.objects.create(user=clinician)
+    header = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    assert client.get("/api/studies", **header).status_code == 200
+    path = f"/dicomweb/studies/{outcome.stored[0]['study_uid']}/series/{outcome.stored[0]['series_uid']}/metadata"
+    assert client.get(path, **header).status_code == 200
+    assert client.get(path, HTTP_AUTHORIZATION="Token wrong").status_code == 401

@@ -1,0 +1,102 @@
+"""The scoring pipeline on real services: a job per uploaded series, a real worker, kills and outages."""
+
+import time
+
+import pytest
+import requests
+
+from detection.models import ScoringJob
+from detection.services import run_scoring_job
+from portal.studies.models import Instance, UploadBatch
+from tests.conftest import upload_paths, wait_for
+
+CLASSES = {"TB", "TM", "FB", "FM"}
+
+
+@pytest.mark.django_db
+def test_scoring_job_stores_per_slice_scores_and_marks_model_version(uploaded_ct, user_factory, api_client):
+    clinician = user_factory("clinician")
+    study = uploaded_ct(clinician)
+    series = study.series.get()
+    job = ScoringJob.objects.get(series=series)
+    assert job.status == ScoringJob.Status.QUEUED  # queued on upload; run here in-process
+
+    job = run_scoring_job(job_id=job.pk)
+    assert job.status == ScoringJob.Status.DONE, job.error
+    client = api_client(clinician)
+    scores = client.get(f"/api/series/{series.series_uid}/scores").json()
+    assert len(scores["slices"]) == 99
+    assert scores["model_version"]["trained"] in (True, False)
+    assert scores["model_version"]["status"] == ("active" if scores["model_version"]["trained"] else "untrained")
+    for row in scores["slices"]:
+        assert set(row["probs"]) == CLASSES
+        assert sum(row["probs"].values()) == pytest.approx(1.0, abs=1e-3)
+    # Scores are keyed to the instance at that z rank, so the viewer overlays the right slice.
+    by_index = dict(Instance.objects.filter(series=series).values_list("slice_index", "sop_instance_uid"))
+    assert all(row["sop_instance_uid"] == by_index[row["slice_index"]] for row in scores["slices"])
+    assert client.get(f"/api/series/{series.series_uid}/heatmap/50.png")["Content-Type"] == "image/png"
+    listed = client.get("/api/studies").json()["results"][0]
+    assert listed["verdict"] in CLASSES and listed["model_version"]
+
+    # Idempotent: running a finished job again changes nothing.
+    again = run_scoring_job(job_id=job.pk)
+    assert again.attempts == job.attempts and again.slice_scores.count() == 99
+
+
+@pytest.mark.slow
+def test_killed_worker_job_completes_after_restart(orthanc, ct_files, user_factory, scoring_worker):
+    clinician = user_factory("clinician")
+    outcome = upload_paths(clinician, ct_files)  # transactional test: on_commit sends the job to the broker
+    job_id = outcome.jobs[0].pk
+
+    def job():
+        return ScoringJob.objects.get(pk=job_id)
+
+    wait_for(lambda: job().status == ScoringJob.Status.RUNNING, 120, 0.05, "the worker to start the job")
+    scoring_worker.kill()
+    assert job().status == ScoringJob.Status.RUNNING  # died mid-job: nothing acknowledged
+
+    scoring_worker.start()
+    try:
+        wait_for(lambda: job().status == ScoringJob.Status.DONE, 300, 1, "the job to finish after restart")
+    except AssertionError:
+        raise AssertionError(scoring_worker.log()) from None
+    finished = job()
+    assert finished.attempts >= 2 and finished.slice_scores.count() == 99
+
+
+@pytest.mark.slow
+def test_orthanc_down_during_upload_loses_nothing(orthanc, ct_files, user_factory, api_client, scoring_worker):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    clinician = user_factory("clinician")
+    files = ct_files[:5]
+    orthanc.stop()
+    try:
+        response = api_client(clinician).post(
+            "/api/studies/upload", {"files": [SimpleUploadedFile(p.name, p.read_bytes()) for p in files]},
+            format="multipart")
+    finally:
+        time.sleep(1)
+        orthanc.start()
+    assert response.status_code == 503
+    body = response.json()
+    assert body["retry"] is True and "unreachable" in body["detail"]
+    batch = UploadBatch.objects.get(pk=body["batch"])
+    assert batch.status == UploadBatch.Status.STAGED and len(list(batch.staging_dir.glob("*.dcm"))) == 5
+
+    def stored():
+        batch.refresh_from_db()
+        return batch.status == UploadBatch.Status.STORED
+
+    try:
+        wait_for(stored, 120, 1, "the retry task to store the staged batch")
+    except AssertionError:
+        raise AssertionError(scoring_worker.log()) from None
+    assert batch.instances_stored == 5 and not batch.staging_dir.exists()
+    series_uid = Instance.objects.first().series.series_uid
+    study_uid = Instance.objects.first().series.study.study_uid
+    found = requests.get(f"{orthanc.dicomweb_url}/studies/{study_uid}/series/{series_uid}/instances",
+                         headers={"Accept": "application/dicom+json"}, timeout=30).json()
+    assert {i["00080018"]["Value"][0] for i in found} >= set(
+        Instance.objects.values_list("sop_instance_uid", flat=True))
