@@ -55,7 +55,9 @@ def _unsafe_member_path(name: str) -> bool:
     return path.is_absolute() or ".." in path.parts or (len(name) > 1 and name[1] == ":")
 
 
-def iter_zip_members(name: str, stream: BinaryIO, limits: Limits, errors: list[FileError]) -> Iterator[tuple[str, bytes]]:
+def iter_zip_members(
+    name: str, stream: BinaryIO, limits: Limits, errors: list[FileError]
+) -> Iterator[tuple[str, bytes]]:
     """Yield (member name, bytes) for the files of a zip, folders flattened; refuse traversal and bombs."""
     try:
         archive = zipfile.ZipFile(stream)

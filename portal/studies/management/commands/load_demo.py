@@ -1,0 +1,46 @@
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management.base import BaseCommand
+
+from portal.accounts.models import Role
+from portal.accounts.services import user_create
+from portal.studies.models import Study, StudyAccess
+from portal.studies.services import study_upload
+
+DEMO_CT = Path(os.environ.get("SHARED_DATA", settings.BASE_DIR.parent / "shared" / "data")) / \
+    "cptac-lscc-C3N-00247-chest-ct"
+
+
+class Command(BaseCommand):
+    help = "Create one demo user per role and upload the demo chest CT (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--password", default=os.environ.get("DEMO_PASSWORD", "demo-portal-2026"))
+        parser.add_argument("--ct-dir", default=str(DEMO_CT))
+
+    def handle(self, *args, password, ct_dir, **options):
+        users = {}
+        for role in Role.values:
+            name = f"demo-{role}"
+            users[role] = User.objects.filter(username=name).first() or \
+                user_create(username=name, password=password, role=role)
+        User.objects.filter(username="demo-admin").update(is_superuser=True, is_staff=True)
+        files = sorted(Path(ct_dir).glob("*.dcm"))
+        if not files:
+            self.stderr.write(f"no demo CT found in {ct_dir}; users created, no study loaded")
+            return
+        if not Study.objects.exists():
+            outcome = study_upload(user=users[Role.CLINICIAN],
+                                   files=[SimpleUploadedFile(p.name, p.read_bytes()) for p in files])
+            if outcome.pacs_down:
+                self.stderr.write(f"PACS down; the demo study is staged and will be stored later: {outcome.pacs_down}")
+            else:
+                self.stdout.write(f"uploaded {len(outcome.stored)} instances; scoring jobs queued")
+        for study in Study.objects.all():
+            StudyAccess.objects.get_or_create(study=study, user=users[Role.ANNOTATOR],
+                                              defaults={"kind": StudyAccess.Kind.ASSIGN})
+        self.stdout.write("demo users: " + ", ".join(f"demo-{r}" for r in Role.values) + f" (password {password!r})")
