@@ -1,0 +1,58 @@
+"""Strategy plug-ins: each asks for what its definition says it should."""
+
+import numpy as np
+import pytest
+
+from annotations.strategies import Pool, available, get_strategy
+
+
+def test_registry_lists_all_strategies_and_refuses_unknown_names():
+    assert {"random", "entropy", "margin", "least_confidence", "mc_dropout", "coreset", "diverse_entropy"} <= set(
+        available()
+    )
+    with pytest.raises(KeyError, match="unknown strategy"):
+        get_strategy("bogus")
+
+
+def test_uncertainty_strategies_ask_about_the_unsure_item_first():
+    probs = np.array([[0.97, 0.01, 0.01, 0.01], [0.25, 0.25, 0.25, 0.25], [0.5, 0.5, 0.0, 0.0]])
+    rng = np.random.default_rng(0)
+    assert get_strategy("entropy").select(Pool(probs), 1, rng)[0][0] == 1
+    assert get_strategy("least_confidence").select(Pool(probs), 1, rng)[0][0] == 1
+    # margin: top-2 tie (0.5 vs 0.5) is the hardest call even though entropy is lower
+    assert get_strategy("margin").select(Pool(probs), 1, rng)[0][0] == 2
+
+
+def test_mc_dropout_prefers_disagreement_between_samples_over_agreed_ambiguity():
+    agreed = np.tile([0.25, 0.25, 0.25, 0.25], (10, 1))  # aleatoric: every sample equally unsure
+    flip = np.array([[0.97, 0.01, 0.01, 0.01], [0.01, 0.01, 0.01, 0.97]] * 5)  # epistemic: samples disagree
+    mc = np.stack([agreed, flip], axis=1)  # (T=10, N=2, C=4)
+    pool = Pool(probs=mc.mean(0), mc_probs=mc)
+    assert get_strategy("mc_dropout").select(pool, 1, np.random.default_rng(0))[0][0] == 1
+    with pytest.raises(ValueError):
+        get_strategy("mc_dropout").select(Pool(probs=mc.mean(0)), 1, np.random.default_rng(0))
+
+
+def test_diverse_batch_is_not_ten_neighbouring_slices():
+    """Ten near-duplicates (one nodule over neighbouring slices) are the most uncertain; three other sites
+    are slightly less so. Plain entropy takes the duplicates; the diversity-aware batch spreads out."""
+    rng = np.random.default_rng(0)
+    cluster = np.array([50.0, 50.0]) + rng.normal(0, 0.1, (10, 2))
+    others = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]])
+    emb = np.vstack([cluster, others])
+    probs = np.vstack([np.tile([0.25] * 4, (10, 1)), np.tile([0.4, 0.2, 0.2, 0.2], (3, 1))])
+    pool = Pool(probs=probs, embeddings=emb)
+    plain = set(get_strategy("entropy").select(pool, 4, rng)[0])
+    diverse = set(get_strategy("diverse_entropy").select(pool, 4, rng)[0])
+    assert plain <= set(range(10))
+    assert len(diverse & set(range(10))) == 1 and {10, 11, 12} <= diverse
+    coreset = get_strategy("coreset").select(Pool(probs=probs, embeddings=emb, labelled_embeddings=emb[:1]), 3, rng)
+    assert not set(coreset[0]) & set(range(10))  # the labelled nodule's neighbours are covered already
+
+
+def test_random_baseline_depends_only_on_the_seed():
+    pool = Pool(np.random.default_rng(1).dirichlet(np.ones(4), 50))
+    a = get_strategy("random").select(pool, 10, np.random.default_rng(7))[0]
+    b = get_strategy("random").select(pool, 10, np.random.default_rng(7))[0]
+    c = get_strategy("random").select(pool, 10, np.random.default_rng(8))[0]
+    assert list(a) == list(b) and list(a) != list(c) and len(set(a)) == 10
