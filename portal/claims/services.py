@@ -105,7 +105,7 @@ def claim_add_image(*, actor: User, claim: Claim, name: str, data: bytes) -> Cla
         Claim.objects.select_for_update().filter(pk=claim.pk).first()
         position = (claim.images.order_by("-position").values_list("position", flat=True).first() or 0) + 1
         ext = {"dicom": "dcm", "png": "png", "jpeg": "jpg"}[kind]
-        path = folder / f"{position:03d}-input.{ext}"
+        path = folder / f"{position:03d}-upload.{ext}"
         path.write_bytes(data)
         image = ClaimImage.objects.create(
             claim=claim, position=position, kind=kind, original_name=Path(name).name[:255],

@@ -109,6 +109,11 @@ def test_report_pdf_is_reproducible(claim_setup, ct_slice_paths):
     assert first.status_code == 200 and first["Content-Type"] == "application/pdf"
     assert first.content.startswith(b"%PDF") and len(first.content) > 20_000  # images embedded
     assert first.content == second.content
+    # Re-running the whole analysis (provenance, detector, overlays) on the same input gives the same report.
+    from portal.claims.services import analyse_image
+
+    analyse_image(image=ClaimImage.objects.get(claim_id=claim_id, position=1))
+    assert client.get(f"/claims/{claim_id}/report.pdf").content == first.content
     page = client.get(f"/claims/{claim_id}/")
     assert b"CLM-001" in page.content and b"Ed25519" in page.content
     assert AuditEvent.objects.filter(action="claim.report_pdf", object_id=claim_id).count() == 2
