@@ -116,7 +116,7 @@ def test_report_pdf_is_reproducible(claim_setup, ct_slice_paths):
     assert client.get(f"/claims/{claim_id}/report.pdf").content == first.content
     page = client.get(f"/claims/{claim_id}/")
     assert b"CLM-001" in page.content and b"Ed25519" in page.content
-    assert AuditEvent.objects.filter(action="claim.report_pdf", object_id=claim_id).count() == 2
+    assert AuditEvent.objects.filter(action="claim.report_pdf", object_id=claim_id).count() == 3
 
 
 def test_clinician_shares_study_as_encrypted_archive(shared_study, api_client, user_factory):
