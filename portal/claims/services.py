@@ -112,7 +112,12 @@ def claim_add_image(*, actor: User, claim: Claim, name: str, data: bytes) -> Cla
             file_sha256=sha, file_path=str(path),
         )
     audit(actor, "claim.add_image", claim, image=image.position, name=image.original_name, sha256=sha)
-    return analyse_image(image=image)
+    from portal.claims.tasks import analyse_claim_image_task
+
+    # A worker runs the analysis (PACS fetches, the detector); eager in tests and single-process setups.
+    analyse_claim_image_task.delay(image.pk)
+    image.refresh_from_db()
+    return image
 
 
 def analyse_image(*, image: ClaimImage) -> ClaimImage:
@@ -158,8 +163,7 @@ def final_status(provenance: dict, detector: dict) -> tuple[str, list[str]]:
 
 
 def _save_png(image: ClaimImage, label: str, array: np.ndarray) -> str:
-    name = f"{image.position:03d}-{label}.png"
-    (claims_dir() / str(image.claim_id) / name).write_bytes(imaging.png_bytes(array))
+    claim_image_path(image, label).write_bytes(imaging.png_bytes(array))
     return label
 
 
@@ -390,7 +394,8 @@ def _detect(image: ClaimImage, detector_input: tuple[str, object]) -> dict:
 # --- referenced studies -----------------------------------------------------------------------------------
 
 def claim_image_path(image: ClaimImage, label: str) -> Path:
-    return claims_dir() / str(image.claim_id) / f"{image.position:03d}-{label}.png"
+    # Next to the uploaded file, wherever the web process that received it kept it (workers may differ).
+    return Path(image.file_path).parent / f"{image.position:03d}-{label}.png"
 
 
 # --- sharing ----------------------------------------------------------------------------------------------

@@ -301,6 +301,7 @@ def claim_page(request, claim_id):
     images = [{"image": i, "rows": image_rows(i), "figures": image_figures(i)} for i in claim.images.all()]
     return render(request, "claims/detail.html", {
         "claim": claim, "images": images, "error": error,
+        "pending": any(i["image"].status == ClaimImage.Status.PENDING for i in images),
         "shared": studies_shared_with_insurer(claim.insurer).exclude(pk__in=claim.studies.all()),
     }, status=400 if error else 200)
 

@@ -131,3 +131,26 @@ def test_crypto_verify_rejects_wrong_payload():
     kid, sig = crypto.sign(b"payload")
     assert crypto.verify(b"payload", sig, kid)
     assert not crypto.verify(b"payload!", sig, kid)
+
+
+def test_instance_without_pixels_is_recorded_by_file_hash(ct_files, tmp_path):
+    ds = pydicom.dcmread(ct_files[5])
+    del ds.PixelData
+    path = tmp_path / "no-pixels.dcm"
+    ds.save_as(path)
+    entry = ledger.record_file(path)
+    assert entry.pixel_sha256 == "" and entry.file_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert ledger.verify_chain().ok
+
+
+def test_signal_receiver_records_stored_instances(ct_files):
+    from portal.studies.models import Instance, Patient, Series, Study
+    from portal.studies.signals import StoredInstance, instances_stored
+
+    ds = pydicom.dcmread(ct_files[7])
+    study = Study.objects.create(study_uid=ds.StudyInstanceUID, patient=Patient.objects.create(patient_id="p1"))
+    series = Series.objects.create(series_uid=ds.SeriesInstanceUID, study=study)
+    instance = Instance.objects.create(sop_instance_uid=ds.SOPInstanceUID, series=series)
+    instances_stored.send(sender=None, user=None, items=[StoredInstance(instance, ct_files[7])])
+    entry = LedgerEntry.objects.get(sop_instance_uid=ds.SOPInstanceUID)
+    assert entry.pixel_sha256 == imaging.pixel_hash(ds.pixel_array) and ledger.verify_chain().ok
