@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 def gate_settings() -> dict:
     return {
-        "metric": getattr(settings, "PROMOTION_METRIC", "macro_f1"),
+        "metric": getattr(settings, "PROMOTION_METRIC", "macro_roc_auc"),
         "tolerance": float(getattr(settings, "PROMOTION_TOLERANCE", 0.0)),
         "heldout_z": tuple(getattr(settings, "PROMOTION_HELDOUT_Z", (64, 92))),
         "heldout_n": int(getattr(settings, "PROMOTION_HELDOUT_N", 400)),
