@@ -91,12 +91,28 @@ def _kind_of(name: str, data: bytes) -> str:
     raise ValidationError(f"{name}: not a DICOM (Part 10), PNG or JPEG file")
 
 
+def _check_decodable(name: str, kind: str, data: bytes) -> None:
+    """Refuse at upload what the analysis could not read, instead of leaving a check pending forever."""
+    try:
+        if kind == ClaimImage.Kind.DICOM:
+            pixels = pydicom.dcmread(io.BytesIO(data)).pixel_array
+            if pixels.ndim != 2:
+                raise ValidationError(f"{name}: only single-frame greyscale DICOM images can be checked")
+        else:
+            imaging.load_raster(data)
+    except ValidationError:
+        raise
+    except Exception as exc:
+        raise ValidationError(f"{name}: the image cannot be decoded ({type(exc).__name__}: {exc})") from exc
+
+
 def claim_add_image(*, actor: User, claim: Claim, name: str, data: bytes) -> ClaimImage:
     """Store one uploaded claim image and analyse it (provenance + detector) right away."""
     _require_insurer(actor)
     if len(data) > MAX_UPLOAD_BYTES:
         raise ValidationError(f"{name}: larger than {MAX_UPLOAD_BYTES // 2**20} MiB")
     kind = _kind_of(name, data)
+    _check_decodable(name, kind, data)
     sha = hashlib.sha256(data).hexdigest()
     folder = claims_dir() / str(claim.id)
     folder.mkdir(parents=True, exist_ok=True)

@@ -153,3 +153,13 @@ def test_claim_image_rows_are_kept_in_upload_order(claim_setup, ct_slice_paths):
     detail = client.get(f"/api/claims/{claim_id}").json()
     assert [i["original_name"] for i in detail["images"]] == [p.name for p in ct_slice_paths[:2]]
     assert ClaimImage.objects.filter(claim_id=claim_id).count() == 2
+
+
+def test_undecodable_or_foreign_uploads_are_refused(claim_setup):
+    client, claim_id = claim_setup["client"], claim_setup["claim_id"]
+    r = client.post(f"/api/claims/{claim_id}/images", {"files": [file_obj("x.txt", b"hello")]}, format="multipart")
+    assert r.status_code == 400 and "not a DICOM" in r.json()["detail"]
+    truncated = png_bytes(np.zeros((64, 64), np.uint8))[:40]
+    r = client.post(f"/api/claims/{claim_id}/images", {"files": [file_obj("t.png", truncated)]}, format="multipart")
+    assert r.status_code == 400 and "cannot be decoded" in r.json()["detail"]
+    assert not ClaimImage.objects.filter(claim_id=claim_id).exists()
