@@ -10,7 +10,8 @@ from annotations.models import Label
 
 
 def _rows(text):
-    return [(r["type"], r["uuid"], int(r["slice"]), int(r["x"]), int(r["y"])) for r in csv.DictReader(io.StringIO(text))]
+    rows = csv.DictReader(io.StringIO(text))
+    return [(r["type"], r["uuid"], int(r["slice"]), int(r["x"]), int(r["y"])) for r in rows]
 
 
 @pytest.mark.django_db
@@ -42,7 +43,8 @@ def test_ctgan_csv_import_export_round_trip(user_factory, api_client, series_fac
 @pytest.mark.django_db
 def test_import_refuses_unknown_scans_and_bad_headers(user_factory, api_client):
     c = api_client(user_factory("expert"))
-    assert c.post("/api/labels/import", {"csv": "type,uuid,slice,x,y\nFM,9999,1,2,3\n"}, format="json").status_code == 400
+    unknown_scan = "type,uuid,slice,x,y\nFM,9999,1,2,3\n"
+    assert c.post("/api/labels/import", {"csv": unknown_scan}, format="json").status_code == 400
     assert c.post("/api/labels/import", {"csv": "a,b\n1,2\n"}, format="json").status_code == 400
     assert Label.objects.count() == 0
 
