@@ -1,7 +1,7 @@
 import { viewerPath } from '../api';
 import { h, replaceChildren } from '../dom';
 import type { Page } from '../router';
-import type { Job, JobSummary, UploadError, UploadStored } from '../types';
+import type { Job, JobStatus, JobSummary, UploadError, UploadStored } from '../types';
 import { fromDataTransfer, fromFileList, type PickedFile } from '../upload/collectFiles';
 import { JobTracker } from '../upload/jobTracker';
 import { uploadAll, type ChunkOutcome } from '../upload/uploader';
@@ -25,6 +25,8 @@ const STATE_TEXT: Record<FileState, string> = {
   error: 'Rejected',
   kept: 'Kept on server',
 };
+
+const STATUS_RANK: Record<JobStatus, number> = { failed: 0, queued: 1, running: 2, done: 3 };
 
 function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -83,9 +85,12 @@ export function mountUploadPage(container: HTMLElement): Page {
 
   function renderJobs(jobs: (JobSummary | Job)[]): void {
     if (jobs.length === 0) return;
-    // Several upload requests can report the same series: show its newest job only.
+    // Several upload requests can report the same series: show its most advanced job.
     const bySeries = new Map<string, JobSummary | Job>();
-    for (const job of jobs) bySeries.set(job.series_uid, job);
+    for (const job of jobs) {
+      const shown = bySeries.get(job.series_uid);
+      if (!shown || STATUS_RANK[job.status] >= STATUS_RANK[shown.status]) bySeries.set(job.series_uid, job);
+    }
     replaceChildren(
       jobList,
       [...bySeries.values()].map((job) => {

@@ -2,10 +2,35 @@ import { csrfToken, redirectToLogin } from '../api';
 import type { UploadResponse } from '../types';
 import type { PickedFile } from './collectFiles';
 
-/** Files per request: small enough that per-file progress moves visibly, large enough to batch scoring. */
-export const FILES_PER_REQUEST = 6;
-/** Requests in flight at once. */
-export const PARALLEL_REQUESTS = 3;
+/**
+ * The portal queues one scoring job per series touched by a request, so a series should
+ * arrive in as few requests as possible: a typical CT series goes in one request, and only
+ * large drops are split. Per-file progress still works inside one request (see uploadAll).
+ * 100 files is Django's default DATA_UPLOAD_MAX_NUMBER_FILES.
+ */
+export const MAX_FILES_PER_REQUEST = 100;
+export const MAX_BYTES_PER_REQUEST = 200 * 1024 * 1024;
+/** Requests in flight at once (only matters for drops larger than one request). */
+export const PARALLEL_REQUESTS = 2;
+
+/** Split into consecutive chunks (keeping a folder's files together) within both limits. */
+export function planChunks(files: PickedFile[]): number[][] {
+  const chunks: number[][] = [];
+  let current: number[] = [];
+  let bytes = 0;
+  files.forEach((picked, index) => {
+    const size = picked.file.size;
+    if (current.length && (current.length >= MAX_FILES_PER_REQUEST || bytes + size > MAX_BYTES_PER_REQUEST)) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(index);
+    bytes += size;
+  });
+  if (current.length) chunks.push(current);
+  return chunks;
+}
 
 export type ChunkOutcome =
   | { kind: 'ok'; status: number; response: UploadResponse }
@@ -61,13 +86,11 @@ function postChunk(files: PickedFile[], onProgress: (loaded: number) => void): P
 
 /**
  * Upload the files in chunks, PARALLEL_REQUESTS at a time. The multipart body carries
- * the files in order, so the bytes sent so far are spread over the chunk's files in order.
+ * the files in order, so the bytes sent so far are credited to the chunk's files in order:
+ * each file's bar fills as its own bytes go out.
  */
 export async function uploadAll(files: PickedFile[], callbacks: UploadCallbacks): Promise<void> {
-  const chunks: number[][] = [];
-  for (let i = 0; i < files.length; i += FILES_PER_REQUEST) {
-    chunks.push(files.slice(i, i + FILES_PER_REQUEST).map((_, j) => i + j));
-  }
+  const chunks = planChunks(files);
   let nextChunk = 0;
   const worker = async (): Promise<void> => {
     while (nextChunk < chunks.length) {

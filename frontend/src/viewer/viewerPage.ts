@@ -33,7 +33,9 @@ function numberParam(query: URLSearchParams, key: string): number | null {
 
 export async function mountViewerPage(container: HTMLElement, route: ViewerRoute): Promise<Page> {
   const timing = startViewerStats(route.seriesUid);
-  const canLabel = route.me.role !== 'insurer';
+  // Clinicians see labels read-only; the labels API lets these roles write.
+  const canLabel = ['annotator', 'expert', 'admin'].includes(route.me.role);
+  const showLabels = route.me.role !== 'insurer';
   const queueItemId = route.query.get('item');
   const queueX = numberParam(route.query, 'x');
   const queueY = numberParam(route.query, 'y');
@@ -135,7 +137,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
         h('div', { className: 'side-section side-grow' },
           h('h2', {}, 'Suspicious locations'),
           locationList),
-        canLabel ? h('div', { className: 'side-section side-grow' },
+        showLabels ? h('div', { className: 'side-section side-grow' },
           h('h2', {}, 'Labels'),
           labelEditor,
           labelError,
@@ -328,7 +330,10 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   }
 
   function renderLabelEditor(): void {
-    if (!canLabel) return;
+    if (!canLabel) {
+      replaceChildren(labelEditor, h('p', { className: 'muted small' }, 'Labels are read-only for your role.'));
+      return;
+    }
     const selected = labels.find((l) => String(l.id) === String(selectedId));
     if (pending) {
       const comment = h('input', { type: 'text', placeholder: 'Comment (optional)', value: commentDraft, 'aria-label': 'Comment', 'data-testid': 'label-comment' });
@@ -357,7 +362,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   }
 
   function renderLabels(): void {
-    if (!canLabel) return redraw();
+    if (!showLabels) return redraw();
     const sorted = [...labels].sort((a, b) => a.slice_index - b.slice_index);
     replaceChildren(labelList, sorted.length === 0 ? h('li', { className: 'muted small', 'data-testid': 'labels-empty' }, 'No labels on this series yet.') :
       sorted.map((label) => {
@@ -649,7 +654,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     return { destroy };
   }
 
-  if (canLabel) {
+  if (showLabels) {
     api.labels(route.seriesUid).then((loaded) => {
       labels = loaded;
       renderLabels();

@@ -1,0 +1,78 @@
+"""Browser fixtures: headless Debian Chromium driven by Playwright's sync API."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API keeps an asyncio loop on the main thread; the ORM calls the tests
+# make in between browser steps are ordinary blocking calls, so Django's guard is lifted.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+REPO = Path(__file__).resolve().parents[2]
+FRONTEND_INDEX = REPO / "frontend" / "dist" / "index.html"
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+
+
+def pytest_collection_modifyitems(items):
+    if FRONTEND_INDEX.exists():
+        return
+    skip = pytest.mark.skip(reason=f"front end not built ({FRONTEND_INDEX} missing): cd frontend && npm ci && npm run build")
+    for item in items:
+        if "e2e" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator["Browser"]:  # noqa: F821
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture
+def page(browser, request) -> Iterator["Page"]:  # noqa: F821
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    messages: list[str] = []
+    page.on("console", lambda m: messages.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
+    page.console_messages = messages
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        # Leave what the browser showed and said, for whoever reads the CI log.
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-failure.png"))
+        (ARTIFACTS / f"{request.node.name}-console.txt").write_text("\n".join(messages))
+    context.close()
+
+
+@pytest.fixture
+def screenshot(page, request):
+    """screenshot(name): saves test-artifacts/<test>-<name>.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    def take(name: str) -> Path:
+        path = ARTIFACTS / f"{request.node.name}-{name}.png"
+        page.screenshot(path=str(path))
+        return path
+
+    return take
