@@ -39,6 +39,27 @@ def browser() -> Iterator["Browser"]:  # noqa: F821
         browser.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _static_files_cross_origin_isolated():
+    """The test server answers /static/ from its own handler, outside the middleware stack, so
+    the COOP/COEP headers the portal adds to every response (whitenoise runs inside that middleware
+    in production) would be missing, and Chromium refuses the decode worker
+    (net::ERR_BLOCKED_BY_RESPONSE): run the portal's own middleware over those responses too."""
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+
+    from portal.middleware import CrossOriginIsolationMiddleware
+
+    original = StaticFilesHandler.serve
+
+    def serve(self, request):
+        response = original(self, request)
+        return CrossOriginIsolationMiddleware(lambda _request: response)(request)
+
+    StaticFilesHandler.serve = serve
+    yield
+    StaticFilesHandler.serve = original
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
