@@ -134,10 +134,18 @@ export class StackViewer {
     this.viewport.render();
   }
 
-  /** Centre the view on a native pixel without changing the zoom. */
-  centreOn(point: Point): void {
+  /**
+   * Pan (never zoom) so a native pixel is on screen; a point already visible stays put,
+   * so the picture does not jump under the user.
+   */
+  bringIntoView(point: Point, marginPx = 40): void {
     const imageId = this.imageIds[this.currentIndex()];
-    if (!imageId) return;
+    const onCanvas = this.pixelToCanvas(point);
+    if (!imageId || !onCanvas) return;
+    const { clientWidth: width, clientHeight: height } = this.element;
+    const visible = onCanvas[0] >= marginPx && onCanvas[1] >= marginPx
+      && onCanvas[0] <= width - marginPx && onCanvas[1] <= height - marginPx;
+    if (visible) return;
     const world = utilities.imageToWorldCoords(imageId, point);
     const camera = this.viewport.getCamera();
     if (!world || !camera.focalPoint || !camera.position) return;

@@ -488,7 +488,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
 
   function jumpToLocation(location: LocationScore): void {
     void stackViewer.goToSlice(location.slice_index).then(() => {
-      stackViewer.centreOn([location.x, location.y]);
+      stackViewer.bringIntoView([location.x, location.y]);
       redraw();
     });
   }
@@ -632,10 +632,19 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       h('h1', { className: 'series-title' }, series.description || 'Series'),
       h('p', { className: 'muted small' }, `${series.modality} · ${series.instances.length} images`),
       h('p', { className: 'muted small uid', title: series.series_uid }, series.series_uid));
-    await stackViewer.showStack(imageIds, startIndex);
+    const slowNotice = window.setTimeout(() => {
+      viewportStatus.textContent = 'Images are taking longer than usual to arrive from the image archive…';
+    }, 8000);
+    await stackViewer.showStack(imageIds, startIndex).finally(() => window.clearTimeout(slowNotice));
     viewportStatus.hidden = true;
     onSliceChanged();
-    if (queueTarget && startIndex === numberParam(route.query, 'slice')) stackViewer.centreOn(queueTarget);
+    if (queueTarget && startIndex === numberParam(route.query, 'slice')) {
+      // The queue item's location becomes the mark: 1–4 labels it straight away.
+      pending = { x: queueTarget[0], y: queueTarget[1], box: null, slice: startIndex };
+      stackViewer.bringIntoView(queueTarget);
+      renderLabelEditor();
+      redraw();
+    }
     wrap.focus({ preventScroll: true });
     loadText.textContent = `Loading 0 / ${imageIds.length}`;
     void stackViewer.prefetchAll((progress) => {
