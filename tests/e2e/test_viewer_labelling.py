@@ -1,0 +1,127 @@
+"""Queue mode and label editing in the browser, on a scored series (real Orthanc, tasks run eagerly)."""
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "pw-Secret-123"
+
+
+def log_in(page, username: str) -> None:
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.locator("form [type=submit]").first.click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+def slice_index(page) -> int:
+    return int(page.get_by_test_id("slice-index").get_attribute("data-slice-index"))
+
+
+def test_queue_item_label_then_edit_move_delete(live_server, uploaded_ct, user_factory, page, screenshot):
+    from annotations.models import Label, QueueItem
+    from annotations.services import label_create
+
+    study = uploaded_ct()
+    series = study.series.get()
+    assert QueueItem.objects.filter(series=series).exists(), "scoring should have filled the review queue"
+    expert, colleague = user_factory("expert"), user_factory("annotator")
+    theirs = label_create(user=colleague, series=series, slice_index=10, x=200, y=220, label_class="TB")
+
+    # The study list shows the model's verdict; the verdict filter narrows it.
+    page.goto(f"{live_server.url}/studies")
+    log_in(page, expert.username)
+    row = page.get_by_test_id("study-row").first
+    row.wait_for()
+    assert row.get_by_test_id("verdict").inner_text().split()[0] in {"TB", "TM", "FB", "FM"}
+    other_verdicts = {"TB", "TM", "FB", "FM"} - {study.verdict}
+    page.get_by_test_id("filter-verdict").select_option(sorted(other_verdicts)[0])
+    page.get_by_text("No studies match these filters.").wait_for()
+    page.get_by_test_id("filter-verdict").select_option("")
+    page.get_by_test_id("study-row").first.wait_for()
+
+    # Queue: "next uncertain item" opens the viewer at the item's slice with its location marked.
+    page.get_by_test_id("nav-queue").click()
+    page.get_by_test_id("queue-next").click()
+    page.get_by_test_id("queue-box").wait_for()
+    item = QueueItem.objects.get(pk=int(page.url.split("item=")[1].split("&")[0]))
+    assert item.leased_to_id == expert.pk
+    page.wait_for_function("() => document.querySelector('[data-testid=slice-index]')?.dataset.sliceIndex")
+    assert slice_index(page) == item.slice_index
+    page.get_by_test_id("queue-target").wait_for()
+    page.get_by_test_id("pending-marker").wait_for()
+    screenshot("queue-item")
+
+    # 2 labels the queue item's location as TM (keyboard), linked to the item.
+    page.get_by_test_id("viewport").focus()
+    page.keyboard.press("2")
+    page.locator("[data-testid=label-item][data-label-class=TM]").wait_for()
+    mine = Label.objects.get(annotator=expert)
+    assert (mine.slice_index, mine.label_class, mine.queue_item_id) == (item.slice_index, "TM", item.pk)
+    assert (mine.x, mine.y) == (item.x, item.y)
+
+    # Edit: with the new label selected, 3 changes its class to FB.
+    page.keyboard.press("3")
+    page.locator("[data-testid=label-item][data-label-class=FB]").wait_for()
+    mine.refresh_from_db()
+    assert mine.label_class == "FB"
+
+    # Move: drag the marker 30 screen pixels to the right.
+    marker = page.locator("[data-testid=label-marker][data-label-class=FB] circle")
+    box = marker.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 15, cy, steps=3)
+    page.mouse.move(cx + 30, cy, steps=3)
+    page.mouse.up()
+    old_x = mine.x
+    page.wait_for_timeout(300)
+    for _ in range(20):
+        mine.refresh_from_db()
+        if mine.x != old_x:
+            break
+        page.wait_for_timeout(250)
+    assert mine.x > old_x
+    screenshot("label-moved")
+
+    # A colleague's label is listed, drawn differently and cannot be edited.
+    page.locator(f"[data-testid=label-item][data-slice-index='{theirs.slice_index}']").click()
+    page.wait_for_function(f"() => document.querySelector('[data-testid=slice-index]').dataset.sliceIndex === '{theirs.slice_index}'")
+    their_marker = page.locator(f"[data-testid=label-marker][data-label-id='{theirs.pk}']")
+    their_marker.wait_for()
+    assert "theirs" in their_marker.get_attribute("class")
+    assert page.get_by_test_id("label-delete").count() == 0
+
+    # Delete: back to my label, Delete removes it (soft delete on the server).
+    page.locator("[data-testid=label-item][data-label-class=FB]").click()
+    page.get_by_test_id("label-delete").wait_for()
+    page.get_by_test_id("viewport").focus()
+    page.keyboard.press("Delete")
+    page.locator("[data-testid=label-item][data-label-class=FB]").wait_for(state="detached")
+    mine.refresh_from_db()
+    assert mine.is_deleted
+
+    # Window presets and the overlay controls respond.
+    page.keyboard.press("b")
+    page.get_by_test_id("overlay-toggle").wait_for()
+    assert page.get_by_test_id("overlay-toggle").is_enabled()
+    page.keyboard.press("h")
+    assert not page.get_by_test_id("overlay-toggle").is_checked()
+    screenshot("after-delete")
+
+
+def test_upload_shows_per_file_rejections(live_server, orthanc, ct_files, user_factory, page, tmp_path):
+    clinician = user_factory("clinician")
+    bogus = tmp_path / "notes.dcm"
+    bogus.write_text("not a DICOM file")
+    page.goto(f"{live_server.url}/upload")
+    log_in(page, clinician.username)
+    page.get_by_test_id("file-input").set_input_files([str(bogus), str(ct_files[0])])
+    page.get_by_test_id("upload-start").click()
+    page.get_by_test_id("upload-done").wait_for()
+    rejected = page.locator("[data-testid=file-row][data-state=error]")
+    assert rejected.count() == 1
+    assert "notes.dcm" in rejected.inner_text() and "Rejected:" in rejected.inner_text()
+    assert page.locator("[data-testid=file-row][data-state=stored]").count() == 1
+    assert "1 stored, 1 rejected" in page.get_by_test_id("upload-done").inner_text()
