@@ -49,6 +49,12 @@ async function parseBody(response: Response): Promise<unknown> {
   }
 }
 
+/** DRF answers 403 "Authentication credentials were not provided." when the session has expired. */
+function sessionEnded(body: unknown): boolean {
+  const detail = body && typeof body === 'object' && 'detail' in body ? String((body as { detail: unknown }).detail) : '';
+  return /credentials were not provided|not authenticated/i.test(detail);
+}
+
 // Set once /api/me succeeded: afterwards a 403 means "not allowed", not "log in".
 let isLoggedIn = false;
 
@@ -65,9 +71,7 @@ export async function apiRequest<T>(method: string, url: string, body?: unknown)
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await parseBody(response);
-  if (response.status === 401) redirectToLogin();
-  // A 403 for a logged-in user is a permission problem, not a missing session.
-  if (response.status === 403 && !isLoggedIn) redirectToLogin();
+  if (response.status === 401 || (response.status === 403 && (!isLoggedIn || sessionEnded(data)))) redirectToLogin();
   if (!response.ok) throw new ApiError(response.status, data, errorMessage(response.status, data));
   return { status: response.status, data: data as T };
 }

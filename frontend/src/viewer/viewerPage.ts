@@ -137,7 +137,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
         h('div', { className: 'side-section side-grow' },
           h('h2', {}, 'Suspicious locations'),
           locationList),
-        showLabels ? h('div', { className: 'side-section side-grow' },
+        showLabels ? h('div', { className: 'side-section side-grow labels-section' },
           h('h2', {}, 'Labels'),
           labelEditor,
           labelError,
@@ -401,7 +401,10 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       if (!moved && Math.hypot(move.clientX - startClient[0]!, move.clientY - startClient[1]!) < DRAG_THRESHOLD_PX) return;
       moved = true;
       const now = stackViewer.canvasToPixel(relativePoint(move));
-      if (now) dragPreview = { id: label.id, x: label.x + now[0] - start[0], y: label.y + now[1] - start[1] };
+      if (now) {
+        const [x, y] = clampToImage([label.x + now[0] - start[0], label.y + now[1] - start[1]]);
+        dragPreview = { id: label.id, x, y };
+      }
       redraw();
     };
     const onUp = async (): Promise<void> => {
@@ -431,6 +434,12 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     return [event.clientX - rect.left, event.clientY - rect.top];
   }
 
+  /** Keep a point on the image: labels off the pixel grid would be meaningless. */
+  function clampToImage(p: Point): Point {
+    const g = geometry();
+    return [Math.min(g.columns - 1, Math.max(0, p[0])), Math.min(g.rows - 1, Math.max(0, p[1]))];
+  }
+
   function inImage(p: Point): boolean {
     const g = geometry();
     return p[0] >= -0.5 && p[1] >= -0.5 && p[0] <= g.columns - 0.5 && p[1] <= g.rows - 0.5;
@@ -448,8 +457,9 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     const onMove = (move: PointerEvent): void => {
       const nowCanvas = relativePoint(move);
       if (Math.hypot(nowCanvas[0] - startCanvas[0], nowCanvas[1] - startCanvas[1]) < DRAG_THRESHOLD_PX) return;
-      const now = stackViewer.canvasToPixel(nowCanvas);
-      if (!now) return;
+      const raw = stackViewer.canvasToPixel(nowCanvas);
+      if (!raw) return;
+      const now = clampToImage(raw);
       box = [Math.min(start[0], now[0]), Math.min(start[1], now[1]), Math.max(start[0], now[0]), Math.max(start[1], now[1])];
       pending = { x: (box[0] + box[2]) / 2, y: (box[1] + box[3]) / 2, box, slice };
       redraw();
