@@ -16,8 +16,12 @@ import sys
 from playwright.sync_api import sync_playwright
 
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 TARGET_FIRST_MS = 1000
 TARGET_ALL_MS = 5000
@@ -41,8 +45,9 @@ def measure_once(browser, args) -> dict:
     try:
         log_in(page, args.url, args.user, args.password)
         page.goto(f"{args.url}/viewer/{args.study}/{args.series}")
-        page.wait_for_function("() => window.__viewerStats && window.__viewerStats.allLoadedMs !== null",
-                               timeout=args.timeout * 1000)
+        page.wait_for_function(
+            "() => window.__viewerStats && window.__viewerStats.allLoadedMs !== null", timeout=args.timeout * 1000
+        )
         stats = page.evaluate("window.__viewerStats")
         stats["crossOriginIsolated"] = page.evaluate("window.crossOriginIsolated")
         if args.screenshot:
@@ -77,17 +82,21 @@ def main() -> int:
             for i in range(args.runs):
                 stats = measure_once(browser, args)
                 runs.append(stats)
-                print(f"run {i + 1}: first slice {stats['firstRenderMs']} ms, all {stats['slices']} slices "
-                      f"{stats['allLoadedMs']} ms (since navigation: {stats['firstRenderSinceNavigationMs']} / "
-                      f"{stats['allLoadedSinceNavigationMs']} ms), failed {stats['failedSlices']}, "
-                      f"crossOriginIsolated={stats['crossOriginIsolated']}")
+                print(
+                    f"run {i + 1}: first slice {stats['firstRenderMs']} ms, all {stats['slices']} slices "
+                    f"{stats['allLoadedMs']} ms (since navigation: {stats['firstRenderSinceNavigationMs']} / "
+                    f"{stats['allLoadedSinceNavigationMs']} ms), failed {stats['failedSlices']}, "
+                    f"crossOriginIsolated={stats['crossOriginIsolated']}"
+                )
         finally:
             browser.close()
     first = statistics.median(r["firstRenderMs"] for r in runs)
     loaded = statistics.median(r["allLoadedMs"] for r in runs)
     ok = first < TARGET_FIRST_MS and loaded < TARGET_ALL_MS and all(r["failedSlices"] == 0 for r in runs)
-    print(f"median: time to first rendered slice {first:.0f} ms (target < {TARGET_FIRST_MS}), "
-          f"all slices loaded {loaded:.0f} ms (target < {TARGET_ALL_MS}) -> {'OK' if ok else 'MISSED'}")
+    print(
+        f"median: time to first rendered slice {first:.0f} ms (target < {TARGET_FIRST_MS}), "
+        f"all slices loaded {loaded:.0f} ms (target < {TARGET_ALL_MS}) -> {'OK' if ok else 'MISSED'}"
+    )
     if args.json:
         print(json.dumps(runs, indent=2))
     return 0 if ok else 1

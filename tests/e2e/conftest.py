@@ -15,15 +15,20 @@ FRONTEND_INDEX = REPO / "frontend" / "dist" / "index.html"
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
 def pytest_collection_modifyitems(items):
     if FRONTEND_INDEX.exists():
         return
-    skip = pytest.mark.skip(reason=f"front end not built ({FRONTEND_INDEX} missing): cd frontend && npm ci && npm run build")
+    reason = f"front end not built ({FRONTEND_INDEX} missing): cd frontend && npm ci && npm run build"
+    skip = pytest.mark.skip(reason=reason)
     for item in items:
         if "e2e" in item.keywords:
             item.add_marker(skip)

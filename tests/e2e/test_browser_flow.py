@@ -8,6 +8,7 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "pw-Secret-123"
+SLICE_INDEX_JS = "document.querySelector('[data-testid=slice-index]')?.dataset.sliceIndex"
 
 
 def log_in(page, username: str, password: str = PASSWORD) -> None:
@@ -22,8 +23,7 @@ def current_slice(page) -> int:
     return int(page.get_by_test_id("slice-index").get_attribute("data-slice-index"))
 
 
-def test_upload_view_and_label_persist(live_server, orthanc, scoring_worker, user_factory, ct_files, page,
-                                       screenshot):
+def test_upload_view_and_label_persist(live_server, orthanc, scoring_worker, user_factory, ct_files, page, screenshot):
     from annotations.models import Label
 
     clinician = user_factory("clinician")
@@ -75,7 +75,7 @@ def test_upload_view_and_label_persist(live_server, orthanc, scoring_worker, use
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     before = current_slice(page)
     page.mouse.wheel(0, 300)
-    page.wait_for_function(f"() => document.querySelector('[data-testid=slice-index]').dataset.sliceIndex !== '{before}'")
+    page.wait_for_function(f"() => {SLICE_INDEX_JS} !== '{before}'")
     for _ in range(120):
         index = current_slice(page)
         if index == 50:
@@ -108,6 +108,7 @@ def test_upload_view_and_label_persist(live_server, orthanc, scoring_worker, use
     assert page.get_by_test_id("help-panel").is_visible()
     assert "FM" in page.get_by_test_id("help-panel").inner_text()
     # Chrome logs expected 404s (scores not ready yet) as "Failed to load resource"; anything else is a bug.
-    errors = [m for m in page.console_messages
-              if m.startswith(("error", "pageerror")) and "Failed to load resource" not in m]
+    errors = [
+        m for m in page.console_messages if m.startswith(("error", "pageerror")) and "Failed to load resource" not in m
+    ]
     assert not errors, errors

@@ -5,6 +5,7 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "pw-Secret-123"
+SLICE_INDEX_JS = "document.querySelector('[data-testid=slice-index]')?.dataset.sliceIndex"
 
 
 def log_in(page, username: str) -> None:
@@ -46,7 +47,7 @@ def test_queue_item_label_then_edit_move_delete(live_server, uploaded_ct, user_f
     page.get_by_test_id("queue-box").wait_for()
     item = QueueItem.objects.get(pk=int(page.url.split("item=")[1].split("&")[0]))
     assert item.leased_to_id == expert.pk
-    page.wait_for_function("() => document.querySelector('[data-testid=slice-index]')?.dataset.sliceIndex")
+    page.wait_for_function(f"() => {SLICE_INDEX_JS}")
     assert slice_index(page) == item.slice_index
     page.get_by_test_id("queue-target").wait_for()
     page.get_by_test_id("pending-marker").wait_for()
@@ -87,7 +88,7 @@ def test_queue_item_label_then_edit_move_delete(live_server, uploaded_ct, user_f
 
     # A colleague's label is listed, drawn differently and cannot be edited.
     page.locator(f"[data-testid=label-item][data-slice-index='{theirs.slice_index}']").click()
-    page.wait_for_function(f"() => document.querySelector('[data-testid=slice-index]').dataset.sliceIndex === '{theirs.slice_index}'")
+    page.wait_for_function(f"() => {SLICE_INDEX_JS} === '{theirs.slice_index}'")
     their_marker = page.locator(f"[data-testid=label-marker][data-label-id='{theirs.pk}']")
     their_marker.wait_for()
     assert "theirs" in their_marker.get_attribute("class")
