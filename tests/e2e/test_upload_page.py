@@ -1,0 +1,62 @@
+"""Upload page in the browser: per-file errors from the API and dropped zip archives."""
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "pw-Secret-123"
+
+
+def log_in(page, username: str) -> None:
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.locator("form [type=submit]").first.click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+def test_upload_shows_per_file_rejections(live_server, orthanc, ct_files, user_factory, page, tmp_path):
+    clinician = user_factory("clinician")
+    bogus = tmp_path / "notes.dcm"
+    bogus.write_text("not a DICOM file")
+    page.goto(f"{live_server.url}/upload")
+    log_in(page, clinician.username)
+    page.get_by_test_id("file-input").set_input_files([str(bogus), str(ct_files[0])])
+    page.get_by_test_id("upload-start").click()
+    page.get_by_test_id("upload-done").wait_for()
+    rejected = page.locator("[data-testid=file-row][data-state=error]")
+    assert rejected.count() == 1
+    assert "notes.dcm" in rejected.inner_text() and "Rejected:" in rejected.inner_text()
+    assert page.locator("[data-testid=file-row][data-state=stored]").count() == 1
+    assert "1 stored, 1 rejected" in page.get_by_test_id("upload-done").inner_text()
+
+
+def test_dropped_zip_is_uploaded_and_counted(live_server, orthanc, ct_files, user_factory, page, tmp_path):
+    import base64
+    import zipfile
+
+    archive = tmp_path / "three-slices.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in ct_files[:3]:
+            zf.write(path, f"series/{path.name}")
+    clinician = user_factory("clinician")
+    page.goto(f"{live_server.url}/upload")
+    log_in(page, clinician.username)
+    page.get_by_test_id("drop-zone").wait_for()
+    # Drop the archive on the zone the way a file manager would.
+    page.evaluate(
+        """([name, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: 'application/zip' }));
+            const zone = document.querySelector('[data-testid=drop-zone]');
+            zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        }""",
+        [archive.name, base64.b64encode(archive.read_bytes()).decode()],
+    )
+    page.locator("[data-testid=upload-summary]", has_text="1 file(s)").wait_for()
+    page.get_by_test_id("upload-start").click()
+    page.get_by_test_id("upload-done").wait_for()
+    row = page.locator("[data-testid=file-row][data-state=stored]")
+    assert row.count() == 1
+    assert "3 image(s)" in row.inner_text()
+    page.get_by_test_id("job").first.wait_for()
