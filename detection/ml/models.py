@@ -85,7 +85,9 @@ class TimmClassifier(PatchClassifier):
         super().__init__()
         # pretrained=False always: no model hub here; ImageNet init comes from pretrained.py.
         self.backbone = timm.create_model(timm_name, pretrained=False, num_classes=0, in_chans=in_chans, **kw)
-        self.head = Head(self.backbone.num_features, num_classes, drop)
+        with torch.no_grad():  # pooled width differs from num_features for VGG / MobileNetV3 pre-logits
+            dim = self.backbone.eval()(torch.zeros(1, in_chans, 64, 64)).shape[1]
+        self.head = Head(dim, num_classes, drop)
         self.cam_layer = self.backbone.get_submodule(self.backbone.feature_info[-1]["module"])
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:

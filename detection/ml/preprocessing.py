@@ -110,14 +110,23 @@ def patch_at(
     return np.stack([window(crop[c], name) for c, (name, _) in enumerate(channels)]).astype(np.float32)
 
 
-def grid_patches(img: torch.Tensor, size: int, stride: int) -> tuple[torch.Tensor, int, int]:
+def air_values(channels: Channels) -> torch.Tensor:
+    """Windowed value of air per channel: what padding outside the image must look like."""
+    return torch.tensor([float(window(np.float32(AIR_HU), name)) for name, _ in channels])
+
+
+def grid_patches(
+    img: torch.Tensor, size: int, stride: int, fill: torch.Tensor | None = None
+) -> tuple[torch.Tensor, int, int]:
     """All grid patches of a (C, H, W) image as a (ny, nx, C, size, size) view.
 
     Patch (i, j) is centred on pixel (i*stride + stride//2, j*stride + stride//2), i.e. the centre of
     grid cell (i, j); this makes bilinear upsampling of the per-patch score map pixel-aligned.
+    ``fill`` (C,) pads outside the image (air), matching ``patch_at`` used for training.
     """
     pad = size // 2
-    padded = torch.nn.functional.pad(img, (pad, pad, pad, pad))  # windowed images: 0 == air
+    shift = fill.to(img)[:, None, None] if fill is not None else 0.0
+    padded = torch.nn.functional.pad(img - shift, (pad, pad, pad, pad)) + shift
     off = stride // 2
     view = padded[:, off:, off:].unfold(1, size, stride).unfold(2, size, stride)
     ny, nx = -(-img.shape[1] // stride), -(-img.shape[2] // stride)

@@ -29,7 +29,15 @@ import torch.nn.functional as F
 
 from .constants import CLASS_INDEX, CLASSES, DEFAULT_CHANNELS, DEFAULT_PATCH, DEFAULT_STRIDE, HEATMAP_SIZE
 from .models import create_detector
-from .preprocessing import body_mask, grid_mask, grid_patches, patch_at, slice_channels, volume_from_datasets
+from .preprocessing import (
+    air_values,
+    body_mask,
+    grid_mask,
+    grid_patches,
+    patch_at,
+    slice_channels,
+    volume_from_datasets,
+)
 
 DEFAULT_ARTIFACT = Path(__file__).resolve().parents[1] / "weights" / "default"
 MASK_STEP = 4
@@ -87,6 +95,7 @@ class Detector:
         self.device = torch.device(device or default_device())
         self.config = config
         self.channels = [tuple(c) for c in config["channels"]]
+        self.fill = air_values(self.channels)
         self.patch, self.stride = int(config["patch_size"]), int(config["stride"])
         self.model = model.to(self.device).eval()
         if self.device.type == "cuda":
@@ -165,7 +174,7 @@ class Detector:
         metas, chunks, count = [], [], 0
         for z in range(vol.shape[0]):
             img = torch.from_numpy(slice_channels(vol, z, self.channels))
-            view, ny, nx = grid_patches(img, self.patch, self.stride)
+            view, ny, nx = grid_patches(img, self.patch, self.stride, self.fill)
             iy, ix = np.nonzero(grid_mask(body_mask(vol[z], MASK_STEP), MASK_STEP, self.stride, ny, nx))
             if len(iy) == 0:
                 continue

@@ -101,7 +101,6 @@ def _run_epoch(
     opt: torch.optim.Optimizer | None,
     gen: torch.Generator | None,
     desc: str,
-    sched: Any = None,
 ) -> tuple[float, float, np.ndarray, np.ndarray]:
     model.train(opt is not None)
     losses, probs, ys = [], [], []
@@ -117,8 +116,6 @@ def _run_epoch(
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                if sched is not None:
-                    sched.step()
             losses.append(loss.item() * len(yb))
             probs.append(logits.detach().float().softmax(1).cpu().numpy())
             ys.append(yb.cpu().numpy())
@@ -167,8 +164,9 @@ def fit(
         model.load_state_dict(Detector.load(cfg.init_from, "cpu").model.state_dict())
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, cfg.lr, total_steps=cfg.epochs * max(len(_loader(train, cfg, True)), 1)
+    # Per-epoch cosine from the current cfg.epochs, so a resumed run may extend the schedule.
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda e: 0.5 * (1 + math.cos(math.pi * min(e / cfg.epochs, 1)))
     )
     start, history, best = 0, [], math.inf
     ckpt_path = out / "checkpoint.pt"
@@ -188,8 +186,8 @@ def fit(
             opt,
             gen if cfg.augment else None,
             f"epoch {epoch + 1}/{cfg.epochs}",
-            sched,
         )
+        sched.step()
         vl, va, *_ = _run_epoch(model, _loader(val, cfg, False), device, None, None, "val")
         history.append(
             {
