@@ -5,8 +5,9 @@ declare const process: { env: Record<string, string | undefined> };
 // Django serves the built files from /static/app/ and returns dist/index.html for
 // the SPA page routes; the page is cross-origin isolated (COOP/COEP), so every
 // script, worker and wasm file must come from our own origin.
-export default defineConfig({
-  base: '/static/app/',
+export default defineConfig(({ command }) => ({
+  // In `npm run dev` the app sits at the root so the SPA page routes (/viewer/...) fall back to index.html.
+  base: command === 'build' ? '/static/app/' : '/',
   build: {
     outDir: 'dist',
     emptyOutDir: true,
@@ -19,7 +20,16 @@ export default defineConfig({
   // pre-bundling would break that relative URL, and the worker imports ESM codecs.
   optimizeDeps: {
     exclude: ['@cornerstonejs/dicom-image-loader'],
-    include: ['dicom-parser'],
+    // CommonJS (emscripten) modules the loader imports by default export: pre-bundle them to ESM
+    // for the dev server (the production build converts them itself).
+    include: [
+      'dicom-parser',
+      '@cornerstonejs/codec-charls/decodewasmjs',
+      '@cornerstonejs/codec-openjpeg/decodewasmjs',
+      '@cornerstonejs/codec-libjxl/decodewasmjs',
+      '@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs',
+      '@cornerstonejs/codec-openjph/wasmjs',
+    ],
   },
   worker: {
     format: 'es',
@@ -38,4 +48,4 @@ export default defineConfig({
       'Cross-Origin-Embedder-Policy': 'require-corp',
     },
   },
-});
+}));
