@@ -42,10 +42,17 @@ def test_score_series_shapes_on_real_ct(detector: Detector, ct_datasets: list[py
 
 
 def test_untrained_fallback_is_labelled(tmp_path: Path) -> None:
-    det = Detector.load(tmp_path / "missing") if False else None  # explicit dir must exist
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError):  # an explicit artefact dir must exist
         Detector.load(tmp_path / "missing")
-    assert det is None
+    import detection.ml.scoring as scoring
+
+    real = scoring.DEFAULT_ARTIFACT
+    scoring.DEFAULT_ARTIFACT = tmp_path / "none"
+    try:
+        det = Detector.load(device="cpu")  # no shipped model -> random smallcnn, marked untrained
+    finally:
+        scoring.DEFAULT_ARTIFACT = real
+    assert not det.config["trained"] and det.config["arch"] == "smallcnn"
 
 
 def test_embed_and_mc_dropout(detector: Detector, ct_volume: tuple) -> None:
@@ -71,3 +78,21 @@ def test_artifact_roundtrip(tmp_path: Path) -> None:
     res = det.score_volume(vol, (3.0, 0.7, 0.7), top_k=None)
     assert res.trained and res.model_version == "t-1" and res.n_patches == len(res.locations) > 0
     assert res.heatmaps.shape == (3, 128, 128)
+
+
+def test_gradcam_maps(detector: Detector, ct_volume: tuple) -> None:
+    from detection.ml.localisation import gradcam
+
+    patches = detector.patches(ct_volume[0], [(50, 256, 256), (60, 150, 300)])
+    maps = gradcam(detector, patches, "FM")
+    assert maps.shape == (2, detector.patch, detector.patch) and maps.min() >= 0 and maps.max() <= 1
+    assert not detector.model.training
+
+
+def test_shipped_default_is_small_and_honest() -> None:
+    from detection.ml.scoring import DEFAULT_ARTIFACT
+
+    size = sum(f.stat().st_size for f in DEFAULT_ARTIFACT.iterdir())
+    assert size < 5 * 2**20
+    cfg = json.loads((DEFAULT_ARTIFACT / "config.json").read_text())
+    assert cfg["trained"] and "simulated" in cfg["training_data"]
