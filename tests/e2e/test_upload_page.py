@@ -60,3 +60,20 @@ def test_dropped_zip_is_uploaded_and_counted(live_server, orthanc, ct_files, use
     assert row.count() == 1
     assert "3 image(s)" in row.inner_text()
     page.get_by_test_id("job").first.wait_for()
+
+
+def test_archive_down_says_files_are_kept(live_server, orthanc, scoring_worker, ct_files, user_factory, page, settings):
+    # Nothing listens on port 9: the upload is staged but cannot reach the archive. (With a real worker
+    # the later store attempts go to the broker instead of running inside the request.)
+    settings.DICOMWEB_URL = "http://127.0.0.1:9/dicom-web"
+    clinician = user_factory("clinician")
+    page.goto(f"{live_server.url}/upload")
+    log_in(page, clinician.username)
+    page.get_by_test_id("file-input").set_input_files([str(p) for p in ct_files[:2]])
+    page.get_by_test_id("upload-start").click()
+    # While the portal tries the archive the rows say the bytes are in and being stored.
+    page.locator("[data-testid=file-row][data-state=storing]").first.wait_for()
+    banner = page.get_by_test_id("upload-pacs-down")
+    banner.wait_for(timeout=120_000)
+    assert "kept on the server" in banner.inner_text() and "do not need to upload them again" in banner.inner_text()
+    assert page.locator("[data-testid=file-row][data-state=kept]").count() == 2

@@ -6,7 +6,7 @@ import { fromDataTransfer, fromFileList, type PickedFile } from '../upload/colle
 import { JobTracker } from '../upload/jobTracker';
 import { uploadAll, type ChunkOutcome } from '../upload/uploader';
 
-type FileState = 'waiting' | 'uploading' | 'stored' | 'error' | 'kept';
+type FileState = 'waiting' | 'uploading' | 'storing' | 'stored' | 'error' | 'kept';
 
 interface FileRow {
   picked: PickedFile;
@@ -21,6 +21,7 @@ interface FileRow {
 const STATE_TEXT: Record<FileState, string> = {
   waiting: 'Waiting',
   uploading: 'Uploading',
+  storing: 'Sent, storing…',
   stored: 'Stored',
   error: 'Rejected',
   kept: 'Kept on server',
@@ -220,6 +221,7 @@ export function mountUploadPage(container: HTMLElement): Page {
         row.bar.value = bytes;
         updateTotal();
       },
+      onChunkSent: (indexes) => indexes.forEach((i) => setState(rows[i]!, 'storing')),
       onChunkDone,
     });
     uploading = false;

@@ -41,6 +41,8 @@ export type ChunkOutcome =
 export interface UploadCallbacks {
   /** bytesSent for one file of a chunk, 0..file.size */
   onFileProgress: (index: number, bytesSent: number) => void;
+  /** Every byte of the chunk is out; the portal is now checking and storing it. */
+  onChunkSent: (indexes: number[]) => void;
   onChunkDone: (indexes: number[], outcome: ChunkOutcome) => void;
 }
 
@@ -53,7 +55,7 @@ function parseJson(text: string): Record<string, unknown> {
   }
 }
 
-function postChunk(files: PickedFile[], onProgress: (loaded: number) => void): Promise<ChunkOutcome> {
+function postChunk(files: PickedFile[], onProgress: (loaded: number) => void, onSent: () => void): Promise<ChunkOutcome> {
   const form = new FormData();
   for (const picked of files) form.append('files', picked.file, picked.file.name);
   return new Promise((resolve) => {
@@ -63,6 +65,7 @@ function postChunk(files: PickedFile[], onProgress: (loaded: number) => void): P
     xhr.setRequestHeader('X-CSRFToken', csrfToken());
     xhr.setRequestHeader('Accept', 'application/json');
     xhr.upload.onprogress = (event) => onProgress(event.loaded);
+    xhr.upload.onload = onSent;
     xhr.onerror = () => resolve({ kind: 'failed', detail: 'Network error while uploading' });
     xhr.onload = () => {
       const body = parseJson(xhr.responseText);
@@ -105,7 +108,7 @@ export async function uploadAll(files: PickedFile[], callbacks: UploadCallbacks)
           callbacks.onFileProgress(fileIndex, Math.min(size, Math.max(0, remaining)));
           remaining -= size;
         });
-      });
+      }, () => callbacks.onChunkSent(indexes));
       indexes.forEach((fileIndex, j) => callbacks.onFileProgress(fileIndex, chunkFiles[j]!.file.size));
       callbacks.onChunkDone(indexes, outcome);
     }
