@@ -1,0 +1,141 @@
+"""Benchmark: portal upload vs direct STOW, and WADO-RS frames through the proxy vs direct, in one run.
+
+Starts its own Orthanc (free port) and the portal under gunicorn (SQLite, filesystem broker, temp var dir),
+then alternates the two paths so machine noise hits both alike. Prints medians and ratios
+(ratio = portal throughput / direct throughput; target >= 0.8) and the proxy worker's peak RSS.
+
+    .venv/bin/python scripts/bench_foundation.py [--rounds 3]
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pydicom
+import requests
+from dicomweb_client.api import DICOMwebClient
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from portal.orthanc import OrthancServer, free_port  # noqa: E402
+
+CT_DIR = Path(os.environ.get("SHARED_DATA", REPO.parent / "shared" / "data")) / "cptac-lscc-C3N-00247-chest-ct"
+FRAME_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+
+
+def delete_all(orthanc: OrthancServer) -> None:
+    for study_id in requests.get(f"{orthanc.url}/studies", timeout=30).json():
+        requests.delete(f"{orthanc.url}/studies/{study_id}", timeout=30)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM of the gunicorn worker(s) under a master pid."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    peaks = []
+    for child in children or [str(pid)]:
+        for line in Path(f"/proc/{child}/status").read_text().splitlines():
+            if line.startswith("VmHWM"):
+                peaks.append(int(line.split()[1]) / 1024)
+    return max(peaks)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=6, help="parallel frame requests, like a browser")
+    args = parser.parse_args()
+    files = sorted(CT_DIR.glob("*.dcm"))
+    payload = [(f.name, f.read_bytes()) for f in files]
+    total_mb = sum(len(b) for _, b in payload) / 1e6
+
+    var = Path(tempfile.mkdtemp(prefix="bench-var-"))
+    orthanc = OrthancServer(var / "orthanc", free_port()).start()
+    port = free_port()
+    env = {**os.environ, "PORTAL_VAR_DIR": str(var), "DICOMWEB_URL": orthanc.dicomweb_url,
+           "DATABASE_URL": f"sqlite:///{var}/bench.sqlite3", "CELERY_BROKER_URL": "filesystem://",
+           "DJANGO_SETTINGS_MODULE": "portal.settings", "LOG_LEVEL": "WARNING"}
+    py = sys.executable
+    subprocess.run([py, "manage.py", "migrate", "-v", "0"], cwd=REPO, env=env, check=True)
+    token = subprocess.run(
+        [py, "manage.py", "shell", "-c",
+         "from portal.accounts.services import user_create; from rest_framework.authtoken.models import Token;"
+         "u=user_create(username='bench', password='bench-pass-123', role='clinician');"
+         "print(Token.objects.create(user=u).key)"],
+        cwd=REPO, env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    server = subprocess.Popen([py, "-m", "gunicorn", "portal.wsgi:application", "-b", f"127.0.0.1:{port}",
+                               "-w", "1", "--threads", "8", "--timeout", "300", "--log-level", "warning"],
+                              cwd=REPO, env=env)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).ok:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token}"
+    direct = DICOMwebClient(orthanc.dicomweb_url)
+
+    try:
+        upload_portal, upload_direct = [], []
+        for _ in range(args.rounds):
+            delete_all(orthanc)
+            start = time.perf_counter()
+            datasets = [pydicom.dcmread(f) for f in files]  # direct path also reads and parses the files
+            for i in range(0, len(datasets), 32):
+                direct.store_instances(datasets[i:i + 32])
+            upload_direct.append(time.perf_counter() - start)
+            delete_all(orthanc)
+            start = time.perf_counter()
+            response = session.post(f"{base}/api/studies/upload",
+                                    files=[("files", (name, data, "application/dicom")) for name, data in payload])
+            upload_portal.append(time.perf_counter() - start)
+            assert response.status_code == 201, response.text[:500]
+
+        body = response.json()
+        study, series = body["stored"][0]["study_uid"], body["stored"][0]["series_uid"]
+        sops = [s["sop_instance_uid"] for s in body["stored"]]
+        paths = [f"studies/{study}/series/{series}/instances/{sop}/frames/1" for sop in sops]
+
+        def fetch_all(root: str, sess: requests.Session) -> int:
+            def one(path: str) -> int:
+                r = sess.get(f"{root}/{path}", headers={"Accept": FRAME_ACCEPT})
+                r.raise_for_status()
+                return len(r.content)
+            with ThreadPoolExecutor(args.threads) as pool:
+                return sum(pool.map(one, paths))
+
+        plain = requests.Session()
+        fetch_portal, fetch_direct = [], []
+        for _ in range(args.rounds):
+            start = time.perf_counter()
+            nbytes = fetch_all(orthanc.dicomweb_url, plain)
+            fetch_direct.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            assert fetch_all(f"{base}/dicomweb", session) == nbytes
+            fetch_portal.append(time.perf_counter() - start)
+
+        up_d, up_p = statistics.median(upload_direct), statistics.median(upload_portal)
+        fe_d, fe_p = statistics.median(fetch_direct), statistics.median(fetch_portal)
+        print(f"machine: {os.cpu_count()} cores; {len(files)} slices, {total_mb:.1f} MB; rounds={args.rounds}")
+        print(f"upload  direct STOW      : {up_d:6.2f} s  ({total_mb / up_d:6.1f} MB/s)")
+        print(f"upload  through portal   : {up_p:6.2f} s  ({total_mb / up_p:6.1f} MB/s)")
+        print(f"upload  ratio portal/direct throughput: {up_d / up_p:.2f}  (target >= 0.8)")
+        print(f"frames  direct WADO-RS   : {fe_d:6.2f} s  ({len(paths) / fe_d:6.1f} frames/s, {args.threads} threads)")
+        print(f"frames  through proxy    : {fe_p:6.2f} s  ({len(paths) / fe_p:6.1f} frames/s)")
+        print(f"frames  ratio proxy/direct throughput: {fe_d / fe_p:.2f}  (target >= 0.8)")
+        print(f"proxy worker peak RSS (whole Django process, incl. upload handling): {peak_rss_mb(server.pid):.0f} MB")
+    finally:
+        server.terminate()
+        server.wait()
+        orthanc.stop()
+
+
+if __name__ == "__main__":
+    main()
