@@ -88,8 +88,8 @@ def run_scoring_job(*, job_id: int) -> ScoringJob:
     series = job.series
     datasets = dicomweb.retrieve_series(series.study.study_uid, series.series_uid)  # PacsUnavailable -> retry
     try:
-        result = get_detector(version).score_series(datasets)
-        sop_by_index = _sop_uids_in_z_order(datasets)
+        result = get_detector(version).score_series(datasets, top_k=500)  # a wide pool for the AL queues
+        sop_by_index = [datasets[i].SOPInstanceUID for i in result.order]  # the detector's z order
     except Exception as exc:
         log.exception("scoring job %s failed", job.pk)
         ScoringJob.objects.filter(pk=job.pk).update(
@@ -123,14 +123,6 @@ def run_scoring_job(*, job_id: int) -> ScoringJob:
         _update_study_verdict(series.study, version)
     series_scored.send(sender=ScoringJob, job=job)
     return job
-
-
-def _sop_uids_in_z_order(datasets) -> list[str]:
-    from portal.studies.ingest import slice_position
-
-    ordered = sorted(datasets, key=lambda ds: (slice_position(ds) is None, slice_position(ds) or 0.0,
-                                              int(ds.get("InstanceNumber", 0) or 0)))
-    return [ds.SOPInstanceUID for ds in ordered]
 
 
 def _save_heatmaps(job_id: int, heatmaps: np.ndarray) -> Path:
