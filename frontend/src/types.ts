@@ -145,6 +145,11 @@ export interface Label {
   is_mine: boolean;
 }
 
+/** Label ids may come back as numbers or strings; compare them as text. */
+export function sameLabelId(a: Label['id'] | null, b: Label['id'] | null): boolean {
+  return a !== null && b !== null && String(a) === String(b);
+}
+
 export interface NewLabel {
   series_uid: string;
   sop_instance_uid: string;

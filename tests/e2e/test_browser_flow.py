@@ -5,22 +5,9 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.e2e.browser import SLICE_INDEX_JS, current_slice, log_in
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "pw-Secret-123"
-SLICE_INDEX_JS = "document.querySelector('[data-testid=slice-index]')?.dataset.sliceIndex"
-
-
-def log_in(page, username: str, password: str = PASSWORD) -> None:
-    page.wait_for_url(re.compile(r"/accounts/login/"))
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.locator("form [type=submit]").first.click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
-
-
-def current_slice(page) -> int:
-    return int(page.get_by_test_id("slice-index").get_attribute("data-slice-index"))
 
 
 def test_upload_view_and_label_persist(live_server, orthanc, scoring_worker, user_factory, ct_files, page, screenshot):

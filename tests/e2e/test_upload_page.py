@@ -2,16 +2,9 @@
 
 import pytest
 
+from tests.e2e.browser import log_in
+
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "pw-Secret-123"
-
-
-def log_in(page, username: str) -> None:
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("form [type=submit]").first.click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def test_upload_shows_per_file_rejections(live_server, orthanc, ct_files, user_factory, page, tmp_path):

@@ -2,21 +2,9 @@
 
 import pytest
 
+from tests.e2e.browser import SLICE_INDEX_JS, current_slice, log_in
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "pw-Secret-123"
-SLICE_INDEX_JS = "document.querySelector('[data-testid=slice-index]')?.dataset.sliceIndex"
-
-
-def log_in(page, username: str) -> None:
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("form [type=submit]").first.click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
-
-
-def slice_index(page) -> int:
-    return int(page.get_by_test_id("slice-index").get_attribute("data-slice-index"))
 
 
 def test_queue_item_label_then_edit_move_delete(live_server, uploaded_ct, user_factory, page, screenshot):
@@ -48,7 +36,7 @@ def test_queue_item_label_then_edit_move_delete(live_server, uploaded_ct, user_f
     item = QueueItem.objects.get(pk=int(page.url.split("item=")[1].split("&")[0]))
     assert item.leased_to_id == expert.pk
     page.wait_for_function(f"() => {SLICE_INDEX_JS}")
-    assert slice_index(page) == item.slice_index
+    assert current_slice(page) == item.slice_index
     page.get_by_test_id("queue-target").wait_for()
     page.get_by_test_id("pending-marker").wait_for()
     screenshot("queue-item")

@@ -1,4 +1,4 @@
-import type { Box, Label, LabelClass, LocationScore } from '../types';
+import { sameLabelId, type Box, type Label, type LabelClass, type LocationScore } from '../types';
 import type { Point } from './stackViewer';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -63,7 +63,7 @@ export class MarkerLayer {
     const centre = scene.toCanvas([label.x, label.y]);
     if (!centre) return;
     const colour = CLASS_COLOURS[label.label_class] ?? '#fff';
-    const selected = scene.selectedId !== null && String(scene.selectedId) === String(label.id);
+    const selected = sameLabelId(scene.selectedId, label.id);
     const group = svg('g', {
       class: `label-marker ${label.is_mine ? 'mine' : 'theirs'}${selected ? ' selected' : ''}`,
       'data-testid': 'label-marker',

@@ -1,5 +1,5 @@
 import {
-  Enums, eventTarget, imageLoader, RenderingEngine, utilities, type StackViewport, type Types,
+  Enums, imageLoader, RenderingEngine, utilities, type StackViewport, type Types,
 } from '@cornerstonejs/core';
 import {
   Enums as ToolEnums, PanTool, StackScrollTool, ToolGroupManager, WindowLevelTool, ZoomTool,
@@ -193,4 +193,4 @@ export function clampIndex(index: number, count: number): number {
   return Math.min(count - 1, Math.max(0, Math.round(index)));
 }
 
-export { Enums as CoreEnums, eventTarget };
+export { Enums as CoreEnums };

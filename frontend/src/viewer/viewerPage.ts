@@ -4,7 +4,7 @@ import { openNextQueueItem } from '../pages/queuePage';
 import { updateQuery, type Page } from '../router';
 import {
   LABEL_CLASS_NAMES, LABEL_CLASSES, type Box, type Label, type LabelClass, type LocationScore, type Me,
-  type SeriesDetail, type SeriesScores,
+  type SeriesDetail, type SeriesScores, sameLabelId,
 } from '../types';
 import { HeatmapOverlay } from './heatmapOverlay';
 import { CLASS_COLOURS, MarkerLayer, type PendingMark } from './markerLayer';
@@ -184,7 +184,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   function labelsOnSlice(index: number): Label[] {
     return labels
       .filter((label) => label.slice_index === index)
-      .map((label) => (dragPreview && String(dragPreview.id) === String(label.id) ? moveLabel(label, dragPreview.x, dragPreview.y) : label));
+      .map((label) => (dragPreview && sameLabelId(dragPreview.id, label.id) ? moveLabel(label, dragPreview.x, dragPreview.y) : label));
   }
 
   function locationsOnSlice(index: number): LocationScore[] {
@@ -216,7 +216,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     zText.textContent = instance?.z === null || instance?.z === undefined ? 'z –' : `z ${instance.z.toFixed(1)} mm`;
     updateQuery({ slice: index });
     if (pending && pending.slice !== index) pending = null;
-    const selected = labels.find((l) => String(l.id) === String(selectedId));
+    const selected = selectedLabel();
     if (selected && selected.slice_index !== index) selectedId = null;
     renderLabelEditor();
     if (scores && overlayToggle.checked) void heatmap.showSlice(index, geometry()).then((found) => {
@@ -227,6 +227,8 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   }
 
   // ---- labels -----------------------------------------------------------
+  const selectedLabel = (): Label | undefined => labels.find((l) => sameLabelId(l.id, selectedId));
+
   function moveLabel(label: Label, x: number, y: number): Label {
     const dx = x - label.x;
     const dy = y - label.y;
@@ -242,11 +244,11 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   async function saveLabel(labelClass: LabelClass): Promise<void> {
     if (!series || !canLabel) return;
     replaceChildren(labelError);
-    const selected = labels.find((l) => String(l.id) === String(selectedId));
+    const selected = selectedLabel();
     if (selected && selected.is_mine && !pending) {
       try {
         const updated = await api.updateLabel(selected.id, { label_class: labelClass });
-        labels = labels.map((l) => (String(l.id) === String(updated.id) ? { ...l, ...updated } : l));
+        labels = labels.map((l) => (sameLabelId(l.id, updated.id) ? { ...l, ...updated } : l));
       } catch (error) {
         showLabelError(error);
       }
@@ -291,7 +293,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   }
 
   async function deleteSelected(): Promise<void> {
-    const selected = labels.find((l) => String(l.id) === String(selectedId));
+    const selected = selectedLabel();
     if (!selected || !selected.is_mine) return;
     replaceChildren(labelError);
     try {
@@ -307,7 +309,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   async function saveComment(label: Label, comment: string): Promise<void> {
     try {
       const updated = await api.updateLabel(label.id, { comment });
-      labels = labels.map((l) => (String(l.id) === String(label.id) ? { ...l, ...updated, comment } : l));
+      labels = labels.map((l) => (sameLabelId(l.id, label.id) ? { ...l, ...updated, comment } : l));
     } catch (error) {
       showLabelError(error);
     }
@@ -334,7 +336,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       replaceChildren(labelEditor, h('p', { className: 'muted small' }, 'Labels are read-only for your role.'));
       return;
     }
-    const selected = labels.find((l) => String(l.id) === String(selectedId));
+    const selected = selectedLabel();
     if (pending) {
       const comment = h('input', { type: 'text', placeholder: 'Comment (optional)', value: commentDraft, 'aria-label': 'Comment', 'data-testid': 'label-comment' });
       comment.addEventListener('input', () => (commentDraft = comment.value));
@@ -368,7 +370,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       sorted.map((label) => {
         const button = h('button', {
           type: 'button',
-          className: `label-item ${label.is_mine ? 'mine' : 'theirs'}${String(label.id) === String(selectedId) ? ' selected' : ''}`,
+          className: `label-item ${label.is_mine ? 'mine' : 'theirs'}${sameLabelId(label.id, selectedId) ? ' selected' : ''}`,
           'data-testid': 'label-item', 'data-label-class': label.label_class, 'data-slice-index': String(label.slice_index),
         },
         h('span', { className: 'swatch', style: `background: ${CLASS_COLOURS[label.label_class]}` }),
