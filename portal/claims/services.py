@@ -445,7 +445,12 @@ def _deterministic_zip(members: list[tuple[str, bytes]]) -> bytes:
 def _study_members(study: Study) -> list[tuple[str, bytes]]:
     members = []
     for series in study.series.order_by("series_uid"):
+        # The PACS may hold more of this study than the portal indexed (other uploaders, other tools):
+        # share only what the portal itself ingested and signed.
+        indexed = set(series.instances.values_list("sop_instance_uid", flat=True))
         for ds in dicomweb.retrieve_series(study.study_uid, series.series_uid):
+            if ds.SOPInstanceUID not in indexed:
+                continue
             buf = io.BytesIO()
             ds.save_as(buf, enforce_file_format=True)
             members.append((f"{series.series_uid}/{ds.SOPInstanceUID}.dcm", buf.getvalue()))

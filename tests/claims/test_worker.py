@@ -23,9 +23,12 @@ def test_claim_image_is_analysed_by_a_worker(transactional_db, worker_visible_di
                     {"files": [SimpleUploadedFile("s.dcm", ct_slice_paths[0].read_bytes())]}, format="multipart")
     assert r.status_code == 201
     assert r.json()["images"][0]["status"] == "pending"  # queued, not analysed in the request
-    image = wait_for(
-        lambda: ClaimImage.objects.filter(claim_id=claim["id"], position=1).exclude(status="pending").first(),
-        timeout=180, message=f"worker analysis\n{scoring_worker.log()}",
-    )
+    try:
+        image = wait_for(
+            lambda: ClaimImage.objects.filter(claim_id=claim["id"], position=1).exclude(status="pending").first(),
+            timeout=300, message="worker analysis",
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nworker log:\n{scoring_worker.log()}") from None
     assert image.provenance == "exact", image.result
     assert client.get(f"/claims/{claim['id']}/images/1/heatmap.png").status_code == 200
