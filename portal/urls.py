@@ -3,12 +3,14 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import FileResponse, HttpResponse
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
 from portal.studies.views import dicomweb_proxy
 
 
+@ensure_csrf_cookie
 def spa(request, *args, **kwargs):
     """The front end's shell for every page route; the SPA routes on the client."""
     if not request.user.is_authenticated:
