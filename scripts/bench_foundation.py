@@ -68,8 +68,9 @@ def main() -> None:
          "u=user_create(username='bench', password='bench-pass-123', role='clinician');"
          "print(Token.objects.create(user=u).key)"],
         cwd=REPO, env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    workers = os.environ.get("BENCH_WORKERS", "2")  # one gunicorn worker per core, as deployed
     server = subprocess.Popen([py, "-m", "gunicorn", "portal.wsgi:application", "-b", f"127.0.0.1:{port}",
-                               "-w", "1", "--threads", "8", "--timeout", "300", "--log-level", "warning"],
+                               "-w", workers, "--threads", "8", "--timeout", "300", "--log-level", "warning"],
                               cwd=REPO, env=env)
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):
@@ -123,6 +124,7 @@ def main() -> None:
 
         up_d, up_p = statistics.median(upload_direct), statistics.median(upload_portal)
         fe_d, fe_p = statistics.median(fetch_direct), statistics.median(fetch_portal)
+        print(f"gunicorn workers: {workers} x 8 threads")
         print(f"machine: {os.cpu_count()} cores; {len(files)} slices, {total_mb:.1f} MB; rounds={args.rounds}")
         print(f"upload  direct STOW      : {up_d:6.2f} s  ({total_mb / up_d:6.1f} MB/s)")
         print(f"upload  through portal   : {up_p:6.2f} s  ({total_mb / up_p:6.1f} MB/s)")
