@@ -12,17 +12,13 @@ import argparse
 import json
 import statistics
 import sys
+from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
 TARGET_FIRST_MS = 1000
 TARGET_ALL_MS = 5000
 
@@ -69,7 +65,7 @@ def main() -> int:
     parser.add_argument("--series", required=True)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=60, help="seconds per run")
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--chromium", default=CHROMIUM)
     parser.add_argument("--screenshot", help="save the viewer after the last run")
     parser.add_argument("--json", action="store_true", help="print the raw stats as JSON too")
     args = parser.parse_args()

@@ -9,12 +9,11 @@ import pytest
 
 from tests.claims.conftest import tamper_png
 from tests.conftest import TEST_PASSWORD
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls between sync Playwright steps
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 
 @pytest.mark.e2e
@@ -26,7 +25,7 @@ def test_insurer_checks_a_tampered_png_in_the_browser(transactional_db, live_ser
     insurer, study = shared_study["insurer"], shared_study["study"]
     uid = pydicom.dcmread(ct_slice_paths[2]).SOPInstanceUID
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True).new_page()
         page.set_default_timeout(60_000)
         try:

@@ -1,6 +1,19 @@
-"""Steps the browser tests share."""
+"""Steps and launch settings the browser tests (and scripts/bench_viewer.py) share."""
 
-PASSWORD = "pw-Secret-123"
+import os
+
+from tests.conftest import TEST_PASSWORD as PASSWORD
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Root in a container needs --no-sandbox; the rest keep Chromium off the (closed) network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # The viewer's current slice_index (0-based), as the slice read-out exposes it.
 SLICE_INDEX_JS = "document.querySelector('[data-testid=slice-index]')?.dataset.sliceIndex"
 
