@@ -56,10 +56,9 @@ class ScoringJob(models.Model):
         ordering = ["-created"]
 
 
-class SliceScore(models.Model):
-    job = models.ForeignKey(ScoringJob, on_delete=models.CASCADE, related_name="slice_scores")
-    slice_index = models.IntegerField()
-    sop_instance_uid = models.CharField(max_length=64)
+class ClassProbabilities(models.Model):
+    """TB/TM/FB/FM probabilities and the tamper score (P(FB) + P(FM)) of one scored unit."""
+
     p_tb = models.FloatField()
     p_tm = models.FloatField()
     p_fb = models.FloatField()
@@ -67,28 +66,29 @@ class SliceScore(models.Model):
     tamper = models.FloatField(db_index=True)
 
     class Meta:
-        ordering = ["slice_index"]
-        constraints = [models.UniqueConstraint(fields=["job", "slice_index"], name="unique_slice_score")]
+        abstract = True
 
     def probs(self) -> dict[str, float]:
         return {cls: getattr(self, field) for cls, field in CLASS_FIELDS.items()}
 
 
-class LocationScore(models.Model):
+class SliceScore(ClassProbabilities):
+    job = models.ForeignKey(ScoringJob, on_delete=models.CASCADE, related_name="slice_scores")
+    slice_index = models.IntegerField()
+    sop_instance_uid = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["slice_index"]
+        constraints = [models.UniqueConstraint(fields=["job", "slice_index"], name="unique_slice_score")]
+
+
+class LocationScore(ClassProbabilities):
     """A scored patch centre (x = column, y = row in native slice pixels)."""
 
     job = models.ForeignKey(ScoringJob, on_delete=models.CASCADE, related_name="location_scores")
     slice_index = models.IntegerField()
     x = models.IntegerField()
     y = models.IntegerField()
-    p_tb = models.FloatField()
-    p_tm = models.FloatField()
-    p_fb = models.FloatField()
-    p_fm = models.FloatField()
-    tamper = models.FloatField(db_index=True)
 
     class Meta:
         ordering = ["-tamper"]
-
-    def probs(self) -> dict[str, float]:
-        return {cls: getattr(self, field) for cls, field in CLASS_FIELDS.items()}

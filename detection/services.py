@@ -30,11 +30,8 @@ def get_detector(version: ModelVersion):
     return _detectors[key]
 
 
-def active_model_version() -> ModelVersion:
-    """The promoted model; on first use register the shipped default (flagged untrained if it is)."""
-    version = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
-    if version is not None:
-        return version
+def register_default_model_version() -> ModelVersion:
+    """Record the shipped (or DETECTOR_ARTIFACT) detector, flagged untrained if it is."""
     from detection.ml.scoring import Detector
 
     detector = Detector.load(settings.DETECTOR_ARTIFACT, device=settings.DETECTOR_DEVICE)
@@ -56,7 +53,7 @@ def current_model_version() -> ModelVersion:
     # An untrained default is used (and labelled so) only while nothing better exists.
     return (ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
             or ModelVersion.objects.filter(status=ModelVersion.Status.UNTRAINED).first()
-            or active_model_version())
+            or register_default_model_version())
 
 
 def enqueue_scoring(*, series: Series) -> ScoringJob:
