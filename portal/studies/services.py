@@ -155,27 +155,11 @@ def index_datasets(datasets: list[pydicom.Dataset], *, uploaded_by: User | None,
                    sizes: dict[str, int] | None = None) -> list[Instance]:
     """Create or update Patient/Study/Series/Instance rows from DICOM headers."""
     instances = []
+    series_by_uid: dict[str, Series] = {}  # a batch is mostly one series: resolve its parents once
     for ds in datasets:
-        patient, _ = Patient.objects.get_or_create(
-            patient_id=str(ds.get("PatientID", "") or "UNKNOWN"),
-            defaults={"patient_name": str(ds.get("PatientName", "")), "sex": str(ds.get("PatientSex", "")),
-                      "birth_date": str(ds.get("PatientBirthDate", ""))},
-        )
-        study, created = Study.objects.get_or_create(
-            study_uid=ds.StudyInstanceUID,
-            defaults={"patient": patient, "study_date": _dicom_date(ds.get("StudyDate")),
-                      "description": str(ds.get("StudyDescription", "")),
-                      "accession_number": str(ds.get("AccessionNumber", "")), "uploaded_by": uploaded_by},
-        )
-        if not created and uploaded_by is not None and study.uploaded_by_id != uploaded_by.pk:
-            # A second clinician uploading the same study gets to see it.
-            StudyAccess.objects.get_or_create(study=study, user=uploaded_by, defaults={"granted_by": uploaded_by})
-        series, _ = Series.objects.get_or_create(
-            series_uid=ds.SeriesInstanceUID,
-            defaults={"study": study, "modality": str(ds.get("Modality", "")),
-                      "description": str(ds.get("SeriesDescription", "")),
-                      "series_number": _int(ds.get("SeriesNumber"))},
-        )
+        series = series_by_uid.get(ds.SeriesInstanceUID)
+        if series is None:
+            series = series_by_uid[ds.SeriesInstanceUID] = _index_series(ds, uploaded_by=uploaded_by)
         spacing = ds.get("PixelSpacing")
         instance, _ = Instance.objects.update_or_create(
             sop_instance_uid=ds.SOPInstanceUID,
@@ -193,6 +177,30 @@ def index_datasets(datasets: list[pydicom.Dataset], *, uploaded_by: User | None,
         )
         instances.append(instance)
     return instances
+
+
+def _index_series(ds: pydicom.Dataset, *, uploaded_by: User | None) -> Series:
+    patient, _ = Patient.objects.get_or_create(
+        patient_id=str(ds.get("PatientID", "") or "UNKNOWN"),
+        defaults={"patient_name": str(ds.get("PatientName", "")), "sex": str(ds.get("PatientSex", "")),
+                  "birth_date": str(ds.get("PatientBirthDate", ""))},
+    )
+    study, created = Study.objects.get_or_create(
+        study_uid=ds.StudyInstanceUID,
+        defaults={"patient": patient, "study_date": _dicom_date(ds.get("StudyDate")),
+                  "description": str(ds.get("StudyDescription", "")),
+                  "accession_number": str(ds.get("AccessionNumber", "")), "uploaded_by": uploaded_by},
+    )
+    if not created and uploaded_by is not None and study.uploaded_by_id != uploaded_by.pk:
+        # A second clinician uploading the same study gets to see it.
+        StudyAccess.objects.get_or_create(study=study, user=uploaded_by, defaults={"granted_by": uploaded_by})
+    series, _ = Series.objects.get_or_create(
+        series_uid=ds.SeriesInstanceUID,
+        defaults={"study": study, "modality": str(ds.get("Modality", "")),
+                  "description": str(ds.get("SeriesDescription", "")),
+                  "series_number": _int(ds.get("SeriesNumber"))},
+    )
+    return series
 
 
 def renumber_slices(series: Series) -> None:
