@@ -80,13 +80,19 @@ class AdjudicationItemSerializer(QueueItemSerializer):
 
     def get_labels(self, obj: QueueItem) -> list[dict]:
         return [{"id": lab.pk, "annotator": lab.annotator.username, "label_class": lab.label_class,
-                 "comment": lab.comment} for lab in obj.labels.all() if not lab.is_deleted]  # fmt: skip
+                 "comment": lab.comment, "is_adjudication": lab.is_adjudication}
+                for lab in obj.labels.all() if not lab.is_deleted]  # fmt: skip
 
 
 class AdjudicateSerializer(serializers.Serializer):
     label_class = serializers.ChoiceField(choices=CLASSES)
     reason = serializers.CharField()
     comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class RelabelSerializer(serializers.Serializer):
+    label_class = serializers.ChoiceField(choices=CLASSES)
+    reason = serializers.CharField(max_length=1000)
 
 
 class QueueRebuildSerializer(serializers.Serializer):

@@ -15,7 +15,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from annotations import selectors, services
+from annotations import relabel, selectors, services
 from annotations.models import Label, QueueItem, RetrainRun
 from annotations.permissions import LabelAccess
 from annotations.serializers import (
@@ -26,6 +26,7 @@ from annotations.serializers import (
     LabelUpdateSerializer,
     QueueItemSerializer,
     QueueRebuildSerializer,
+    RelabelSerializer,
     RetrainRunSerializer,
     RevisionSerializer,
 )
@@ -116,6 +117,19 @@ def label_history(request, pk: int):
 
 
 @api_view(["POST"])
+@permission_classes([IsExpert])
+@django_errors
+def label_relabel(request, pk: int):
+    """An expert changes a label's class with a reason; answers the label and its full history."""
+    label = _visible_label(request, pk)
+    data = RelabelSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    label = relabel.label_relabel(expert=request.user, label=label, **data.validated_data)
+    return Response({"label": LabelSerializer(label, context={"request": request}).data,
+                     "history": RevisionSerializer(selectors.label_history(label), many=True).data})
+
+
+@api_view(["POST"])
 @permission_classes([CanLabel])
 def queue_next(request):
     item = services.lease_next(user=request.user)
@@ -176,11 +190,13 @@ def adjudication_list(request):
     return paginate(request, selectors.adjudication_queue(request.user), AdjudicationItemSerializer)
 
 
-@api_view(["POST"])
+@api_view(["GET", "POST"])
 @permission_classes([IsExpert])
 @django_errors
 def adjudicate(request, pk: int):
     item = get_object_or_404(selectors.queue_items(request.user), pk=pk)
+    if request.method == "GET":
+        return Response(AdjudicationItemSerializer(item, context={"request": request}).data)
     data = AdjudicateSerializer(data=request.data)
     data.is_valid(raise_exception=True)
     label = services.adjudicate(expert=request.user, item=item, **data.validated_data)
