@@ -128,6 +128,11 @@ class EncryptedShare(models.Model):
     archive_path = models.CharField(max_length=512)
     archive_size = models.BigIntegerField()
     recipient = models.CharField(max_length=255, blank=True)
+    # Revoked: the server's copy of the archive is deleted and the portal no longer opens it (a copy already
+    # handed out can still be decrypted offline by whoever holds the key).
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
 
     class Meta:
         ordering = ["-created"]

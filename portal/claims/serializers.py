@@ -49,7 +49,14 @@ class EncryptedShareCreateSerializer(serializers.Serializer):
 
 class EncryptedShareSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    study_uid = serializers.CharField(source="study.study_uid", read_only=True, default=None)
+    revoked_by = serializers.CharField(source="revoked_by.username", read_only=True, default=None)
 
     class Meta:
         model = EncryptedShare
-        fields = ["id", "kind", "created", "created_by", "recipient", "header", "archive_size", "key_sha256"]
+        fields = ["id", "kind", "study_uid", "created", "created_by", "recipient", "header", "archive_size",
+                  "key_sha256", "revoked_at", "revoked_by"]
+
+
+class ShareKeySerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=128, trim_whitespace=True)

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from portal.claims import views
 
@@ -24,5 +24,11 @@ urlpatterns = [
     path("api/shares/studies/<str:study_uid>/insurers", views.share_with_insurer, name="api-share-insurer"),
     path("api/shares/encrypted", views.encrypted_shares, name="api-encrypted"),
     path("api/shares/encrypted/<uuid:share_id>/archive", views.encrypted_share_archive, name="api-archive"),
+    path("api/shares/encrypted/<uuid:share_id>/revoke", views.encrypted_share_revoke, name="api-revoke"),
+    path("api/shares/encrypted/<uuid:share_id>/open", views.encrypted_share_open, name="api-open"),
+    path("api/shares/encrypted/<uuid:share_id>/files", views.encrypted_share_files, name="api-files"),
     path("api/shares/import", views.encrypted_share_import, name="api-import"),
+    # SPA pages of the share UI (a study page, the sharer's list, the key holder's page); portal/urls.py's
+    # SPA pattern does not cover them.
+    re_path(r"^(?:studies/[^/]+|shares(?:/open(?:/[^/]+)?)?)/?$", views.spa_shell, name="spa-shares"),
 ]

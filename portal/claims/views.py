@@ -19,8 +19,8 @@ from rest_framework.response import Response
 from portal.accounts.models import Role
 from portal.accounts.permissions import IsAdmin
 from portal.accounts.services import audit, has_role
-from portal.claims import crypto, imaging, ledger, services
-from portal.claims.models import Claim, ClaimImage, LedgerEntry
+from portal.claims import crypto, imaging, ledger, services, share_access
+from portal.claims.models import Claim, ClaimImage, EncryptedShare, LedgerEntry
 from portal.claims.permissions import CanCheckClaims, CanReadProvenance, CanShareStudies
 from portal.claims.report import image_figures, image_rows, render_pdf
 from portal.claims.selectors import (
@@ -36,6 +36,7 @@ from portal.claims.serializers import (
     EncryptedShareCreateSerializer,
     EncryptedShareSerializer,
     ShareInsurerSerializer,
+    ShareKeySerializer,
     StudyRefSerializer,
 )
 from portal.studies import dicomweb
@@ -198,7 +199,9 @@ def share_with_insurer(request, study_uid):
 @parser_classes([JSONParser, FormParser])
 def encrypted_shares(request):
     if request.method == "GET":
-        shares = visible_shares(request.user)
+        shares = visible_shares(request.user).select_related("study", "created_by", "revoked_by")
+        if study_uid := request.query_params.get("study"):
+            shares = shares.filter(study__study_uid=study_uid)
         audit(request.user, "share.list", object_type="EncryptedShare", object_id="*")
         return Response(EncryptedShareSerializer(shares, many=True).data)
     form = EncryptedShareCreateSerializer(data=request.data)
@@ -231,6 +234,8 @@ def encrypted_shares(request):
 @permission_classes([CanShareStudies])
 def encrypted_share_archive(request, share_id):
     share = get_object_or_404(visible_shares(request.user), pk=share_id)
+    if share.revoked_at is not None:
+        return _gone(share_access.ShareRevoked(share))
     audit(request.user, "share.download", share)
     return FileResponse(open(share.archive_path, "rb"), as_attachment=True,  # noqa: SIM115
                         filename=f"{share.kind}-{share.id}.mitp", content_type="application/octet-stream")
@@ -245,12 +250,76 @@ def encrypted_share_import(request):
     key = request.data.get("key", "")
     if upload is None or not key:
         return Response({"detail": "send the archive file as 'archive' and the key as 'key'"}, status=400)
+    blob = upload.read()
     try:
-        result = services.encrypted_share_open(actor=request.user, blob=upload.read(), key_text=key)
+        share_access.refuse_if_revoked(blob)
+        result = services.encrypted_share_open(actor=request.user, blob=blob, key_text=key)
+    except share_access.ShareRevoked as exc:
+        return _gone(exc)
     except crypto.DecryptionError as exc:
         return Response({"detail": str(exc), "ok": False}, status=status.HTTP_400_BAD_REQUEST)
     result.pop("_members")
     return Response(result)
+
+
+def _gone(exc: Exception) -> Response:
+    return Response({"detail": str(exc), "ok": False, "revoked": True}, status=status.HTTP_410_GONE)
+
+
+@api_view(["POST"])
+@permission_classes([CanShareStudies])
+def encrypted_share_revoke(request, share_id):
+    share = get_object_or_404(visible_shares(request.user), pk=share_id)
+    share = share_access.encrypted_share_revoke(actor=request.user, share=share)
+    return Response(EncryptedShareSerializer(share).data)
+
+
+def _key_holder_call(request, share_id, action):
+    """Open a stored share by id with its key (handed over out of band): the key is the credential."""
+    share = get_object_or_404(EncryptedShare, pk=share_id)
+    form = ShareKeySerializer(data=request.data)
+    form.is_valid(raise_exception=True)
+    try:
+        return share, action(actor=request.user, share=share, key_text=form.validated_data["key"])
+    except share_access.ShareRevoked as exc:
+        return share, _gone(exc)
+    except crypto.DecryptionError as exc:
+        return share, Response({"detail": str(exc), "ok": False}, status=status.HTTP_400_BAD_REQUEST)
+    except FileNotFoundError:
+        return share, Response({"detail": "the archive is missing on the server"}, status=status.HTTP_404_NOT_FOUND)
+
+
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+@parser_classes([JSONParser, FormParser])
+def encrypted_share_open(request, share_id):
+    """Verify a stored share with its key: what it contains and whether its DICOM pixels are in the ledger."""
+    share, result = _key_holder_call(request, share_id, share_access.stored_share_open)
+    if isinstance(result, Response):
+        return result
+    return Response({**result, "share": {"id": str(share.id), "kind": share.kind, "created": share.created,
+                                         "created_by": share.created_by.username if share.created_by else None,
+                                         "recipient": share.recipient, "archive_size": share.archive_size}})
+
+
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+@parser_classes([JSONParser, FormParser])
+def encrypted_share_files(request, share_id):
+    """The decrypted files of a stored share (a zip with manifest.json), for the holder of its key."""
+    share, result = _key_holder_call(request, share_id, share_access.stored_share_files)
+    if isinstance(result, Response):
+        return result
+    response = HttpResponse(result, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{share.kind}-{share.id}.zip"'
+    return response
+
+
+def spa_shell(request, *args, **kwargs):
+    """Page routes of the share UI are SPA pages: answer with the front end's shell."""
+    from portal.urls import spa  # late: portal.urls includes this module's urls
+
+    return spa(request)
 
 
 # --- HTML pages -----------------------------------------------------------------------------------------------
