@@ -57,12 +57,29 @@ def current_model_version() -> ModelVersion:
 
 
 def enqueue_scoring(*, series: Series) -> ScoringJob:
-    job = ScoringJob.objects.create(series=series)
+    """The series' queued job, or a new one.
+
+    A large series arrives in several upload requests (the SPA sends 100 files per request); a job that
+    has not started yet will fetch the whole series from the PACS, so it serves every later request too.
+    A running or finished job may miss the new instances, so then exactly one new job is queued.
+    """
+    with transaction.atomic():
+        # Serialise concurrent uploads of one series, so two requests cannot both create a job.
+        list(Series.objects.select_for_update().filter(pk=series.pk).values_list("pk", flat=True))
+        job = series.scoring_jobs.filter(status=ScoringJob.Status.QUEUED).order_by("created").first()
+        if job is not None and not job.error:
+            return job  # its task message is already (or about to be) on the broker
+        # A queued job whose message never reached the broker is sent again rather than duplicated.
+        resend = job is not None
+        if job is None:
+            job = ScoringJob.objects.create(series=series)
     from detection.tasks import score_series_task
 
     def send() -> None:
         try:
             score_series_task.delay(job.pk)
+            if resend:
+                ScoringJob.objects.filter(pk=job.pk, status=ScoringJob.Status.QUEUED).update(error="")
         except Exception as exc:  # broker down: the job stays queued and says why
             ScoringJob.objects.filter(pk=job.pk).update(error=f"could not reach the job queue: {exc}; "
                                                               "run `manage.py requeue_jobs` when it is back")

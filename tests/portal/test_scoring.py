@@ -100,3 +100,23 @@ def test_orthanc_down_during_upload_loses_nothing(orthanc, ct_files, user_factor
                          headers={"Accept": "application/dicom+json"}, timeout=30).json()
     assert {i["00080018"]["Value"][0] for i in found} >= set(
         Instance.objects.values_list("sop_instance_uid", flat=True))
+
+
+@pytest.mark.django_db
+def test_series_uploaded_in_several_requests_gets_one_queued_job(orthanc, ct_files, user_factory):
+    clinician = user_factory("clinician")
+    first = upload_paths(clinician, ct_files[:3])
+    second = upload_paths(clinician, ct_files[3:6])  # the SPA sends a big series 100 files per request
+    series = Instance.objects.first().series
+    assert first.jobs[0].pk == second.jobs[0].pk
+    assert list(ScoringJob.objects.filter(series=series).values_list("status", flat=True)) == ["queued"]
+
+    # A job already running may have fetched the series before the next request's files were stored:
+    # exactly one new queued job follows it, and later requests reuse that one.
+    ScoringJob.objects.filter(pk=first.jobs[0].pk).update(status=ScoringJob.Status.RUNNING)
+    third = upload_paths(clinician, ct_files[6:8])
+    fourth = upload_paths(clinician, ct_files[8:10])
+    assert third.jobs[0].pk == fourth.jobs[0].pk != first.jobs[0].pk
+    assert sorted(ScoringJob.objects.filter(series=series).values_list("status", flat=True)) == [
+        "queued", "running"]
+    assert Instance.objects.filter(series=series).count() == 10
