@@ -5,6 +5,7 @@ from collections.abc import Iterator, Sequence
 import pydicom
 import requests
 from dicomweb_client.api import DICOMwebClient
+from dicomweb_client.web import _Transaction
 from django.conf import settings
 
 # Failures that mean "the PACS is not there right now" (retry later), not "the PACS refused this".
@@ -27,14 +28,25 @@ def http_session() -> requests.Session:
     global _session
     if _session is None:
         _session = requests.Session()
+        # The PACS is an internal service: skip requests' per-request scan of proxy environment variables.
+        _session.trust_env = False
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
         _session.mount("http://", adapter)
         _session.mount("https://", adapter)
     return _session
 
 
-def client() -> DICOMwebClient:
-    return DICOMwebClient(
+class PortalDICOMwebClient(DICOMwebClient):
+    def store_files(self, files: Sequence[bytes]) -> pydicom.Dataset:
+        """STOW-RS of DICOM files exactly as uploaded.
+
+        `store_instances` re-encodes parsed datasets with dcmwrite: slower, and the PACS would then hold
+        bytes that differ from the ones the portal validated and signed. Same request, same response."""
+        return self._http_post_multipart_application_dicom(self._get_studies_url(_Transaction.STORE), files)
+
+
+def client() -> PortalDICOMwebClient:
+    return PortalDICOMwebClient(
         url=settings.DICOMWEB_URL, session=http_session(), timeout=settings.DICOMWEB_TIMEOUT
     )
 
@@ -51,9 +63,9 @@ def _call(fn, *args, **kwargs):
         raise PacsRejected(str(exc)) from exc
 
 
-def store(datasets: Sequence[pydicom.Dataset]) -> tuple[set[str], dict[str, str]]:
-    """STOW-RS. Returns (stored SOP UIDs, {failed SOP UID: reason})."""
-    response = _call(client().store_instances, datasets=list(datasets))
+def store(files: dict[str, bytes]) -> tuple[set[str], dict[str, str]]:
+    """STOW-RS of {SOP Instance UID: file bytes}. Returns (stored SOP UIDs, {failed SOP UID: reason})."""
+    response = _call(client().store_files, list(files.values()))
     stored = {item.ReferencedSOPInstanceUID for item in response.get("ReferencedSOPSequence", [])}
     failed = {
         item.ReferencedSOPInstanceUID: f"PACS refused the instance (failure reason {item.get('FailureReason', '?')})"
@@ -61,7 +73,7 @@ def store(datasets: Sequence[pydicom.Dataset]) -> tuple[set[str], dict[str, str]
     }
     # Some servers answer 200 with an empty body; treat everything not failed as stored then.
     if not stored and not failed:
-        stored = {ds.SOPInstanceUID for ds in datasets}
+        stored = set(files) - set(failed)
     return stored, failed
 
 
@@ -111,7 +123,12 @@ def open_stream(path: str, query: str, accept: str) -> requests.Response:
 
 
 def iter_body(response: requests.Response, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
+    complete = False
     try:
         yield from response.raw.stream(chunk_size, decode_content=False)
+        complete = True
     finally:
-        response.close()
+        if complete:
+            response.raw.release_conn()  # fully read: the keep-alive connection goes back to the pool
+        else:
+            response.close()  # the browser went away mid-stream: drop the half-read connection

@@ -1,5 +1,6 @@
 """Upload -> STOW into a real Orthanc -> index -> WADO-RS through the proxy."""
 
+import hashlib
 import io
 import zipfile
 
@@ -43,6 +44,27 @@ def test_upload_real_ct_stores_99_instances_in_z_order(orthanc, ct_files, user_f
     by_name = [ds.SOPInstanceUID for ds in headers]
     assert by_geometry != by_name
     assert [inst["sop_instance_uid"] for inst in detail["instances"]] == by_geometry
+
+
+def test_pacs_holds_the_uploaded_bytes_exactly_and_the_ledger_signed_them(orthanc, ct_files, user_factory,
+                                                                          api_client):
+    """STOW sends the files as uploaded (no re-encoding), so the signed file hash is the PACS's file hash."""
+    from portal.claims.models import LedgerEntry
+
+    files = ct_files[:3]
+    response = api_client(user_factory("clinician")).post(
+        "/api/studies/upload", {"files": [SimpleUploadedFile(p.name, p.read_bytes()) for p in files]},
+        format="multipart")
+    assert response.status_code == 201, response.json()
+    for path in files:
+        sop_uid = pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID
+        [orthanc_id] = requests.post(f"{orthanc.url}/tools/lookup", data=sop_uid, timeout=30).json()
+        stored = requests.get(f"{orthanc.url}/instances/{orthanc_id['ID']}/file", timeout=30).content
+        assert stored == path.read_bytes()
+        entry = LedgerEntry.objects.get(sop_instance_uid=sop_uid)
+        assert entry.file_sha256 == hashlib.sha256(stored).hexdigest()
+    seqs = list(LedgerEntry.objects.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # one batch, a dense chain
 
 
 def _single_part(content_type: str, body: bytes) -> bytes:
