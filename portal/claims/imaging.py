@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 from dataclasses import dataclass
@@ -31,17 +32,39 @@ def file_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _rescale(ds: pydicom.Dataset) -> tuple[float, float]:
+    return float(getattr(ds, "RescaleSlope", 1) or 1), float(getattr(ds, "RescaleIntercept", 0) or 0)
+
+
 def hu(ds: pydicom.Dataset) -> np.ndarray:
-    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
-    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+    slope, intercept = _rescale(ds)
     return ds.pixel_array.astype(np.float64) * slope + intercept
 
 
-def render_lung(ds: pydicom.Dataset) -> np.ndarray:
-    """The portal's export rendering: HU -> lung window -> uint8 (round half to even, deterministic)."""
+def _lung_window(values: np.ndarray, slope: float, intercept: float) -> np.ndarray:
+    """The one formula: stored values -> HU -> lung window -> uint8 (round half to even, deterministic)."""
     lo, hi = LUNG_WINDOW
-    scaled = np.clip((hu(ds) - lo) / (hi - lo), 0.0, 1.0) * 255.0
+    scaled = np.clip((values.astype(np.float64) * slope + intercept - lo) / (hi - lo), 0.0, 1.0) * 255.0
     return np.rint(scaled).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=16)
+def _lung_lut(dtype: str, slope: float, intercept: float) -> np.ndarray:
+    # Every possible stored value of an 8/16-bit image through the same formula, indexed by its unsigned bits.
+    unsigned = np.dtype(dtype).str.replace("i", "u")
+    codes = np.arange(2 ** (8 * np.dtype(dtype).itemsize), dtype=unsigned)
+    return _lung_window(codes.view(dtype), slope, intercept)
+
+
+def render_lung(ds: pydicom.Dataset) -> np.ndarray:
+    """The portal's export rendering. 8/16-bit images go through a lookup table built with the same
+    formula (identical bytes, a few times faster: it runs for every instance at ingest)."""
+    pixels = ds.pixel_array
+    slope, intercept = _rescale(ds)
+    if pixels.dtype.kind in "iu" and pixels.dtype.itemsize <= 2:
+        lut = _lung_lut(pixels.dtype.str, slope, intercept)
+        return lut[pixels.view(pixels.dtype.str.replace("i", "u"))]
+    return _lung_window(pixels, slope, intercept)
 
 
 def png_bytes(array: np.ndarray) -> bytes:

@@ -81,34 +81,50 @@ def fingerprint(ds: pydicom.Dataset, file_bytes: bytes) -> Fingerprint:
     )
 
 
-def append(fp: Fingerprint, *, attempts: int = 20) -> LedgerEntry:
-    """Sign and chain one record. Concurrent writers race on the unique seq/prev_hash; the loser retries."""
+def append_many(fps: list[Fingerprint], *, attempts: int = 20) -> list[LedgerEntry]:
+    """Sign and chain records in one transaction (one head read, one insert).
+
+    Concurrent writers race on the unique seq/prev_hash; the loser re-reads the head and retries."""
     for attempt in range(attempts):
         try:
             with transaction.atomic():
                 last = LedgerEntry.objects.order_by("-seq").only("seq", "entry_hash").first()
                 kid, private_key = crypto.active_signing_key()
-                entry = LedgerEntry(
-                    seq=(last.seq + 1) if last else 1,
-                    prev_hash=last.entry_hash if last else GENESIS_HASH,
-                    recorded_at=timezone.now(),
-                    key_id=kid,
-                    **fp.__dict__,
-                )
-                body = payload(entry)
-                entry.entry_hash = hashlib.sha256(body).hexdigest()
-                entry.signature = private_key.sign(body).hex()
-                entry.save()
-                return entry
+                seq, prev_hash = (last.seq, last.entry_hash) if last else (0, GENESIS_HASH)
+                recorded_at = timezone.now()
+                entries = []
+                for fp in fps:
+                    seq += 1
+                    entry = LedgerEntry(seq=seq, prev_hash=prev_hash, recorded_at=recorded_at, key_id=kid,
+                                        **fp.__dict__)
+                    body = payload(entry)
+                    entry.entry_hash = hashlib.sha256(body).hexdigest()
+                    entry.signature = private_key.sign(body).hex()
+                    prev_hash = entry.entry_hash
+                    entries.append(entry)
+                return LedgerEntry.objects.bulk_create(entries)
         except IntegrityError:
             logger.info("ledger append raced (attempt %d), retrying", attempt + 1)
     raise RuntimeError("could not append to the provenance ledger after repeated conflicts")
+
+
+def append(fp: Fingerprint) -> LedgerEntry:
+    return append_many([fp])[0]
 
 
 def record_file(path, *, data: bytes | None = None) -> LedgerEntry:
     data = data if data is not None else Path(path).read_bytes()
     ds = pydicom.dcmread(pydicom.filebase.DicomBytesIO(data))
     return append(fingerprint(ds, data))
+
+
+def record_files(files: list[tuple[Path, pydicom.Dataset | None]]) -> list[LedgerEntry]:
+    """Record many stored files at once; a dataset already parsed from exactly those bytes is reused."""
+    fps = []
+    for path, ds in files:
+        data = Path(path).read_bytes()
+        fps.append(fingerprint(ds if ds is not None else pydicom.dcmread(pydicom.filebase.DicomBytesIO(data)), data))
+    return append_many(fps) if fps else []
 
 
 @dataclass

@@ -9,6 +9,7 @@ series_scored: sent when a scoring job finished successfully.
 from dataclasses import dataclass
 from pathlib import Path
 
+import pydicom
 from django.dispatch import Signal
 
 from portal.studies.models import Instance
@@ -18,6 +19,7 @@ from portal.studies.models import Instance
 class StoredInstance:
     instance: Instance
     path: Path  # the exact file bytes the PACS accepted
+    dataset: pydicom.Dataset | None = None  # parsed from those bytes at upload, so receivers need not re-read
 
 
 instances_stored = Signal()

@@ -154,3 +154,19 @@ def test_signal_receiver_records_stored_instances(ct_files):
     instances_stored.send(sender=None, user=None, items=[StoredInstance(instance, ct_files[7])])
     entry = LedgerEntry.objects.get(sop_instance_uid=ds.SOPInstanceUID)
     assert entry.pixel_sha256 == imaging.pixel_hash(ds.pixel_array) and ledger.verify_chain().ok
+
+
+@pytest.mark.parametrize("dtype", ["<i2", "<u2", ">i2", "|u1"])
+@pytest.mark.parametrize(("slope", "intercept"), [(1.0, -1024.0), (0.5, 3.7), (2.5, -3000.0)])
+def test_lookup_table_render_equals_the_formula(dtype, slope, intercept):
+    """Signed render hashes must not depend on which code path rendered the slice."""
+    info = np.iinfo(np.dtype(dtype))
+    values = np.random.default_rng(7).integers(info.min, info.max + 1, size=(64, 48)).astype(dtype)
+    fast = imaging._lung_lut(values.dtype.str, slope, intercept)[values.view(values.dtype.str.replace("i", "u"))]
+    assert np.array_equal(fast, imaging._lung_window(values, slope, intercept))
+
+
+def test_render_of_a_real_slice_equals_the_formula(ct_files):
+    ds = pydicom.dcmread(ct_files[40])
+    expected = imaging._lung_window(ds.pixel_array, float(ds.RescaleSlope), float(ds.RescaleIntercept))
+    assert np.array_equal(imaging.render_lung(ds), expected)
