@@ -134,22 +134,33 @@ def validate(label: str, data: bytes) -> tuple[pydicom.Dataset | None, str | Non
 def ingest(files: Iterable[tuple[str, BinaryIO, int]], staging_dir: Path, limits: Limits) -> IngestResult:
     """files: (name, stream, size). Valid instances are written to staging_dir/<SOPInstanceUID>.dcm, byte-exact."""
     result = IngestResult()
+    for _ in iter_ingest(files, staging_dir, limits, result):
+        pass
+    return result
+
+
+def iter_ingest(files: Iterable[tuple[str, BinaryIO, int]], staging_dir: Path, limits: Limits,
+                result: IngestResult) -> Iterator[StagedInstance]:
+    """Like `ingest`, but yields each instance as soon as it is staged, so storing can start while later
+    files are still being validated. Staged instances, errors and counts accumulate in `result`."""
     staging_dir.mkdir(parents=True, exist_ok=True)
     seen: dict[str, str] = {}
 
-    def accept(label: str, data: bytes) -> None:
+    def accept(label: str, data: bytes) -> StagedInstance | None:
         ds, reason = validate(label, data)
         if ds is None:
             result.errors.append(FileError(label, reason or "invalid"))
-            return
+            return None
         sop_uid = str(ds.SOPInstanceUID)
         if sop_uid in seen:
             result.errors.append(FileError(label, f"duplicate SOP Instance UID (same as {seen[sop_uid]}); skipped"))
-            return
+            return None
         seen[sop_uid] = label
         path = staging_dir / f"{sop_uid}.dcm"
         path.write_bytes(data)
-        result.staged.append(StagedInstance(label, path, ds))
+        staged = StagedInstance(label, path, ds)
+        result.staged.append(staged)
+        return staged
 
     for name, stream, size in files:
         result.files_received += 1
@@ -158,12 +169,11 @@ def ingest(files: Iterable[tuple[str, BinaryIO, int]], staging_dir: Path, limits
             continue
         head = stream.read(4)
         stream.seek(0)
-        if _is_zip(name, head):
-            for label, data in iter_zip_members(name, stream, limits, result.errors):
-                accept(label, data)
-        else:
-            accept(name, stream.read())
-    return result
+        members = iter_zip_members(name, stream, limits, result.errors) if _is_zip(name, head) else [
+            (name, stream.read())]
+        for label, data in members:
+            if staged := accept(label, data):
+                yield staged
 
 
 def slice_position(ds: pydicom.Dataset) -> float | None:
@@ -174,5 +184,7 @@ def slice_position(ds: pydicom.Dataset) -> float | None:
     iop = ds.get("ImageOrientationPatient")
     if iop is None or len(iop) != 6:
         return float(ipp[2])
-    normal = np.cross(np.asarray(iop[:3], float), np.asarray(iop[3:], float))
-    return float(np.dot(normal, np.asarray(ipp, float)))
+    # Plain floats: numpy's per-call overhead on 3-vectors costs more than the arithmetic, once per instance.
+    rx, ry, rz, cx, cy, cz = (float(v) for v in iop)
+    normal = (ry * cz - rz * cy, rz * cx - rx * cz, rx * cy - ry * cx)
+    return sum(n * float(p) for n, p in zip(normal, ipp, strict=True))

@@ -2,7 +2,9 @@
 
 import logging
 import shutil
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -14,7 +16,7 @@ from django.db import transaction
 
 from portal.accounts.services import audit
 from portal.studies import dicomweb
-from portal.studies.ingest import FileError, Limits, StagedInstance, ingest, slice_position
+from portal.studies.ingest import FileError, IngestResult, Limits, StagedInstance, iter_ingest, slice_position
 from portal.studies.models import Instance, Patient, Series, Study, StudyAccess, UploadBatch
 from portal.studies.signals import StoredInstance, instances_stored
 
@@ -40,36 +42,29 @@ def upload_limits() -> Limits:
 
 
 def study_upload(*, user: User, files: Iterable[UploadedFile]) -> UploadOutcome:
-    """Validate and stage every file, then try to store the batch in the PACS right away.
+    """Validate and stage every file and store it in the PACS as it goes.
 
     If the PACS is down the batch stays staged on disk and a retrying task stores it later."""
     batch = UploadBatch.objects.create(uploaded_by=user)
-    result = ingest(((f.name, f, f.size) for f in files), batch.staging_dir, upload_limits())
-    errors = [e.__dict__ for e in result.errors]
-    batch.files_received = result.files_received
-    batch.instances_staged = len(result.staged)
-    batch.errors = errors
-    batch.save()
-    audit(user, "study.upload", batch, files=result.files_received, staged=len(result.staged), errors=len(errors))
-    outcome = UploadOutcome(batch=batch, errors=errors)
-    if not result.staged:
-        batch.status = UploadBatch.Status.FAILED
-        batch.save(update_fields=["status"])
-        shutil.rmtree(batch.staging_dir, ignore_errors=True)
-        return outcome
+    ingested = IngestResult()
+    staged = iter_ingest(((f.name, f, f.size) for f in files), batch.staging_dir, upload_limits(), ingested)
+    outcome = UploadOutcome(batch=batch)
     try:
-        stored, refused, jobs = store_staged(batch, result.staged)
+        outcome.stored, refused, outcome.jobs = store_staged(batch, staged)
     except dicomweb.PacsUnavailable as exc:
+        deque(staged, maxlen=0)  # stage the rest too: the retry stores everything that is left
+        refused, outcome.pacs_down = [], str(exc)
         batch.last_error = str(exc)
-        batch.save(update_fields=["last_error"])
         from portal.studies.tasks import store_batch_task
 
         transaction.on_commit(lambda: store_batch_task.apply_async((str(batch.id),), countdown=5))
-        outcome.pacs_down = str(exc)
-        return outcome
-    outcome.stored = stored
-    outcome.errors = errors + refused
-    outcome.jobs = jobs
+    outcome.errors = [e.__dict__ for e in ingested.errors] + refused
+    batch.files_received = ingested.files_received
+    batch.instances_staged = len(ingested.staged)
+    batch.errors = outcome.errors
+    batch.save()
+    audit(user, "study.upload", batch, files=ingested.files_received, staged=len(ingested.staged),
+          errors=len(outcome.errors))
     return outcome
 
 
@@ -82,24 +77,44 @@ def store_batch(*, batch_id: str) -> UploadBatch:
     batch = UploadBatch.objects.get(pk=batch_id)
     if batch.status != UploadBatch.Status.STAGED:
         return batch  # already done: retries and redeliveries are harmless
-    staged = _load_staged(batch)
-    store_staged(batch, staged)
+    _, refused, _ = store_staged(batch, _load_staged(batch))
+    batch.errors = list(batch.errors) + refused
+    batch.save(update_fields=["errors"])
     return batch
 
 
-def store_staged(batch: UploadBatch, staged: list[StagedInstance]) -> tuple[list[dict], list[dict], list]:
-    """STOW the staged instances chunk by chunk; index each chunk the PACS confirmed; unstage it."""
+def _chunks(items: Iterable[StagedInstance], size: int) -> Iterator[list[StagedInstance]]:
+    chunk: list[StagedInstance] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _stow(chunk: list[StagedInstance]) -> tuple[set[str], dict[str, str]]:
+    try:
+        return dicomweb.store({item.dataset.SOPInstanceUID: item.path.read_bytes() for item in chunk})
+    except dicomweb.PacsRejected as exc:
+        return set(), {item.dataset.SOPInstanceUID: f"PACS rejected the request: {exc}" for item in chunk}
+
+
+def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[list[dict], list[dict], list]:
+    """STOW the staged instances chunk by chunk; index and sign each chunk the PACS confirmed; unstage it.
+
+    Pipelined: while the PACS stores chunk n (a background thread waiting on the network), this thread
+    validates chunk n+1 (when `staged` is a live ingest) and indexes chunk n-1. Returns (stored, refused, jobs);
+    raises PacsUnavailable with the unconfirmed files still staged."""
     batch.attempts += 1
     batch.save(update_fields=["attempts"])
     stored_rows: list[dict] = []
     refused: list[dict] = []
     touched: dict[int, Series] = {}
-    for start in range(0, len(staged), STOW_CHUNK):
-        chunk = staged[start:start + STOW_CHUNK]
-        try:
-            ok, failed = dicomweb.store([item.dataset for item in chunk])
-        except dicomweb.PacsRejected as exc:
-            ok, failed = set(), {item.dataset.SOPInstanceUID: f"PACS rejected the request: {exc}" for item in chunk}
+
+    def confirm(chunk: list[StagedInstance], stow: Future) -> None:
+        ok, failed = stow.result()
         confirmed = [item for item in chunk if item.dataset.SOPInstanceUID in ok]
         with transaction.atomic():
             instances = index_datasets([item.dataset for item in confirmed], uploaded_by=batch.uploaded_by,
@@ -109,26 +124,40 @@ def store_staged(batch: UploadBatch, staged: list[StagedInstance]) -> tuple[list
                 touched[instance.series_id] = instance.series
             instances_stored.send(
                 sender=UploadBatch, user=batch.uploaded_by,
-                items=[StoredInstance(inst, item.path) for inst, item in zip(instances, confirmed, strict=True)],
+                items=[StoredInstance(inst, item.path, item.dataset)
+                       for inst, item in zip(instances, confirmed, strict=True)],
             )
+            batch.instances_stored += len(confirmed)
+            batch.save(update_fields=["instances_stored"])
         for item in chunk:
             uid = item.dataset.SOPInstanceUID
             if uid in failed:
                 refused.append(FileError(item.file, failed[uid]).__dict__)
             else:
                 item.path.unlink(missing_ok=True)
-        stored_rows += [
+        stored_rows.extend(
             {"file": item.file, "sop_instance_uid": item.dataset.SOPInstanceUID,
              "study_uid": item.dataset.StudyInstanceUID, "series_uid": item.dataset.SeriesInstanceUID}
             for item in confirmed
-        ]
-    for series in touched.values():
-        renumber_slices(series)
-    batch.instances_stored = len(stored_rows)
-    batch.status = UploadBatch.Status.STORED if stored_rows else UploadBatch.Status.FAILED
-    batch.errors = list(batch.errors) + refused
+        )
+
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stow") as pacs:
+            pending: tuple[list[StagedInstance], Future] | None = None
+            for chunk in _chunks(staged, STOW_CHUNK):
+                stow = pacs.submit(_stow, chunk)  # queued behind the previous chunk's request
+                if pending:
+                    confirm(*pending)
+                pending = (chunk, stow)
+            if pending:
+                confirm(*pending)
+    finally:
+        # Whatever was confirmed before a failure is indexed: renumber and score it either way.
+        for series in touched.values():
+            renumber_slices(series)
+    batch.status = UploadBatch.Status.STORED if batch.instances_stored else UploadBatch.Status.FAILED
     batch.last_error = ""
-    batch.save()
+    batch.save(update_fields=["status", "last_error"])
     if not refused:
         shutil.rmtree(batch.staging_dir, ignore_errors=True)
     from detection.services import enqueue_scoring
@@ -151,32 +180,41 @@ def _int(value) -> int | None:
         return None
 
 
+INDEXED_FIELDS = ["series", "sop_class_uid", "instance_number", "z", "rows", "columns", "pixel_spacing",
+                  "transfer_syntax_uid", "file_size"]
+
+
 def index_datasets(datasets: list[pydicom.Dataset], *, uploaded_by: User | None,
                    sizes: dict[str, int] | None = None) -> list[Instance]:
-    """Create or update Patient/Study/Series/Instance rows from DICOM headers."""
-    instances = []
+    """Create or update Patient/Study/Series/Instance rows from DICOM headers (one upsert for the instances)."""
     series_by_uid: dict[str, Series] = {}  # a batch is mostly one series: resolve its parents once
+    rows = []
     for ds in datasets:
         series = series_by_uid.get(ds.SeriesInstanceUID)
         if series is None:
             series = series_by_uid[ds.SeriesInstanceUID] = _index_series(ds, uploaded_by=uploaded_by)
         spacing = ds.get("PixelSpacing")
-        instance, _ = Instance.objects.update_or_create(
+        rows.append(Instance(
             sop_instance_uid=ds.SOPInstanceUID,
-            defaults={
-                "series": series,
-                "sop_class_uid": str(ds.SOPClassUID),
-                "instance_number": _int(ds.get("InstanceNumber")),
-                "z": slice_position(ds),
-                "rows": _int(ds.get("Rows")),
-                "columns": _int(ds.get("Columns")),
-                "pixel_spacing": [float(v) for v in spacing] if spacing else None,
-                "transfer_syntax_uid": str(ds.file_meta.get("TransferSyntaxUID", "")),
-                "file_size": (sizes or {}).get(ds.SOPInstanceUID),
-            },
-        )
-        instances.append(instance)
-    return instances
+            series=series,
+            sop_class_uid=str(ds.SOPClassUID),
+            instance_number=_int(ds.get("InstanceNumber")),
+            z=slice_position(ds),
+            rows=_int(ds.get("Rows")),
+            columns=_int(ds.get("Columns")),
+            pixel_spacing=[float(v) for v in spacing] if spacing else None,
+            transfer_syntax_uid=str(ds.file_meta.get("TransferSyntaxUID", "")),
+            file_size=(sizes or {}).get(ds.SOPInstanceUID),
+        ))
+    if not rows:
+        return []
+    # A QIDO re-sync knows no file sizes: keep the ones recorded at upload.
+    update_fields = INDEXED_FIELDS if sizes is not None else [f for f in INDEXED_FIELDS if f != "file_size"]
+    Instance.objects.bulk_create(rows, update_conflicts=True, unique_fields=["sop_instance_uid"],
+                                 update_fields=update_fields)
+    by_uid = Instance.objects.select_related("series").in_bulk([r.sop_instance_uid for r in rows],
+                                                               field_name="sop_instance_uid")
+    return [by_uid[r.sop_instance_uid] for r in rows]
 
 
 def _index_series(ds: pydicom.Dataset, *, uploaded_by: User | None) -> Series:
