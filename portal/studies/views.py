@@ -2,7 +2,9 @@ import io
 
 import django_filters
 import numpy as np
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
 from django.db.models import Prefetch, Q
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -179,6 +181,17 @@ def _proxy_user(request):
     return found[0] if found else AnonymousUser()
 
 
+def _can_view_study(user, study_uid: str) -> bool:
+    ttl = settings.DICOMWEB_PROXY_ACCESS_TTL
+    key = f"dicomweb-access:{user.pk}:{study_uid}"
+    if ttl and cache.get(key):
+        return True
+    allowed = selectors.can_view_study(user, study_uid)
+    if allowed and ttl:
+        cache.set(key, True, ttl)
+    return allowed
+
+
 PASS_HEADERS = ("Content-Type", "Content-Length", "Content-Encoding", "ETag", "Last-Modified")
 
 
@@ -193,7 +206,7 @@ def dicomweb_proxy(request, path: str):
     parts = path.strip("/").split("/")
     if len(parts) < 2 or parts[0] != "studies":
         return JsonResponse({"detail": "only /dicomweb/studies/{StudyInstanceUID}/... is proxied"}, status=404)
-    if not selectors.can_view_study(user, parts[1]):
+    if not _can_view_study(user, parts[1]):
         return JsonResponse({"detail": "study not found"}, status=404)
     try:
         upstream = dicomweb.open_stream(path, request.META.get("QUERY_STRING", ""),

@@ -75,3 +75,28 @@ def test_token_auth_reaches_api_and_proxy(orthanc, ct_files, user_factory, clien
     path = f"/dicomweb/studies/{outcome.stored[0]['study_uid']}/series/{outcome.stored[0]['series_uid']}/metadata"
     assert client.get(path, **header).status_code == 200
     assert client.get(path, HTTP_AUTHORIZATION="Token wrong").status_code == 401
+
+
+def test_proxy_grants_a_new_share_at_once_and_drops_revoked_access_after_the_ttl(orthanc, ct_files, user_factory,
+                                                                               api_client, settings):
+    from django.core.cache import cache
+
+    from portal.studies.models import Study, StudyAccess
+    from portal.studies.services import study_share
+
+    owner, colleague = user_factory("clinician"), user_factory("clinician")
+    outcome = upload_paths(owner, ct_files[:1])
+    path = f"/dicomweb/studies/{outcome.stored[0]['study_uid']}/series/{outcome.stored[0]['series_uid']}/metadata"
+    client = api_client(colleague)
+    assert client.get(path).status_code == 404  # a denial is not remembered...
+    study_share(actor=owner, study=Study.objects.get(study_uid=outcome.stored[0]["study_uid"]), user=colleague)
+    assert client.get(path).status_code == 200  # ...so the share works on the next request
+    StudyAccess.objects.filter(user=colleague).delete()
+    assert client.get(path).status_code == 200  # the grant is remembered for DICOMWEB_PROXY_ACCESS_TTL
+    cache.clear()  # what the TTL's expiry does
+    assert client.get(path).status_code == 404
+    settings.DICOMWEB_PROXY_ACCESS_TTL = 0
+    study_share(actor=owner, study=Study.objects.get(study_uid=outcome.stored[0]["study_uid"]), user=colleague)
+    assert client.get(path).status_code == 200
+    StudyAccess.objects.filter(user=colleague).delete()
+    assert client.get(path).status_code == 404  # TTL 0: every request is checked
