@@ -24,7 +24,7 @@ def pixel_hash(array: np.ndarray) -> str:
     arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
     h = hashlib.sha256()
     h.update(f"shape={tuple(arr.shape)};dtype={arr.dtype.str}\n".encode())
-    h.update(arr.tobytes())
+    h.update(memoryview(arr).cast("B"))  # no copy of the pixels
     return h.hexdigest()
 
 
@@ -63,7 +63,7 @@ def render_lung(ds: pydicom.Dataset) -> np.ndarray:
     slope, intercept = _rescale(ds)
     if pixels.dtype.kind in "iu" and pixels.dtype.itemsize <= 2:
         lut = _lung_lut(pixels.dtype.str, slope, intercept)
-        return lut[pixels.view(pixels.dtype.str.replace("i", "u"))]
+        return np.take(lut, pixels.view(pixels.dtype.str.replace("i", "u")))
     return _lung_window(pixels, slope, intercept)
 
 
