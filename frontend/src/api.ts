@@ -1,5 +1,6 @@
 import type {
-  Job, Label, Me, NewLabel, Page, QueueItem, SeriesDetail, SeriesScores, StudyDetail, StudySummary,
+  AdjudicationItem, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, NewLabel, Page, QueueItem,
+  RelabelResult, SeriesDetail, SeriesScores, ShareCheck, StudyDetail, StudySummary,
 } from './types';
 
 export class ApiError extends Error {
@@ -36,6 +37,12 @@ export function redirectToLogin(): never {
 
 function errorMessage(status: number, body: unknown): string {
   if (body && typeof body === 'object' && 'detail' in body) return String((body as { detail: unknown }).detail);
+  // DRF field errors: {"reason": ["This field may not be blank."]}
+  if (body && typeof body === 'object' && !Array.isArray(body)) {
+    const parts = Object.entries(body as Record<string, unknown>).map(([key, value]) =>
+      `${key}: ${Array.isArray(value) ? value.join(' ') : String(value)}`);
+    if (parts.length) return parts.join('; ');
+  }
   return `Request failed (HTTP ${status})`;
 }
 
@@ -60,20 +67,39 @@ let isLoggedIn = false;
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-export async function apiRequest<T>(method: string, url: string, body?: unknown): Promise<{ status: number; data: T }> {
-  const headers: Record<string, string> = { Accept: 'application/json' };
+async function send(method: string, url: string, body?: unknown, accept = 'application/json'): Promise<Response> {
+  const headers: Record<string, string> = { Accept: accept };
   if (UNSAFE.has(method)) headers['X-CSRFToken'] = csrfToken();
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const response = await fetch(url, {
+  const form = body instanceof FormData;
+  if (body !== undefined && !form) headers['Content-Type'] = 'application/json';
+  return fetch(url, {
     method,
     headers,
     credentials: 'same-origin',
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined ? undefined : form ? body : JSON.stringify(body),
   });
-  const data = await parseBody(response);
+}
+
+async function check(response: Response, data: unknown): Promise<void> {
   if (response.status === 401 || (response.status === 403 && (!isLoggedIn || sessionEnded(data)))) redirectToLogin();
   if (!response.ok) throw new ApiError(response.status, data, errorMessage(response.status, data));
+}
+
+/** JSON (or FormData, sent as multipart) in, JSON out. */
+export async function apiRequest<T>(method: string, url: string, body?: unknown): Promise<{ status: number; data: T }> {
+  const response = await send(method, url, body);
+  const data = await parseBody(response);
+  await check(response, data);
   return { status: response.status, data: data as T };
+}
+
+/** A file answer (e.g. a zip) as a Blob, with the name the server suggests. */
+export async function apiDownload(method: string, url: string, body?: unknown): Promise<{ blob: Blob; filename: string }> {
+  const response = await send(method, url, body, '*/*');
+  if (!response.ok) await check(response, await parseBody(response));
+  const disposition = response.headers.get('Content-Disposition') ?? '';
+  const filename = /filename="?([^";]+)"?/.exec(disposition)?.[1] ?? 'download';
+  return { blob: await response.blob(), filename };
 }
 
 
@@ -128,6 +154,31 @@ export const api = {
     (await apiRequest<Label>('PATCH', `/api/labels/${encodeURIComponent(String(id))}`, changes)).data,
   deleteLabel: async (id: Label['id']) => {
     await apiRequest<null>('DELETE', `/api/labels/${encodeURIComponent(String(id))}`);
+  },
+  labelHistory: (id: Label['id']) =>
+    getJson<LabelRevision[]>(`/api/labels/${encodeURIComponent(String(id))}/history`),
+  /** Expert only: change a label's class with a reason (HTTP 403 for other roles). */
+  relabel: async (id: Label['id'], labelClass: LabelClass, reason: string) =>
+    (await apiRequest<RelabelResult>('POST', `/api/labels/${encodeURIComponent(String(id))}/relabel`,
+      { label_class: labelClass, reason })).data,
+  adjudications: (page = 1) => getJson<Page<AdjudicationItem>>(`/api/adjudications${query({ page: page > 1 ? page : null })}`),
+  adjudication: (id: number | string) => getJson<AdjudicationItem>(`/api/adjudications/${encodeURIComponent(String(id))}`),
+  adjudicate: async (id: number | string, labelClass: LabelClass, reason: string) =>
+    (await apiRequest<Label>('POST', `/api/adjudications/${encodeURIComponent(String(id))}`, { label_class: labelClass, reason })).data,
+  shares: (studyUid?: string) => getJson<EncryptedShare[]>(`/api/shares/encrypted${query({ study: studyUid })}`),
+  createShare: async (studyUid: string, recipient: string) =>
+    (await apiRequest<CreatedShare>('POST', '/api/shares/encrypted', { study_uid: studyUid, recipient })).data,
+  revokeShare: async (id: string) =>
+    (await apiRequest<EncryptedShare>('POST', `/api/shares/encrypted/${encodeURIComponent(id)}/revoke`)).data,
+  shareArchiveUrl: (id: string) => `/api/shares/encrypted/${encodeURIComponent(id)}/archive`,
+  openShare: async (id: string, key: string) =>
+    (await apiRequest<ShareCheck>('POST', `/api/shares/encrypted/${encodeURIComponent(id)}/open`, { key })).data,
+  shareFiles: (id: string, key: string) => apiDownload('POST', `/api/shares/encrypted/${encodeURIComponent(id)}/files`, { key }),
+  async importShare(archive: File, key: string): Promise<ShareCheck> {
+    const form = new FormData();
+    form.append('archive', archive);
+    form.append('key', key);
+    return (await apiRequest<ShareCheck>('POST', '/api/shares/import', form)).data;
   },
   /** null when the queue is empty (HTTP 204). */
   async nextQueueItem(): Promise<QueueItem | null> {

@@ -24,7 +24,8 @@ async function mountPage(me: Me, match: RouteMatch, container: HTMLElement): Pro
         container.append(
           h('section', { className: 'page state-message', 'data-testid': 'home' },
             h('h1', {}, `Welcome, ${me.username}`),
-            h('p', {}, h('a', { href: '/claims', className: 'btn btn-primary' }, 'Open claims'))),
+            h('p', {}, h('a', { href: '/claims', className: 'btn btn-primary' }, 'Open claims'), ' ',
+              h('a', { href: '/shares/open', className: 'btn' }, 'Open an encrypted share'))),
         );
         return {};
       }
@@ -35,8 +36,14 @@ async function mountPage(me: Me, match: RouteMatch, container: HTMLElement): Pro
       return (await import('./pages/uploadPage')).mountUploadPage(container);
     case 'studies':
       return (await import('./pages/studiesPage')).mountStudiesPage(container, match.query);
+    case 'study':
+      return (await import('./pages/studyPage')).mountStudyPage(container, me, match.params.studyUid ?? '');
     case 'queue':
-      return (await import('./pages/queuePage')).mountQueuePage(container);
+      return (await import('./pages/queuePage')).mountQueuePage(container, me, match.query);
+    case 'shares':
+      return (await import('./pages/sharesPage')).mountSharesPage(container);
+    case 'shareOpen':
+      return (await import('./pages/shareOpenPage')).mountShareOpenPage(container, match.params.shareId ?? '');
     case 'viewer':
       return (await import('./viewer/viewerPage')).mountViewerPage(container, {
         me,

@@ -14,13 +14,15 @@ const STUDIES: NavLink = { label: 'Studies', href: '/studies', route: 'studies' 
 const QUEUE: NavLink = { label: 'Queue', href: '/queue', route: 'queue' };
 // Claims pages are rendered by Django, so this is a plain full-page link.
 const CLAIMS: NavLink = { label: 'Claims', href: '/claims', route: null };
+const SHARES: NavLink = { label: 'Shares', href: '/shares', route: 'shares' };
+const OPEN_SHARE: NavLink = { label: 'Open share', href: '/shares/open', route: 'shareOpen' };
 
 const NAV_BY_ROLE: Record<Role, NavLink[]> = {
-  clinician: [UPLOAD, STUDIES],
-  admin: [UPLOAD, STUDIES],
+  clinician: [UPLOAD, STUDIES, SHARES],
+  admin: [UPLOAD, STUDIES, SHARES],
   annotator: [STUDIES, QUEUE],
   expert: [STUDIES, QUEUE],
-  insurer: [CLAIMS],
+  insurer: [CLAIMS, OPEN_SHARE],
 };
 
 export function navLinksFor(role: Role): NavLink[] {
@@ -28,9 +30,11 @@ export function navLinksFor(role: Role): NavLink[] {
 }
 
 export function canOpen(role: Role, route: RouteName): boolean {
-  if (route === 'home' || route === 'notFound') return true;
+  // Anyone handed a share's id and key may open it.
+  if (route === 'home' || route === 'notFound' || route === 'shareOpen') return true;
   // The viewer is reachable from Studies and Queue.
   if (route === 'viewer') return navLinksFor(role).some((link) => link.route === 'studies' || link.route === 'queue');
+  if (route === 'study') return navLinksFor(role).some((link) => link.route === 'studies');
   return navLinksFor(role).some((link) => link.route === route);
 }
 
@@ -40,14 +44,16 @@ export function homeRouteFor(role: Role): string {
 }
 
 export function renderHeader(me: Me, current: RouteName): HTMLElement {
+  // A study's page belongs to Studies.
+  const section: RouteName = current === 'study' ? 'studies' : current;
   const links = navLinksFor(me.role).map((link) =>
     h(
       'a',
       {
         href: link.href,
-        className: link.route === current ? 'nav-link active' : 'nav-link',
-        'aria-current': link.route === current ? 'page' : null,
-        'data-testid': `nav-${link.label.toLowerCase()}`,
+        className: link.route === section ? 'nav-link active' : 'nav-link',
+        'aria-current': link.route === section ? 'page' : null,
+        'data-testid': `nav-${link.label.toLowerCase().replace(/\s+/g, '-')}`,
       },
       link.label,
     ),

@@ -10,14 +10,17 @@ export interface RouteMatch {
   query: URLSearchParams;
 }
 
-export type RouteName = 'home' | 'upload' | 'studies' | 'viewer' | 'queue' | 'notFound';
+export type RouteName = 'home' | 'upload' | 'studies' | 'study' | 'viewer' | 'queue' | 'shares' | 'shareOpen' | 'notFound';
 
 const ROUTES: { name: RouteName; pattern: RegExp; keys: string[] }[] = [
   { name: 'home', pattern: /^\/$/, keys: [] },
   { name: 'upload', pattern: /^\/upload\/?$/, keys: [] },
   { name: 'studies', pattern: /^\/studies\/?$/, keys: [] },
+  { name: 'study', pattern: /^\/studies\/([^/]+)\/?$/, keys: ['studyUid'] },
   { name: 'viewer', pattern: /^\/viewer\/([^/]+)\/([^/]+)\/?$/, keys: ['studyUid', 'seriesUid'] },
   { name: 'queue', pattern: /^\/queue\/?$/, keys: [] },
+  { name: 'shares', pattern: /^\/shares\/?$/, keys: [] },
+  { name: 'shareOpen', pattern: /^\/shares\/open(?:\/([^/]+))?\/?$/, keys: ['shareId'] },
 ];
 
 /** Paths rendered by Django itself (not the SPA): always full page loads. */

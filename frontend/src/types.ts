@@ -143,6 +143,31 @@ export interface Label {
   created: string;
   comment: string;
   is_mine: boolean;
+  version?: number;
+  updated?: string;
+  queue_item?: number | null;
+  is_adjudication?: boolean;
+}
+
+/** One version of a label, as GET /api/labels/{id}/history lists them (oldest first). */
+export interface LabelRevision {
+  version: number;
+  action: 'create' | 'update' | 'relabel' | 'delete' | 'import';
+  label_class: LabelClass;
+  slice_index: number;
+  x: number;
+  y: number;
+  box: Box | null;
+  comment: string;
+  is_deleted: boolean;
+  reason: string;
+  actor: string | null;
+  created: string;
+}
+
+export interface RelabelResult {
+  label: Label;
+  history: LabelRevision[];
 }
 
 /** Label ids may come back as numbers or strings; compare them as text. */
@@ -171,4 +196,42 @@ export interface QueueItem {
   y: number | null;
   lease_expires: string | null;
   strategy: string;
+}
+
+export interface AdjudicationItem extends QueueItem {
+  probs: Partial<ClassProbs>;
+  status: 'open' | 'adjudication' | 'done' | 'retired';
+  consensus_class: LabelClass | '';
+  labels: { id: number; annotator: string; label_class: LabelClass; comment: string; is_adjudication: boolean }[];
+}
+
+export interface EncryptedShare {
+  id: string;
+  kind: 'study' | 'claim';
+  study_uid: string | null;
+  created: string;
+  created_by: string | null;
+  recipient: string;
+  header: { subject?: string; files?: number; [key: string]: unknown };
+  archive_size: number;
+  key_sha256: string;
+  revoked_at: string | null;
+  revoked_by: string | null;
+}
+
+/** POST /api/shares/encrypted: the only answer that carries the key. */
+export interface CreatedShare extends EncryptedShare {
+  key: string;
+  key_notice: string;
+  archive_url: string;
+}
+
+/** What opening a share with its key reports (stored share or an uploaded archive). */
+export interface ShareCheck {
+  ok: boolean;
+  header: { kind?: string; subject?: string; files?: number; share_id?: string; [key: string]: unknown };
+  files: string[];
+  ledger_verified: number;
+  problems: string[];
+  share?: { id: string; kind: string; created: string; created_by: string | null; recipient: string; archive_size: number };
 }

@@ -1,7 +1,8 @@
 import { api, viewerPath } from '../api';
 import { h, replaceChildren } from '../dom';
 import { navigate, type Page } from '../router';
-import type { QueueItem } from '../types';
+import type { AdjudicationItem, Me, QueueItem } from '../types';
+import { CLASS_COLOURS } from '../viewer/markerLayer';
 
 export function queueItemPath(item: QueueItem): string {
   return viewerPath(item.study_uid, item.series_uid, {
@@ -9,6 +10,16 @@ export function queueItemPath(item: QueueItem): string {
     x: item.x === null ? null : Math.round(item.x),
     y: item.y === null ? null : Math.round(item.y),
     item: item.id,
+  });
+}
+
+/** The viewer at a disputed item's location, in adjudication mode. */
+export function adjudicationPath(item: QueueItem): string {
+  return viewerPath(item.study_uid, item.series_uid, {
+    slice: item.slice_index,
+    x: item.x === null ? null : Math.round(item.x),
+    y: item.y === null ? null : Math.round(item.y),
+    adjudicate: item.id,
   });
 }
 
@@ -20,16 +31,40 @@ export async function openNextQueueItem(): Promise<boolean> {
   return true;
 }
 
-export function mountQueuePage(container: HTMLElement): Page {
+/** Open the highest-priority disputed item; false when none is waiting. */
+export async function openNextAdjudication(): Promise<boolean> {
+  const page = await api.adjudications();
+  const item = page.results[0];
+  if (!item) return false;
+  navigate(adjudicationPath(item));
+  return true;
+}
+
+export function canAdjudicate(me: Me): boolean {
+  return me.role === 'expert' || me.role === 'admin';
+}
+
+export function labelChip(annotator: string, labelClass: keyof typeof CLASS_COLOURS, extra = ''): HTMLElement {
+  return h('span', { className: 'label-chip', 'data-testid': 'label-chip', 'data-label-class': labelClass },
+    h('span', { className: 'swatch', style: `background: ${CLASS_COLOURS[labelClass]}` }),
+    `${annotator}: ${labelClass}${extra}`);
+}
+
+function modeTabs(mode: 'review' | 'adjudication'): HTMLElement {
+  const tab = (id: typeof mode, href: string, text: string) =>
+    h('a', { href, role: 'tab', className: `mode-tab${id === mode ? ' active' : ''}`, 'aria-selected': String(id === mode), 'data-testid': `queue-mode-${id}` }, text);
+  return h('nav', { className: 'mode-tabs', role: 'tablist', 'aria-label': 'Queue mode' },
+    tab('review', '/queue', 'Uncertain items'),
+    tab('adjudication', '/queue?mode=adjudication', 'Disputed items (adjudication)'));
+}
+
+function mountReviewMode(section: HTMLElement): void {
   const button = h('button', { type: 'button', className: 'btn btn-primary btn-large', 'data-testid': 'queue-next' }, 'Next uncertain item');
   const message = h('p', { className: 'queue-message', 'aria-live': 'polite', 'data-testid': 'queue-message' });
-  container.append(
-    h('section', { className: 'page queue-page' },
-      h('h1', {}, 'Review queue'),
-      h('p', { className: 'muted' }, 'Takes the item the model is least sure about, reserves it for you and opens it in the viewer at the slice and location to check.'),
-      button,
-      message),
-  );
+  section.append(
+    h('p', { className: 'muted' }, 'Takes the item the model is least sure about, reserves it for you and opens it in the viewer at the slice and location to check.'),
+    button,
+    message);
   button.addEventListener('click', async () => {
     button.disabled = true;
     replaceChildren(message, 'Finding the next item…');
@@ -44,5 +79,55 @@ export function mountQueuePage(container: HTMLElement): Page {
       button.disabled = false;
     }
   });
+}
+
+function mountAdjudicationMode(section: HTMLElement): void {
+  const status = h('p', { className: 'muted list-status', 'aria-live': 'polite', 'data-testid': 'adjudication-status' }, 'Loading disputed items…');
+  const first = h('button', { type: 'button', className: 'btn btn-primary btn-large', 'data-testid': 'adjudication-next', disabled: true }, 'Open first disputed item');
+  const body = h('tbody', {});
+  const table = h('table', { className: 'table', 'data-testid': 'adjudication-list', hidden: true },
+    h('thead', {}, h('tr', {}, h('th', {}, 'Slice'), h('th', {}, 'Location'), h('th', {}, 'Labels that disagree'), h('th', {}, 'Series'), h('th', {}, ''))),
+    body);
+  section.append(
+    h('p', { className: 'muted' }, 'Items where independent annotators chose different classes. Open one, compare the labels on the image and decide with a reason: your decision becomes the item\'s answer for retraining.'),
+    first, status, table);
+  first.addEventListener('click', () => {
+    const item = body.querySelector<HTMLAnchorElement>('[data-testid=adjudication-open]');
+    item?.click();
+  });
+
+  function renderRow(item: AdjudicationItem): HTMLTableRowElement {
+    return h('tr', { 'data-testid': 'adjudication-row', 'data-item-id': String(item.id) },
+      h('td', { className: 'num' }, item.slice_index + 1),
+      h('td', { className: 'num' }, item.x === null ? '—' : `(${Math.round(item.x)}, ${Math.round(item.y ?? 0)})`),
+      h('td', {}, h('div', { className: 'chips' }, item.labels.filter((l) => !l.is_adjudication).map((l) => labelChip(l.annotator, l.label_class)))),
+      h('td', { className: 'uid', title: item.series_uid }, `…${item.series_uid.slice(-12)}`),
+      h('td', {}, h('a', { href: adjudicationPath(item), className: 'btn btn-small', 'data-testid': 'adjudication-open' }, 'Adjudicate')));
+  }
+
+  void (async () => {
+    try {
+      const page = await api.adjudications();
+      replaceChildren(body, page.results.map(renderRow));
+      table.hidden = page.results.length === 0;
+      first.disabled = page.results.length === 0;
+      status.textContent = page.count === 0
+        ? 'Nothing to adjudicate: no annotators disagree right now.'
+        : `${page.count} disputed item${page.count === 1 ? '' : 's'}${page.next ? `, showing the first ${page.results.length} by priority` : ''}.`;
+    } catch (error) {
+      status.textContent = `Could not load disputed items: ${(error as Error).message}`;
+      status.className = 'error-text list-status';
+    }
+  })();
+}
+
+export function mountQueuePage(container: HTMLElement, me: Me, query: URLSearchParams): Page {
+  const mode = canAdjudicate(me) && query.get('mode') === 'adjudication' ? 'adjudication' : 'review';
+  const section = h('section', { className: 'page queue-page', 'data-testid': `queue-page-${mode}` },
+    h('h1', {}, mode === 'review' ? 'Review queue' : 'Adjudication'),
+    canAdjudicate(me) ? modeTabs(mode) : null);
+  container.append(section);
+  if (mode === 'review') mountReviewMode(section);
+  else mountAdjudicationMode(section);
   return {};
 }

@@ -99,7 +99,9 @@ export function mountStudiesPage(container: HTMLElement, initialQuery: URLSearch
     replaceChildren(body, studies.map((study) => {
       const expand = h('button', { type: 'button', className: 'btn btn-small', 'aria-expanded': 'false', 'data-testid': 'study-expand' }, 'Series');
       const row = h('tr', { 'data-testid': 'study-row', 'data-study-uid': study.study_uid },
-        h('td', {}, h('div', {}, study.patient_name || '—'), h('div', { className: 'muted small' }, study.patient_id)),
+        h('td', {},
+          h('a', { href: `/studies/${encodeURIComponent(study.study_uid)}`, 'data-testid': 'open-study' }, study.patient_name || study.patient_id || 'Study'),
+          h('div', { className: 'muted small' }, study.patient_id)),
         h('td', {}, study.study_date ?? '—'),
         h('td', {}, modalities(study.modalities)),
         h('td', { className: 'truncate', title: study.description }, study.description || '—'),

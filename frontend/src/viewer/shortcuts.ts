@@ -14,6 +14,7 @@ export const SHORTCUTS: [string, string][] = [
   ['1 2 3 4', 'Save mark as TB / TM / FB / FM (or change the selected label)'],
   ['Drag own label', 'Move it'],
   ['Delete', 'Delete the selected label'],
+  ['[ / ]', 'Experts: previous / next label on this slice; then 1–4 and a reason relabel it'],
   ['H', 'Show / hide tamper heatmap'],
   ['N / Shift+N', 'Next / previous suspicious location'],
   ['Esc', 'Cancel mark or selection, close help'],

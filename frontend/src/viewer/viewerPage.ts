@@ -6,7 +6,9 @@ import {
   LABEL_CLASS_NAMES, LABEL_CLASSES, type Box, type Label, type LabelClass, type LocationScore, type Me,
   type SeriesDetail, type SeriesScores, sameLabelId,
 } from '../types';
+import { AdjudicationBox } from './adjudicationBox';
 import { HeatmapOverlay } from './heatmapOverlay';
+import { LabelReview } from './labelReview';
 import { CLASS_COLOURS, MarkerLayer, type PendingMark } from './markerLayer';
 import { prepareImageIds } from './seriesLoader';
 import { renderHelpPanel } from './shortcuts';
@@ -36,7 +38,10 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   // Clinicians see labels read-only; the labels API lets these roles write.
   const canLabel = ['annotator', 'expert', 'admin'].includes(route.me.role);
   const showLabels = route.me.role !== 'insurer';
+  // Experts (and admins) also review: every label's history, relabelling with a reason, adjudication.
+  const isExpert = ['expert', 'admin'].includes(route.me.role);
   const queueItemId = route.query.get('item');
+  const adjudicateId = isExpert ? route.query.get('adjudicate') : null;
   const queueX = numberParam(route.query, 'x');
   const queueY = numberParam(route.query, 'y');
   const queueTarget: Point | null = queueX !== null && queueY !== null ? [queueX, queueY] : null;
@@ -118,6 +123,26 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
         })())
     : null;
 
+  const focusViewport = (): void => wrap.focus({ preventScroll: true });
+  const review = isExpert && showLabels ? new LabelReview({
+    labelsOnSlice: () => labelsOnSlice(currentIndex()),
+    selectedId: () => selectedId,
+    select: (id) => {
+      pending = null;
+      selectedId = id;
+      renderLabels();
+    },
+    relabelled: (label) => {
+      labels = labels.map((l) => (sameLabelId(l.id, label.id) ? { ...l, ...label } : l));
+      renderLabels();
+    },
+    focusViewport,
+  }) : null;
+  const adjudication = adjudicateId ? new AdjudicationBox(adjudicateId, {
+    decided: () => void reloadLabels(),
+    focusViewport,
+  }) : null;
+
   container.append(
     h('section', { className: 'viewer-page', 'data-testid': 'viewer' },
       h('div', { className: 'viewer-main' },
@@ -129,6 +154,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       h('aside', { className: 'viewer-side', 'aria-label': 'Series details' },
         h('div', { className: 'side-section' }, seriesInfo, scoreInfo),
         queueBox,
+        adjudication?.element,
         h('div', { className: 'side-section' },
           h('h2', {}, 'Tamper overlay'),
           h('div', { className: 'inline-field' }, overlayToggle, h('label', { for: 'overlay-toggle' }, 'Show heatmap (H)')),
@@ -141,7 +167,8 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
           h('h2', {}, 'Labels'),
           labelEditor,
           labelError,
-          labelList) : null),
+          labelList) : null,
+        review?.element),
       helpPanel),
   );
 
@@ -219,6 +246,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     const selected = selectedLabel();
     if (selected && selected.slice_index !== index) selectedId = null;
     renderLabelEditor();
+    review?.render();
     if (scores && overlayToggle.checked) void heatmap.showSlice(index, geometry()).then((found) => {
       overlayNote.textContent = found ? '' : 'No heatmap for this slice.';
     });
@@ -357,6 +385,9 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       } else if (selected.comment) {
         parts.push(h('p', { className: 'small' }, `“${selected.comment}”`));
       }
+      if (!selected.is_mine && review) {
+        parts.push(h('p', { className: 'muted small', 'data-testid': 'relabel-hint' }, 'To change its class, press 1–4 and give a reason (Expert review below).'));
+      }
       replaceChildren(labelEditor, parts);
     } else {
       replaceChildren(labelEditor, h('p', { className: 'muted small' }, 'Click the image to mark a point (drag for a box), then press 1–4.'));
@@ -386,7 +417,17 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
         return h('li', {}, button);
       }));
     renderLabelEditor();
+    review?.render();
     redraw();
+  }
+
+  async function reloadLabels(): Promise<void> {
+    try {
+      labels = await api.labels(route.seriesUid);
+      renderLabels();
+    } catch (error) {
+      replaceChildren(labelError, `Could not load labels: ${(error as Error).message}`);
+    }
   }
 
   function startLabelDrag(label: Label, event: PointerEvent): void {
@@ -599,7 +640,10 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     } else if (key === 'n') jumpToNextLocation(1);
     else if (key === 'N') jumpToNextLocation(-1);
     else if (key === '?') toggleHelp();
+    else if (['1', '2', '3', '4'].includes(key) && !pending && adjudication?.isOpen()) adjudication.pickClass(LABEL_CLASSES[Number(key) - 1]!);
+    else if (['1', '2', '3', '4'].includes(key) && !pending && review?.canPick()) review.pickClass(LABEL_CLASSES[Number(key) - 1]!);
     else if (['1', '2', '3', '4'].includes(key) && canLabel) void saveLabel(LABEL_CLASSES[Number(key) - 1]!);
+    else if ((key === '[' || key === ']') && review) review.cycle(key === ']' ? 1 : -1);
     else if (key === 'Delete' || key === 'Backspace') void deleteSelected();
     else if (key === 'Escape') {
       if (!helpPanel.hidden) toggleHelp(false);
@@ -650,7 +694,9 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     await stackViewer.showStack(imageIds, startIndex).finally(() => window.clearTimeout(slowNotice));
     viewportStatus.hidden = true;
     onSliceChanged();
-    if (queueTarget && startIndex === numberParam(route.query, 'slice')) {
+    if (queueTarget && adjudication && startIndex === numberParam(route.query, 'slice')) {
+      stackViewer.bringIntoView(queueTarget);  // adjudication: 1–4 decide, they do not label the target
+    } else if (queueTarget && startIndex === numberParam(route.query, 'slice')) {
       // The queue item's location becomes the mark: 1–4 labels it straight away.
       pending = { x: queueTarget[0], y: queueTarget[1], box: null, slice: startIndex };
       stackViewer.bringIntoView(queueTarget);
@@ -675,12 +721,8 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     return { destroy };
   }
 
-  if (showLabels) {
-    api.labels(route.seriesUid).then((loaded) => {
-      labels = loaded;
-      renderLabels();
-    }, (error: unknown) => replaceChildren(labelError, `Could not load labels: ${(error as Error).message}`));
-  }
+  if (showLabels) void reloadLabels();
+  void adjudication?.load();
   void loadScores();
   return { destroy };
 }
