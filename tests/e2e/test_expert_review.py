@@ -1,0 +1,163 @@
+"""Expert review in the browser: relabelling a colleague's label with a reason (and its history), annotators
+without that control, and adjudicating a disputed queue item. Five real CT slices in a real Orthanc."""
+
+import pytest
+
+from tests.conftest import upload_paths
+from tests.e2e.browser import SLICE_INDEX_JS, log_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+SLICE = 2
+REASON = "Injected nodule: no vessel feeds it, edges too smooth"
+
+
+@pytest.fixture
+def small_series(orthanc, ct_files, user_factory):
+    """A clinician uploads five slices (scored eagerly, which also fills the review queue)."""
+    from portal.studies.models import Series
+
+    outcome = upload_paths(user_factory("clinician"), ct_files[45:50])
+    assert len(outcome.stored) == 5, outcome.errors
+    return Series.objects.get(series_uid=outcome.stored[0]["series_uid"])
+
+
+def _assign(series, *users):
+    from portal.studies.models import StudyAccess
+
+    for user in users:
+        StudyAccess.objects.create(study=series.study, user=user, kind=StudyAccess.Kind.ASSIGN)
+
+
+def _open_viewer(page, live_server, series, username, query=f"?slice={SLICE}"):
+    page.goto(f"{live_server.url}/viewer/{series.study.study_uid}/{series.series_uid}{query}")
+    log_in(page, username)
+    page.get_by_test_id("viewer").wait_for()
+    page.wait_for_function(f"() => {SLICE_INDEX_JS} === '{SLICE}'")
+
+
+def _csrf(page) -> str:
+    return next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+
+
+def test_expert_relabels_with_reason_and_annotator_cannot(live_server, small_series, user_factory, page, screenshot):
+    from annotations.models import Label
+    from annotations.services import label_create
+
+    series = small_series
+    annotator, colleague, expert = user_factory("annotator"), user_factory("annotator"), user_factory("expert")
+    _assign(series, annotator, colleague)
+    label = label_create(user=annotator, series=series, slice_index=SLICE, x=200, y=220, label_class="TB")
+    theirs = label_create(user=colleague, series=series, slice_index=SLICE, x=300, y=260, label_class="TM")
+
+    # The expert sees the slice's labels, each with its history.
+    _open_viewer(page, live_server, series, expert.username)
+    card = page.locator(f"[data-testid=review-label][data-label-id='{label.pk}']")
+    card.get_by_test_id("history-entry").first.wait_for()
+    first = card.get_by_test_id("history-entry").first.inner_text()
+    assert "v1 created as TB" in first and annotator.username in first
+    assert page.get_by_test_id("review-label").count() == 2
+
+    # Keyboard: ] selects the first label of the slice, 4 picks FM, the reason is typed, Enter saves.
+    page.get_by_test_id("viewport").focus()
+    page.keyboard.press("]")
+    card.get_by_test_id("relabel-form").wait_for()
+    page.keyboard.press("4")
+    assert card.get_by_test_id("relabel-class-FM").get_attribute("aria-pressed") == "true"
+    assert card.get_by_test_id("relabel-save").is_disabled()  # no reason yet
+    reason = card.get_by_test_id("relabel-reason")
+    assert reason.evaluate("el => el === document.activeElement")
+    page.keyboard.type(REASON)
+    page.keyboard.press("Enter")
+    page.get_by_test_id("relabel-saved").wait_for()
+    relabelled = page.locator(f"[data-testid=review-label][data-label-id='{label.pk}'][data-label-class=FM]")
+    entry = relabelled.locator("[data-testid=history-entry][data-action=relabel]")
+    entry.wait_for()
+    text = entry.inner_text()
+    assert "v2 relabelled TB → FM" in text and expert.username in text and REASON in text
+    assert entry.locator("time").get_attribute("datetime")
+    page.locator(f"[data-testid=label-item][data-label-class=FM][data-slice-index='{SLICE}']").wait_for()
+    page.locator(f"[data-testid=label-marker][data-label-id='{label.pk}'][data-label-class=FM]").wait_for()
+    screenshot("relabelled")
+
+    label.refresh_from_db()
+    assert (label.label_class, label.version, label.annotator) == ("FM", 2, annotator)
+    revision = label.revisions.get(version=2)
+    assert (revision.action, revision.actor, revision.reason) == ("relabel", expert, REASON)
+
+    # Mouse: select the other label, choose TB, give a reason, click Relabel.
+    page.locator(f"[data-testid=review-label][data-label-id='{theirs.pk}'] [data-testid=review-select]").click()
+    other = page.locator(f"[data-testid=review-label][data-label-id='{theirs.pk}']")
+    other.get_by_test_id("relabel-class-TB").click()
+    other.get_by_test_id("relabel-reason").fill("Benign granuloma, calcified")
+    other.get_by_test_id("relabel-save").click()
+    page.locator(f"[data-testid=review-label][data-label-id='{theirs.pk}'][data-label-class=TB]"
+                 " [data-testid=history-entry][data-action=relabel]").wait_for()
+    assert Label.objects.get(pk=theirs.pk).label_class == "TB"
+
+    # The annotator sees the labels (the relabelled class) but no review panel and no relabel control.
+    page.get_by_test_id("logout").click()
+    _open_viewer(page, live_server, series, annotator.username)
+    page.locator(f"[data-testid=label-item][data-label-class=TB][data-slice-index='{SLICE}']").click()
+    page.get_by_test_id("label-editor").get_by_text(f"{colleague.username}'s TB label").wait_for()
+    for test_id in ("label-review", "review-label", "relabel-form", "relabel-reason", "relabel-hint"):
+        assert page.get_by_test_id(test_id).count() == 0, test_id
+    screenshot("annotator-view")
+    # And the API refuses it, even with a valid session and CSRF token.
+    r = page.request.post(f"{live_server.url}/api/labels/{theirs.pk}/relabel",
+                          data={"label_class": "FM", "reason": "I disagree"}, headers={"X-CSRFToken": _csrf(page)})
+    assert r.status == 403 and "CSRF" not in r.text()
+    assert Label.objects.get(pk=theirs.pk).label_class == "TB"
+
+
+def test_expert_adjudicates_a_disputed_item(live_server, small_series, user_factory, page, screenshot):
+    from annotations.models import QueueItem
+    from annotations.services import label_create
+
+    series = small_series
+    a1, a2, expert = user_factory("annotator"), user_factory("annotator"), user_factory("expert")
+    # A double-read item on an indexed slice (the session's Orthanc may hold more of this series than these
+    # five slices, so the scored queue's slice numbers are not used here).
+    item = QueueItem.objects.create(series=series, sop_instance_uid=series.instances.get(slice_index=SLICE)
+                                    .sop_instance_uid, slice_index=SLICE, x=240, y=250, strategy="entropy",
+                                    priority=10.0, probs={"TB": 0.3, "TM": 0.2, "FB": 0.2, "FM": 0.3},
+                                    required_labels=2)  # fmt: skip
+    for user, cls in ((a1, "TB"), (a2, "FM")):
+        label_create(user=user, series=series, slice_index=item.slice_index, x=item.x, y=item.y, label_class=cls,
+                     queue_item=item)  # fmt: skip
+    item.refresh_from_db()
+    assert item.status == QueueItem.Status.ADJUDICATION
+
+    # The queue page has an adjudication mode listing the disputed item with both labels.
+    page.goto(f"{live_server.url}/queue")
+    log_in(page, expert.username)
+    page.get_by_test_id("queue-mode-adjudication").click()
+    row = page.locator(f"[data-testid=adjudication-row][data-item-id='{item.pk}']")
+    row.wait_for()
+    assert {c.get_attribute("data-label-class") for c in row.get_by_test_id("label-chip").all()} == {"TB", "FM"}
+    screenshot("adjudication-list")
+    row.get_by_test_id("adjudication-open").click()
+
+    # The viewer opens at the item, in adjudication mode: 2 picks TM, a reason, Enter decides.
+    box = page.get_by_test_id("adjudication-box")
+    box.get_by_test_id("adjudicate-form").wait_for()
+    page.wait_for_function(f"() => {SLICE_INDEX_JS} === '{item.slice_index}'")
+    page.get_by_test_id("queue-target").wait_for()
+    assert box.get_by_test_id("label-chip").count() == 2
+    page.get_by_test_id("viewport").focus()
+    page.keyboard.press("2")
+    assert box.get_by_test_id("adjudicate-class-TM").get_attribute("aria-pressed") == "true"
+    page.keyboard.type("Spiculated margin: a real malignant nodule")
+    page.keyboard.press("Enter")
+    box.get_by_test_id("adjudication-done").wait_for()
+    assert "Decided: TM" in box.get_by_test_id("adjudication-done").inner_text()
+    # The decision is a label on the item, listed in the viewer.
+    page.locator(f"[data-testid=label-item][data-label-class=TM][data-slice-index='{item.slice_index}']").wait_for()
+    item.refresh_from_db()
+    assert (item.status, item.consensus_class) == (QueueItem.Status.DONE, "TM")
+    decision = item.labels.get(is_adjudication=True)
+    assert decision.annotator == expert and decision.revisions.get().reason.startswith("Spiculated")
+    screenshot("adjudicated")
+
+    box.get_by_test_id("adjudication-next").click()
+    page.get_by_test_id("adjudication-empty").wait_for()
