@@ -27,8 +27,10 @@ def pytest_collection_modifyitems(items):
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator["Browser"]:  # noqa: F821
+    # Package scope: Playwright's sync API is stopped once tests/e2e is done, so browser tests elsewhere
+    # (tests/claims/test_e2e_claim.py starts its own) can run later in the same session.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
