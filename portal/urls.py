@@ -43,4 +43,6 @@ if "annotations" in settings.INSTALLED_APPS:
     urlpatterns.append(path("api/", include("annotations.urls")))
 if "portal.claims" in settings.INSTALLED_APPS:
     urlpatterns.append(path("", include("portal.claims.urls")))
-urlpatterns.append(re_path(r"^(?:|upload|studies|queue|viewer/.*)/?$", spa, name="spa"))
+# Client-side page routes (frontend/src/router.ts): each answers with the SPA shell.
+urlpatterns.append(re_path(r"^(?:|upload|studies(?:/[^/]+)?|queue|viewer/.*|shares(?:/open(?:/[^/]+)?)?)/?$", spa,
+                           name="spa"))

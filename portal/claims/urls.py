@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import path
 
 from portal.claims import views
 
@@ -28,7 +28,4 @@ urlpatterns = [
     path("api/shares/encrypted/<uuid:share_id>/open", views.encrypted_share_open, name="api-open"),
     path("api/shares/encrypted/<uuid:share_id>/files", views.encrypted_share_files, name="api-files"),
     path("api/shares/import", views.encrypted_share_import, name="api-import"),
-    # SPA pages of the share UI (a study page, the sharer's list, the key holder's page); portal/urls.py's
-    # SPA pattern does not cover them.
-    re_path(r"^(?:studies/[^/]+|shares(?:/open(?:/[^/]+)?)?)/?$", views.spa_shell, name="spa-shares"),
 ]

@@ -315,13 +315,6 @@ def encrypted_share_files(request, share_id):
     return response
 
 
-def spa_shell(request, *args, **kwargs):
-    """Page routes of the share UI are SPA pages: answer with the front end's shell."""
-    from portal.urls import spa  # late: portal.urls includes this module's urls
-
-    return spa(request)
-
-
 # --- HTML pages -----------------------------------------------------------------------------------------------
 
 def _insurer_page(request) -> None:

@@ -107,4 +107,4 @@ def test_admin_may_revoke_any_share(share, api_client, user_factory):
 
 @pytest.mark.parametrize("path", ["/studies/1.2.3.4", "/shares", "/shares/open", "/shares/open/abc-123/"])
 def test_share_pages_are_spa_routes(path):
-    assert resolve(path).func.__name__ == "spa_shell"
+    assert resolve(path).url_name == "spa"
