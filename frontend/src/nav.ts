@@ -19,7 +19,7 @@ const OPEN_SHARE: NavLink = { label: 'Open share', href: '/shares/open', route: 
 
 const NAV_BY_ROLE: Record<Role, NavLink[]> = {
   clinician: [UPLOAD, STUDIES, SHARES],
-  admin: [UPLOAD, STUDIES, SHARES],
+  admin: [UPLOAD, STUDIES, QUEUE, SHARES, CLAIMS],
   annotator: [STUDIES, QUEUE],
   expert: [STUDIES, QUEUE],
   insurer: [CLAIMS, OPEN_SHARE],
