@@ -100,7 +100,11 @@ def run_scoring_job(*, job_id: int) -> ScoringJob:
     )
     started = time.perf_counter()
     series = job.series
-    datasets = dicomweb.retrieve_series(series.study.study_uid, series.series_uid)  # PacsUnavailable -> retry
+    # PacsUnavailable -> retry. The PACS may hold more of this series than the portal indexed (another
+    # system's uploads): score exactly the indexed instances, so slice indices match the viewer's.
+    indexed = set(series.instances.values_list("sop_instance_uid", flat=True))
+    datasets = [ds for ds in dicomweb.retrieve_series(series.study.study_uid, series.series_uid)
+                if ds.SOPInstanceUID in indexed]
     try:
         result = get_detector(version).score_series(datasets, top_k=500)  # a wide pool for the AL queues
         sop_by_index = [datasets[i].SOPInstanceUID for i in result.order]  # the detector's z order

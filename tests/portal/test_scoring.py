@@ -120,3 +120,16 @@ def test_series_uploaded_in_several_requests_gets_one_queued_job(orthanc, ct_fil
     assert sorted(ScoringJob.objects.filter(series=series).values_list("status", flat=True)) == [
         "queued", "running"]
     assert Instance.objects.filter(series=series).count() == 10
+
+
+@pytest.mark.django_db
+def test_scoring_covers_exactly_the_indexed_instances_even_if_the_pacs_holds_more(orthanc, ct_files, user_factory):
+    from portal.studies.dicomweb import PortalDICOMwebClient
+
+    PortalDICOMwebClient(orthanc.dicomweb_url).store_files([p.read_bytes() for p in ct_files[:20]])  # not via portal
+    outcome = upload_paths(user_factory("clinician"), ct_files[:4])
+    job = run_scoring_job(job_id=outcome.jobs[0].pk)
+    assert job.status == ScoringJob.Status.DONE, job.error
+    indexed = dict(Instance.objects.filter(series=job.series).values_list("slice_index", "sop_instance_uid"))
+    assert len(indexed) == 4
+    assert dict(job.slice_scores.values_list("slice_index", "sop_instance_uid")) == indexed
