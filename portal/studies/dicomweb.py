@@ -1,9 +1,10 @@
-"""The portal's only door to the PACS: dicomweb-client for STOW/QIDO/WADO, requests for the streaming proxy."""
+"""The portal's only door to the PACS: dicomweb-client for STOW/QIDO/WADO, urllib3 for the streaming proxy."""
 
 from collections.abc import Iterator, Sequence
 
 import pydicom
 import requests
+import urllib3
 from dicomweb_client.api import DICOMwebClient
 from dicomweb_client.web import _Transaction
 from django.conf import settings
@@ -110,25 +111,39 @@ def retrieve_instance(study_uid: str, series_uid: str, sop_uid: str) -> pydicom.
     )
 
 
-def open_stream(path: str, query: str, accept: str) -> requests.Response:
+_pool: urllib3.PoolManager | None = None
+
+
+def _stream_pool() -> urllib3.PoolManager:
+    # The frame proxy talks urllib3 directly: per frame, requests' session machinery costs more CPU than the
+    # permission check. Keep-alive connections, no retries (the browser retries), no proxy environment.
+    global _pool
+    if _pool is None:
+        _pool = urllib3.PoolManager(maxsize=32, retries=False,
+                                    timeout=urllib3.Timeout(connect=5.0, read=settings.DICOMWEB_TIMEOUT))
+    return _pool
+
+
+def open_stream(path: str, query: str, accept: str) -> urllib3.BaseHTTPResponse:
     """GET a DICOMweb path and return the un-read response, for streaming to the browser."""
     url = f"{settings.DICOMWEB_URL.rstrip('/')}/{path.lstrip('/')}"
     if query:
         url = f"{url}?{query}"
     headers = {"Accept": accept} if accept else {}
     try:
-        return http_session().get(url, headers=headers, stream=True, timeout=settings.DICOMWEB_TIMEOUT)
-    except PACS_DOWN_ERRORS as exc:
+        return _stream_pool().request("GET", url, headers=headers, preload_content=False, decode_content=False)
+    except urllib3.exceptions.HTTPError as exc:  # connection refused or reset, timeouts
         raise PacsUnavailable(f"DICOMweb server at {settings.DICOMWEB_URL} is unreachable: {exc}") from exc
 
 
-def iter_body(response: requests.Response, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
+def iter_body(response: urllib3.BaseHTTPResponse, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
     complete = False
     try:
-        yield from response.raw.stream(chunk_size, decode_content=False)
+        yield from response.stream(chunk_size, decode_content=False)
         complete = True
     finally:
         if complete:
-            response.raw.release_conn()  # fully read: the keep-alive connection goes back to the pool
+            response.release_conn()  # fully read: the keep-alive connection goes back to the pool
         else:
             response.close()  # the browser went away mid-stream: drop the half-read connection
+            response.release_conn()

@@ -213,7 +213,7 @@ def dicomweb_proxy(request, path: str):
                                         request.headers.get("Accept", ""))
     except dicomweb.PacsUnavailable as exc:
         return JsonResponse({"detail": str(exc)}, status=503, headers={"Retry-After": "30"})
-    response = StreamingHttpResponse(dicomweb.iter_body(upstream), status=upstream.status_code)
+    response = StreamingHttpResponse(dicomweb.iter_body(upstream), status=upstream.status)
     for header in PASS_HEADERS:
         if header in upstream.headers:
             response[header] = upstream.headers[header]

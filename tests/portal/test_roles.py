@@ -100,3 +100,14 @@ def test_proxy_grants_a_new_share_at_once_and_drops_revoked_access_after_the_ttl
     assert client.get(path).status_code == 200
     StudyAccess.objects.filter(user=colleague).delete()
     assert client.get(path).status_code == 404  # TTL 0: every request is checked
+
+
+def test_proxy_answers_503_with_a_reason_when_the_pacs_is_down(orthanc, ct_files, user_factory, api_client, settings):
+    from portal.orthanc import free_port
+
+    clinician = user_factory("clinician")
+    outcome = upload_paths(clinician, ct_files[:1])
+    settings.DICOMWEB_URL = f"http://127.0.0.1:{free_port()}/dicom-web"  # nothing listens there
+    response = api_client(clinician).get(f"/dicomweb/studies/{outcome.stored[0]['study_uid']}/metadata")
+    assert response.status_code == 503 and response["Retry-After"] == "30"
+    assert "unreachable" in response.json()["detail"]
