@@ -8,8 +8,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+# Head-only sampling costs a few small matrix products, so take enough passes for a steady BALD ranking:
+# BALD is a difference of two Monte-Carlo averages whose error falls as 1/sqrt(passes).
+MC_SAMPLES = 100
 
-def mc_head_samples(model: torch.nn.Module, emb: torch.Tensor, samples: int = 20) -> np.ndarray:
+
+def mc_head_samples(model: torch.nn.Module, emb: torch.Tensor, samples: int = MC_SAMPLES) -> np.ndarray:
     """(T, N, C) softmax samples with dropout on. Every detector has its only dropout right before the
     classifier (detection.ml.models.Head), so sampling the head on fixed embeddings is exactly MC-dropout
     and costs one trunk pass instead of T."""
@@ -25,7 +29,7 @@ def mc_head_samples(model: torch.nn.Module, emb: torch.Tensor, samples: int = 20
 
 
 def detector_features(
-    detector, vol: np.ndarray, locs: Sequence[tuple[int, int, int]], mc_samples: int = 20, batch: int = 256
+    detector, vol: np.ndarray, locs: Sequence[tuple[int, int, int]], mc_samples: int = MC_SAMPLES, batch: int = 256
 ) -> dict[str, np.ndarray]:
     """Embeddings, deterministic probs and MC samples for (slice, x, y) locations of a HU volume."""
     embs, probs, mcs = [], [], []

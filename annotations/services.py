@@ -334,9 +334,15 @@ def queue_build(
         Label.objects.filter(series=job.series, is_deleted=False).values_list("slice_index", "x", "y")
     )
     rng = np.random.default_rng(job.pk)
-    chosen, priority = strat.select(pool, len(cands), rng)
+    # Select among unlabelled candidates only, and ask for exactly one batch: batch-mode strategies
+    # (diverse_*, coreset) spread *k* picks apart, so k must be the batch an annotator will see, not every
+    # candidate (that would turn a shortlist-then-diversify strategy into plain k-center over everything).
+    open_idx = np.array(
+        [i for i, c in enumerate(cands) if (c.slice_index, c.x, c.y) not in labelled], dtype=int
+    )
+    chosen, _ = strat.select(pool.subset(open_idx), min(batch_size, len(open_idx)), rng)
     # Query order is what matters to annotators; priority encodes it (first = highest).
-    picked = [int(i) for i in chosen if (cands[i].slice_index, cands[i].x, cands[i].y) not in labelled][:batch_size]
+    picked = [int(open_idx[i]) for i in chosen][:batch_size]
     now = timezone.now()
     sops = dict(Instance.objects.filter(series=job.series).values_list("slice_index", "sop_instance_uid"))
     with transaction.atomic():

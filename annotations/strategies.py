@@ -28,6 +28,16 @@ class Pool:
     def __len__(self) -> int:
         return len(self.probs)
 
+    def subset(self, idx: np.ndarray) -> Pool:
+        """The candidates ``idx`` only (the labelled embeddings stay: they describe what is known already)."""
+        idx = np.asarray(idx, dtype=int)
+        return Pool(
+            probs=self.probs[idx],
+            mc_probs=None if self.mc_probs is None else self.mc_probs[:, idx],
+            embeddings=None if self.embeddings is None else self.embeddings[idx],
+            labelled_embeddings=self.labelled_embeddings,
+        )
+
 
 class Strategy(Protocol):
     name: ClassVar[str]
@@ -109,6 +119,13 @@ class LeastConfidenceStrategy(_ScoreStrategy):
         return 1.0 - pool.probs.max(1)
 
 
+def bald(pool: Pool) -> np.ndarray:
+    """Mutual information between prediction and weights over MC-dropout samples (BALD)."""
+    if pool.mc_probs is None:
+        raise ValueError("this strategy needs MC-dropout samples (pool.mc_probs)")
+    return entropy(pool.mc_probs.mean(0)) - entropy(pool.mc_probs).mean(0)
+
+
 @register
 class MCDropoutStrategy(_ScoreStrategy):
     """BALD: mutual information between prediction and weights = epistemic part of the uncertainty."""
@@ -117,10 +134,7 @@ class MCDropoutStrategy(_ScoreStrategy):
     needs = frozenset({"mc"})
 
     def score(self, pool: Pool) -> np.ndarray:
-        if pool.mc_probs is None:
-            raise ValueError("mc_dropout needs MC-dropout samples (pool.mc_probs)")
-        mean = pool.mc_probs.mean(0)
-        return entropy(mean) - entropy(pool.mc_probs).mean(0)
+        return bald(pool)
 
 
 def k_center_greedy(
@@ -167,21 +181,43 @@ class CoreSetStrategy:
         return chosen, prio
 
 
-@register
-class DiverseEntropyStrategy:
-    """Batch mode: shortlist the most uncertain (entropy) items, then k-center on their embeddings so one
-    batch is not ten neighbouring slices of the same nodule."""
+class _DiverseStrategy:
+    """Batch mode: shortlist the ``shortlist_factor * k`` most uncertain items, then k-center greedy on their
+    embeddings (seeded with the labelled set) so one batch is not ten neighbouring slices of one nodule.
+    Query order is the k-center order; priority is the uncertainty score."""
 
-    name: ClassVar[str] = "diverse_entropy"
+    name: ClassVar[str] = ""
     needs: ClassVar[frozenset[str]] = frozenset({"embeddings"})
     shortlist_factor: ClassVar[int] = 4
 
+    def score(self, pool: Pool) -> np.ndarray:
+        raise NotImplementedError
+
     def select(self, pool: Pool, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         if pool.embeddings is None:
-            raise ValueError("diverse_entropy needs embeddings")
-        unc = entropy(pool.probs)
+            raise ValueError(f"{self.name} needs embeddings")
+        unc = self.score(pool).astype(np.float64)
         shortlist = np.lexsort((rng.random(len(unc)), -unc))[: max(k * self.shortlist_factor, k)]
         emb = _normalise(pool.embeddings[shortlist])
         seed = _normalise(pool.labelled_embeddings) if pool.labelled_embeddings is not None else None
-        picked = shortlist[k_center_greedy(emb, k, seed, rng)]
-        return picked, unc
+        return shortlist[k_center_greedy(emb, k, seed, rng)], unc
+
+
+@register
+class DiverseEntropyStrategy(_DiverseStrategy):
+    name = "diverse_entropy"
+
+    def score(self, pool: Pool) -> np.ndarray:
+        return entropy(pool.probs)
+
+
+@register
+class DiverseMCDropoutStrategy(_DiverseStrategy):
+    """BALD shortlist + k-center: the epistemic uncertainty of ``mc_dropout`` without its near-duplicate
+    batches (a batch of the top-k BALD items is often one ambiguous structure seen k times)."""
+
+    name = "diverse_mc_dropout"
+    needs = frozenset({"mc", "embeddings"})
+
+    def score(self, pool: Pool) -> np.ndarray:
+        return bald(pool)

@@ -37,6 +37,8 @@ def test_scored_series_gets_a_queue_and_a_retrain_run_closes_the_loop(
     # Diversity-aware batch mode on real patch embeddings: the batch spreads over the scan.
     diverse = queue_build(job=job, strategy="diverse_entropy", batch_size=10)
     assert len(diverse) == 10 and len({i.slice_index for i in diverse}) >= 5
+    diverse_mc = queue_build(job=job, strategy="diverse_mc_dropout", batch_size=10)
+    assert len(diverse_mc) == 10 and len({i.slice_index for i in diverse_mc}) >= 5
     mc = queue_build(job=job, strategy="mc_dropout", batch_size=10)
     assert len(mc) == 10 and QueueItem.objects.filter(series=series, status="open").count() == 10
 

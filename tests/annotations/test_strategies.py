@@ -56,3 +56,40 @@ def test_random_baseline_depends_only_on_the_seed():
     b = get_strategy("random").select(pool, 10, np.random.default_rng(7))[0]
     c = get_strategy("random").select(pool, 10, np.random.default_rng(8))[0]
     assert list(a) == list(b) and list(a) != list(c) and len(set(a)) == 10
+
+
+def _epistemic_pool(rng: np.random.Generator) -> tuple[Pool, set[int], set[int]]:
+    """One ambiguous structure over twenty neighbouring slices (the dropout samples disagree most on 0-9, a
+    little on 10-19), three other sites (20-22, disagreement in between), and five items every sample calls
+    a coin flip (23-27: aleatoric, nothing to learn from a label)."""
+    flip = np.array([[0.97, 0.01, 0.01, 0.01], [0.01, 0.01, 0.01, 0.97]] * 5)  # (T=10, C)
+    mild = np.array([[0.8, 0.1, 0.05, 0.05], [0.2, 0.1, 0.05, 0.65]] * 5)
+    weak = np.array([[0.9, 0.05, 0.03, 0.02], [0.75, 0.1, 0.1, 0.05]] * 5)
+    coin = np.tile([0.25, 0.25, 0.25, 0.25], (10, 1))
+    mc = np.stack([flip] * 10 + [weak] * 10 + [mild] * 3 + [coin] * 5, axis=1)  # (T, N=28, C)
+    cluster = np.array([1.0, 0.0, 0.0]) + rng.normal(0, 0.01, (20, 3))  # strategies compare directions
+    sites = [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]]
+    emb = np.vstack([cluster, sites, [[-1.0, 0.0, 0.0]] * 5 + rng.normal(0, 0.3, (5, 3))])
+    return Pool(probs=mc.mean(0), mc_probs=mc, embeddings=emb), set(range(20)), set(range(23, 28))
+
+
+def test_diverse_mc_dropout_asks_about_epistemic_disagreement_without_near_duplicates():
+    rng = np.random.default_rng(0)
+    pool, duplicates, aleatoric = _epistemic_pool(rng)
+    plain = set(get_strategy("mc_dropout").select(pool, 4, rng)[0])
+    diverse = set(get_strategy("diverse_mc_dropout").select(pool, 4, rng)[0])
+    assert plain <= set(range(10))  # plain BALD spends the whole batch on one structure
+    assert len(diverse & duplicates) == 1 and {20, 21, 22} <= diverse
+    assert not diverse & aleatoric  # what every sample agrees is a coin flip is not worth asking about
+    assert set(get_strategy("diverse_entropy").select(pool, 4, rng)[0]) & aleatoric  # entropy would ask
+    with pytest.raises(ValueError):
+        get_strategy("diverse_mc_dropout").select(Pool(probs=pool.probs, embeddings=pool.embeddings), 4, rng)
+
+
+def test_pool_subset_keeps_candidates_aligned_and_the_labelled_context():
+    rng = np.random.default_rng(0)
+    pool, _, _ = _epistemic_pool(rng)
+    pool.labelled_embeddings = np.zeros((2, 3))
+    sub = pool.subset(np.array([22, 3]))
+    assert np.allclose(sub.probs, pool.probs[[22, 3]]) and np.allclose(sub.embeddings, pool.embeddings[[22, 3]])
+    assert np.allclose(sub.mc_probs, pool.mc_probs[:, [22, 3]]) and sub.labelled_embeddings is pool.labelled_embeddings
