@@ -21,4 +21,5 @@ AIR_HU = -1024.0
 DEFAULT_CHANNELS: tuple[tuple[str, int], ...] = (("lung", -1), ("lung", 0), ("lung", 1), ("full", 0))
 DEFAULT_PATCH = 64  # px at native resolution (~36 mm at 0.56 mm/px: holds a 32 mm CT-GAN cube)
 DEFAULT_STRIDE = 32
+SCORING_MASK_STEP = 8  # px: resolution of the lung scoring mask (the grid stride is a multiple of it)
 HEATMAP_SIZE = 128

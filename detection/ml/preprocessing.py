@@ -16,9 +16,61 @@ from .constants import AIR_HU, DEFAULT_CHANNELS, WINDOWS
 Channels = Sequence[tuple[str, int]]
 
 
-def dicom_to_hu(ds: pydicom.Dataset) -> np.ndarray:
-    """Pixel data -> HU through RescaleSlope/Intercept (pydicom's modality LUT handles both)."""
-    return np.asarray(apply_rescale(ds.pixel_array, ds), dtype=np.float32)
+_NATIVE_LE = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")  # implicit / explicit VR little endian
+
+
+def _native_pixels(ds: pydicom.Dataset) -> np.ndarray | None:
+    """Uncompressed single-frame 16-bit greyscale pixel data as a read-only view of PixelData, or None.
+
+    This is what pydicom's decoder returns for such data, without its copies; it is used only when no
+    value lies outside BitsStored (otherwise pydicom masks or sign-extends the unused high bits).
+    """
+    meta = getattr(ds, "file_meta", None)
+    if (
+        meta is None
+        or str(meta.get("TransferSyntaxUID", "")) not in _NATIVE_LE
+        or ds.get("BitsAllocated") != 16
+        or int(ds.get("SamplesPerPixel", 1) or 1) != 1
+        or int(ds.get("NumberOfFrames", 1) or 1) != 1
+        or "PixelData" not in ds
+    ):
+        return None
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    raw = ds.PixelData
+    if len(raw) < 2 * rows * cols:
+        return None
+    arr = np.frombuffer(raw, "<i2" if signed else "<u2", rows * cols).reshape(rows, cols)
+    bits = int(ds.get("BitsStored", 16) or 16)
+    if bits < 16:
+        lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+        if arr.min() < lo or arr.max() > hi:
+            return None
+    return arr
+
+
+def dicom_to_hu(ds: pydicom.Dataset, out: np.ndarray | None = None) -> np.ndarray:
+    """Pixel data -> HU through RescaleSlope/Intercept, as float32 (into ``out`` when given).
+
+    The linear rescale is done in float32 in place (pydicom's modality LUT works in float64, two extra
+    passes over every slice); a Modality LUT Sequence, rare in CT, goes through pydicom.
+    """
+    pixels = _native_pixels(ds)
+    if pixels is None:
+        pixels = ds.pixel_array
+    if out is None:
+        out = np.empty(pixels.shape, np.float32)
+    if "ModalityLUTSequence" in ds and "RescaleSlope" not in ds:
+        out[...] = apply_rescale(pixels, ds)
+        return out
+    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
+    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+    np.copyto(out, pixels, casting="unsafe")
+    if slope != 1.0:
+        out *= np.float32(slope)
+    if intercept != 0.0:
+        out += np.float32(intercept)
+    return out
 
 
 def slice_position(ds: pydicom.Dataset) -> float:
@@ -32,7 +84,8 @@ def slice_position(ds: pydicom.Dataset) -> float:
 
 def z_order(datasets: Sequence[pydicom.Dataset]) -> list[int]:
     """Indices of `datasets` sorted by ascending position along the slice normal."""
-    return sorted(range(len(datasets)), key=lambda i: slice_position(datasets[i]))
+    positions = [slice_position(ds) for ds in datasets]
+    return sorted(range(len(datasets)), key=positions.__getitem__)
 
 
 def volume_from_datasets(
@@ -40,8 +93,10 @@ def volume_from_datasets(
 ) -> tuple[np.ndarray, tuple[float, float, float], list[int]]:
     """Assemble a (Z, H, W) float32 HU volume in z order; returns (volume, (dz, dy, dx) mm, order)."""
     order = z_order(datasets)
-    vol = np.stack([dicom_to_hu(datasets[i]) for i in order])
     first = datasets[order[0]]
+    vol = np.empty((len(order), int(first.Rows), int(first.Columns)), np.float32)
+    for k, i in enumerate(order):
+        dicom_to_hu(datasets[i], vol[k])  # a slice of another size fails here, as np.stack would
     dy, dx = (float(v) for v in getattr(first, "PixelSpacing", (1.0, 1.0)))
     if len(order) > 1:
         dz = abs(slice_position(datasets[order[1]]) - slice_position(first))
@@ -85,6 +140,84 @@ def lung_mask(hu_slice: np.ndarray, step: int = 4) -> np.ndarray:
     return ndi.binary_fill_holes(ndi.binary_closing(air, iterations=3)) & body
 
 
+# Morphology on a (Z, h, w) stack, slice by slice in one call: min/max filters over (1, k, k) squares are
+# separable and several times faster than iterated binary erosion.
+_CROSS = np.zeros((3, 3, 3), bool)
+_CROSS[1] = ndi.generate_binary_structure(2, 1)
+
+
+def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
+    return ndi.maximum_filter(mask, size=(1, 2 * r + 1, 2 * r + 1)) if r > 0 else mask
+
+
+def _erode(mask: np.ndarray, r: int) -> np.ndarray:
+    return ndi.minimum_filter(mask, size=(1, 2 * r + 1, 2 * r + 1), mode="constant", cval=0) if r > 0 else mask
+
+
+def _fill_holes_2d(mask: np.ndarray) -> np.ndarray:
+    """Per-slice hole filling of a (Z, h, w) stack: background not connected to the slice's edge."""
+    labels, _ = ndi.label(~mask, _CROSS)
+    edge = np.unique(np.concatenate([labels[:, 0], labels[:, -1], labels[:, :, 0].T, labels[:, :, -1].T], None))
+    return mask | ~np.isin(labels, edge)
+
+
+def _largest_per_slice(mask: np.ndarray) -> np.ndarray:
+    labels, n = ndi.label(mask, _CROSS)
+    if n == 0:
+        return mask
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    sizes[0] = 0
+    z_of = np.zeros(n + 1, int)
+    for lab, sl in enumerate(ndi.find_objects(labels), start=1):
+        z_of[lab] = sl[0].start
+    keep = np.zeros(n + 1, bool)
+    best = np.full(mask.shape[0], 0)
+    for lab in range(1, n + 1):  # n is small after the opening: a few components per slice
+        if sizes[lab] > sizes[best[z_of[lab]]]:
+            best[z_of[lab]] = lab
+    keep[best[best > 0]] = True
+    return keep[labels]
+
+
+def scoring_masks(
+    vol: np.ndarray,
+    pixel_mm: float,
+    step: int = 4,
+    lung_margin_mm: float = 8.0,
+    skin_mm: float = 15.0,
+    min_lung_fraction: float = 0.2,
+) -> dict[str, np.ndarray]:
+    """Where tampering is looked for, at 1/step resolution, for a whole (Z, H, W) HU volume.
+
+    CT-GAN tampers lung nodules, so scoring covers the lungs plus ``lung_margin_mm`` (juxtapleural and
+    hilar nodules), and never comes closer than ``skin_mm`` to the body's outline: the skin edge, the air
+    outside and a body cut by the field of view are where a patch classifier makes its false positives.
+    Lungs are the air-filled regions inside the body whose 3-D connected component holds at least
+    ``min_lung_fraction`` of the largest one (bowel gas and small pockets are left out).
+
+    Returns ``body``, ``lung`` and ``score`` (Z, ceil(H/step), ceil(W/step)) bool stacks.
+    """
+    small = np.asarray(vol[:, ::step, ::step])
+
+    def cells(px: int) -> int:  # radii as in body_mask / lung_mask at 1/4 resolution, whatever the step
+        return max(1, round(px / step))
+
+    body = _dilate(_erode(small > -500, cells(8)), cells(8))
+    body = _fill_holes_2d(_largest_per_slice(body))
+    air = _dilate(_erode((small < -400) & body, cells(4)), cells(4))
+    air = _fill_holes_2d(_erode(_dilate(air, cells(12)), cells(12))) & body
+    labels, n = ndi.label(air)  # 3-D: the lungs are one or two big components along z
+    if n:
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+        keep = np.concatenate([[False], sizes >= min_lung_fraction * sizes.max()])
+        lung = keep[labels]
+    else:
+        lung = air
+    px = step * pixel_mm
+    margin, skin = max(1, round(lung_margin_mm / px)), max(1, round(skin_mm / px))
+    return {"body": body, "lung": lung, "score": _dilate(lung, margin) & _erode(body, skin)}
+
+
 def slice_channels(vol: np.ndarray, z: int, channels: Channels = DEFAULT_CHANNELS) -> np.ndarray:
     """(C, H, W) float32 2.5D stack for slice z; neighbours are clamped at the volume ends."""
     out = []
@@ -115,27 +248,101 @@ def air_values(channels: Channels) -> torch.Tensor:
     return torch.tensor([float(window(np.float32(AIR_HU), name)) for name, _ in channels])
 
 
-def grid_patches(
-    img: torch.Tensor, size: int, stride: int, fill: torch.Tensor | None = None
-) -> tuple[torch.Tensor, int, int]:
-    """All grid patches of a (C, H, W) image as a (ny, nx, C, size, size) view.
+def grid_cells(mask: np.ndarray, step: int, stride: int, ny: int, nx: int) -> np.ndarray:
+    """(N, 3) rows (z, iy, ix), z-major, of the grid cells whose centre lies in a (Z, h, w) 1/step mask."""
+    ys = np.minimum((np.arange(ny) * stride + stride // 2) // step, mask.shape[1] - 1)
+    xs = np.minimum((np.arange(nx) * stride + stride // 2) // step, mask.shape[2] - 1)
+    return np.argwhere(mask[:, ys][:, :, xs])
 
-    Patch (i, j) is centred on pixel (i*stride + stride//2, j*stride + stride//2), i.e. the centre of
-    grid cell (i, j); this makes bilinear upsampling of the per-patch score map pixel-aligned.
-    ``fill`` (C,) pads outside the image (air), matching ``patch_at`` used for training.
+
+class PatchGrid:
+    """2.5D patches of a (Z, H, W) HU volume on the scoring grid, gathered through strided views.
+
+    Grid cell (iy, ix) is centred on pixel (iy*stride + stride//2, ix*stride + stride//2), so bilinear
+    upsampling of a per-cell score map is pixel-aligned. Each window of the channel spec is applied once
+    per slice, in float32, into an air-padded (Hp, Wp) slot laid out so that the patch of cell (iy, ix) is
+    ``slot[iy*stride : iy*stride + size, ix*stride : ix*stride + size]``. A run of neighbouring cells
+    along x is then one (m, size, size) strided view, copied into a batch buffer by one assignment: no
+    per-patch Python work, no temporary copies. Patches equal ``patch_at`` (training): outside the image
+    is air, neighbouring slices are clamped at the volume ends.
+
+    Slices must be requested in non-decreasing z order (cells are z-major): the windowed slices live in a
+    small ring of slots (the channels' z span + 1), which stays in cache and needs no fresh memory per
+    series. Given the ``cells`` to be scored, only the box of a slice that their patches read is windowed.
     """
-    pad = size // 2
-    shift = fill.to(img)[:, None, None] if fill is not None else 0.0
-    padded = torch.nn.functional.pad(img - shift, (pad, pad, pad, pad)) + shift
-    off = stride // 2
-    view = padded[:, off:, off:].unfold(1, size, stride).unfold(2, size, stride)
-    ny, nx = -(-img.shape[1] // stride), -(-img.shape[2] // stride)
-    return view.permute(1, 2, 0, 3, 4)[:ny, :nx], ny, nx
 
+    def __init__(
+        self,
+        vol: np.ndarray,
+        size: int,
+        stride: int,
+        channels: Channels = DEFAULT_CHANNELS,
+        cells: np.ndarray | None = None,
+    ) -> None:
+        self.vol = vol
+        self.size, self.stride = size, stride
+        self.channels = [(name, int(dz)) for name, dz in channels]
+        z, h, w = vol.shape
+        self.ny, self.nx = -(-h // stride), -(-w // stride)
+        self.off = size // 2 - stride // 2  # padded coordinate = image coordinate + off
+        hp, wp = (self.ny - 1) * stride + size, (self.nx - 1) * stride + size
+        self._dz = sorted({dz for _, dz in self.channels})
+        self.n_slots = self._dz[-1] - self._dz[0] + 2
+        self._slot_z = np.full(self.n_slots, -1)  # which slice each slot holds
+        self.padded = {name: np.empty((self.n_slots, hp, wp), np.float32) for name, _ in self.channels}
+        item = np.dtype(np.float32).itemsize
+        self.views = {
+            name: np.lib.stride_tricks.as_strided(
+                arr,
+                (self.n_slots, self.ny, self.nx, size, size),
+                (hp * wp * item, stride * wp * item, stride * item, wp * item, item),
+                writeable=False,
+            )
+            for name, arr in self.padded.items()
+        }
+        # Box (row0, row1, col0, col1) of each padded slice that some patch reads; everything by default.
+        self._box = np.tile(np.array([0, hp, 0, wp]), (z, 1))
+        if cells is not None:
+            self._box[:] = [hp, 0, wp, 0]
+            cz, iy, ix = (np.asarray(a) for a in np.asarray(cells).reshape(-1, 3).T)
+            for dz in self._dz:
+                zz = np.clip(cz + dz, 0, z - 1)
+                np.minimum.at(self._box[:, 0], zz, iy * stride)
+                np.maximum.at(self._box[:, 1], zz, iy * stride + size)
+                np.minimum.at(self._box[:, 2], zz, ix * stride)
+                np.maximum.at(self._box[:, 3], zz, ix * stride + size)
+        self._air = {name: float(window(np.float32(AIR_HU), name)) for name in self.padded}
 
-def grid_mask(body_small: np.ndarray, step: int, stride: int, ny: int, nx: int) -> np.ndarray:
-    """Which grid cells to score: cells whose centre lies in (dilated) body."""
-    dil = ndi.binary_dilation(body_small, iterations=max(1, stride // (2 * step)))
-    ys = np.minimum((np.arange(ny) * stride + stride // 2) // step, dil.shape[0] - 1)
-    xs = np.minimum((np.arange(nx) * stride + stride // 2) // step, dil.shape[1] - 1)
-    return dil[np.ix_(ys, xs)]
+    def prepare(self, z: int) -> None:
+        """Window (the needed box of) the slices that the channels of slice z read, unless already there."""
+        last = self.vol.shape[0] - 1
+        for dz in self._dz:
+            zz = min(max(z + dz, 0), last)
+            slot = zz % self.n_slots
+            if self._slot_z[slot] == zz:
+                continue
+            self._slot_z[slot] = zz
+            r0, r1, c0, c1 = (int(v) for v in self._box[zz])
+            if r0 >= r1 or c0 >= c1:
+                continue
+            # The image part of the box; the rest of the box is padding (air).
+            h, w = self.vol.shape[1:]
+            i0, i1 = max(r0, self.off), min(r1, h + self.off)
+            j0, j1 = max(c0, self.off), min(c1, w + self.off)
+            for name, arr in self.padded.items():
+                lo, hi = WINDOWS[name]
+                box = arr[slot, r0:r1, c0:c1]
+                if (i0, i1, j0, j1) != (r0, r1, c0, c1):
+                    box[...] = self._air[name]
+                if i0 >= i1 or j0 >= j1:
+                    continue
+                inner = arr[slot, i0:i1, j0:j1]
+                np.subtract(self.vol[zz, i0 - self.off : i1 - self.off, j0 - self.off : j1 - self.off], lo, out=inner)
+                np.divide(inner, hi - lo, out=inner)
+                np.clip(inner, 0, 1, out=inner)
+
+    def copy_run(self, out: np.ndarray, k: int, z: int, iy: int, ix: int, m: int) -> None:
+        """out[k:k+m] = the (C, size, size) patches of cells (z, iy, ix .. ix+m-1), after ``prepare(z)``."""
+        last = self.vol.shape[0] - 1
+        for c, (name, dz) in enumerate(self.channels):
+            out[k : k + m, c] = self.views[name][min(max(z + dz, 0), last) % self.n_slots, iy, ix : ix + m]

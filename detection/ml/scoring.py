@@ -6,10 +6,14 @@ Usage (the Celery worker keeps one Detector alive between jobs)::
     res = det.score_series(list_of_pydicom_datasets)
     res.verdict, res.slice_tamper, res.heatmaps, res.locations
 
-Patches (native resolution, 2.5D channels) on a regular grid inside the body are the scoring unit. A
-slice's probabilities are those of its most suspicious patch (max P(FB)+P(FM)); the series verdict is
-FB/FM if any patch exceeds ``threshold`` in tamper probability, else TM if any patch is a confident
-genuine nodule, else TB.
+Patches (native resolution, 2.5D channels) on a regular grid are the scoring unit; only cells whose
+centre lies in the lungs (plus a margin, away from the skin: ``preprocessing.scoring_masks``) are scored.
+A slice's probabilities are those of its most suspicious patch (max P(FB)+P(FM)). A location is flagged
+when P(FB)+P(FM) reaches ``threshold``; the series verdict is FB or FM (whichever is larger there) of the
+most suspicious flagged location (``SeriesResult.findings``), else TM if any patch is a confident genuine
+nodule, else TB. Trained artefacts carry a threshold calibrated for the whole series on genuine patches of
+their training region (``calibration.py``), so the false positives of thousands of locations do not add
+up to a tampered verdict; an uncalibrated artefact falls back to 0.5.
 
 Uncertainty for active learning: ``Detector.embed_and_probs(patches, mc_samples)`` returns patch
 embeddings, MC-dropout mean probabilities and their per-class std (dropout layers alone in train mode).
@@ -18,7 +22,10 @@ embeddings, MC-dropout mean probabilities and their per-class std (dropout layer
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import os
+import queue
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,20 +34,20 @@ import pydicom
 import torch
 import torch.nn.functional as F
 
-from .constants import CLASS_INDEX, CLASSES, DEFAULT_CHANNELS, DEFAULT_PATCH, DEFAULT_STRIDE, HEATMAP_SIZE
-from .models import create_detector
-from .preprocessing import (
-    air_values,
-    body_mask,
-    grid_mask,
-    grid_patches,
-    patch_at,
-    slice_channels,
-    volume_from_datasets,
+from .constants import (
+    CLASS_INDEX,
+    CLASSES,
+    DEFAULT_CHANNELS,
+    DEFAULT_PATCH,
+    DEFAULT_STRIDE,
+    HEATMAP_SIZE,
+    SCORING_MASK_STEP,
 )
+from .models import create_detector
+from .preprocessing import PatchGrid, air_values, grid_cells, patch_at, scoring_masks, volume_from_datasets
 
 DEFAULT_ARTIFACT = Path(__file__).resolve().parents[1] / "weights" / "default"
-MASK_STEP = 4
+MASK_STEP = SCORING_MASK_STEP
 _FB, _FM, _TM = CLASS_INDEX["FB"], CLASS_INDEX["FM"], CLASS_INDEX["TM"]
 
 
@@ -66,6 +73,9 @@ class SeriesResult:
     trained: bool
     order: list[int] = field(default_factory=list)  # z-sorted position -> index into the input datasets
     n_patches: int = 0
+    threshold: float = 0.5  # location threshold on P(FB)+P(FM), calibrated for the series (calibration.py)
+    n_flagged: int = 0  # locations at or above the threshold
+    findings: list[LocationScore] = field(default_factory=list)  # flagged locations, most suspicious first
 
 
 def default_device() -> str:
@@ -91,7 +101,14 @@ def build_model(config: dict) -> torch.nn.Module:
 
 
 class Detector:
-    def __init__(self, model: torch.nn.Module, config: dict, device: str | None = None) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        config: dict,
+        device: str | None = None,
+        amp: str | None = None,
+        prefetch: bool | None = None,
+    ) -> None:
         self.device = torch.device(device or default_device())
         self.config = config
         self.channels = [tuple(c) for c in config["channels"]]
@@ -101,22 +118,43 @@ class Detector:
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
         self.batch_size = int(config.get("batch_size_infer", 256))
-        self.threshold = float(config.get("threshold", 0.5))
+        # Mixed precision on CUDA only: "bf16" (default), "fp16" or "none" (DETECTOR_AMP overrides).
+        amp = (amp or os.environ.get("DETECTOR_AMP") or str(config.get("amp", "bf16"))).lower()
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+        # Preparing batch i+1 in a thread while the model runs batch i pays off where the forward pass does
+        # not occupy every core (a GPU); on a 2-core CPU both compete for the same cores. See bench_detection.
+        env = os.environ.get("DETECTOR_PREFETCH")
+        self.prefetch = (
+            prefetch
+            if prefetch is not None
+            else (env == "1" if env in ("0", "1") else self.device.type == "cuda" or (os.cpu_count() or 1) > 4)
+        )
+        calib = config.get("calibration") or {}
+        # A location is flagged as tampered when P(FB)+P(FM) reaches this. Calibrated artefacts carry a
+        # threshold set on genuine patches of their training region for the whole series (calibration.py);
+        # otherwise 0.5, as before calibration existed.
+        self.threshold = float(calib.get("tamper_threshold", config.get("threshold", 0.5)))
+        self.tm_threshold = float(config.get("tm_threshold", 0.5))
+        self.mask_params = dict(config.get("scoring_mask", {}))
 
     @classmethod
-    def load(cls, artifact_dir: str | Path | None = None, device: str | None = None) -> Detector:
-        """Load an artefact dir (config.json + model.pt). None -> shipped default or untrained fallback."""
+    def load(
+        cls, artifact_dir: str | Path | None = None, device: str | None = None, **options: object
+    ) -> Detector:
+        """Load an artefact dir (config.json + model.pt). None -> shipped default or untrained fallback.
+
+        ``options`` go to the constructor (``amp``, ``prefetch``)."""
         path = Path(artifact_dir) if artifact_dir is not None else DEFAULT_ARTIFACT
         if not (path / "config.json").exists():
             if artifact_dir is not None:
                 raise FileNotFoundError(path / "config.json")
             torch.manual_seed(0)  # deterministic random fallback
-            return cls(build_model(fallback_config()), fallback_config(), device)
+            return cls(build_model(fallback_config()), fallback_config(), device, **options)
         config = json.loads((path / "config.json").read_text())
         model = build_model(config)
         state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
         model.load_state_dict({k: v.float() for k, v in state.items()})
-        return cls(model, config, device)
+        return cls(model, config, device, **options)
 
     @property
     def model_name(self) -> str:
@@ -128,11 +166,17 @@ class Detector:
         """(B, C, P, P) windowed patches -> (B, 4) probabilities on CPU."""
         x = batch.to(self.device, non_blocking=True)
         if self.device.type == "cuda":
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                logits = self.model(x.contiguous(memory_format=torch.channels_last))
+            x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cuda", dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+                logits = self.model(x)
         else:
             logits = self.model(x)
         return logits.float().softmax(1).cpu()
+
+    def batch_buffer(self) -> torch.Tensor:
+        """A (batch, C, P, P) float32 input buffer, pinned when the model is on CUDA (async copies)."""
+        shape = (self.batch_size, len(self.channels), self.patch, self.patch)
+        return torch.empty(shape, dtype=torch.float32, pin_memory=self.device.type == "cuda")
 
     def patches(self, vol: np.ndarray, locs: Sequence[tuple[int, int, int]]) -> torch.Tensor:
         """2.5D patches at (slice, x, y) locations of a HU volume."""
@@ -169,38 +213,104 @@ class Detector:
         result.order = order
         return result
 
-    def iter_batches(self, vol: np.ndarray) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
-        """Fixed-size batches of grid patches inside the body; meta rows are (z, iy, ix)."""
-        metas, chunks, count = [], [], 0
-        for z in range(vol.shape[0]):
-            img = torch.from_numpy(slice_channels(vol, z, self.channels))
-            view, ny, nx = grid_patches(img, self.patch, self.stride, self.fill)
-            iy, ix = np.nonzero(grid_mask(body_mask(vol[z], MASK_STEP), MASK_STEP, self.stride, ny, nx))
-            if len(iy) == 0:
-                continue
-            metas.append(np.stack([np.full_like(iy, z), iy, ix], 1))
-            chunks.append(view[torch.from_numpy(iy), torch.from_numpy(ix)])
-            count += len(iy)
-            while count >= self.batch_size:
-                meta, batch = np.concatenate(metas), torch.cat(chunks)
-                yield meta[: self.batch_size], batch[: self.batch_size]
-                metas, chunks = [meta[self.batch_size :]], [batch[self.batch_size :]]
-                count -= self.batch_size
-        if count:
-            yield np.concatenate(metas), torch.cat(chunks)
+    def scoring_cells(self, vol: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+        """(N, 3) grid cells (z, iy, ix) to score: centres inside the lung scoring mask, z-major."""
+        masks = scoring_masks(vol, float(spacing[1]), MASK_STEP, **self.mask_params)
+        ny, nx = -(-vol.shape[1] // self.stride), -(-vol.shape[2] // self.stride)
+        return grid_cells(masks["score"], MASK_STEP, self.stride, ny, nx)
 
     def score_volume(
-        self, hu: np.ndarray, spacing: tuple[float, float, float] = (1.0, 1.0, 1.0), top_k: int | None = 64
+        self, hu: np.ndarray, spacing: Sequence[float] = (1.0, 1.0, 1.0), top_k: int | None = 64
     ) -> SeriesResult:
         """Score a (Z, H, W) HU volume in z order. Patches are native px."""
         vol = np.asarray(hu, dtype=np.float32)
-        metas, probs = [], []
-        for meta, batch in self.iter_batches(vol):
-            metas.append(meta)
-            probs.append(self.predict(batch).numpy())
-        meta = np.concatenate(metas) if metas else np.zeros((0, 3), int)
-        prob = np.concatenate(probs) if probs else np.zeros((0, len(CLASSES)), np.float32)
-        return self._aggregate(vol.shape, meta, prob, top_k)
+        cells, prob = self.cell_probs(vol, spacing)
+        return self._aggregate(vol.shape, cells, prob, top_k)
+
+    def cell_probs(
+        self, vol: np.ndarray, spacing: Sequence[float], z_range: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(cells (N, 3) z/iy/ix, probabilities (N, 4)) of the scoring grid, optionally of z_range only."""
+        vol = np.asarray(vol, dtype=np.float32)
+        cells = self.scoring_cells(vol, spacing)
+        if z_range is not None:
+            cells = cells[(cells[:, 0] >= z_range[0]) & (cells[:, 0] < z_range[1])]
+        grid = PatchGrid(vol, self.patch, self.stride, self.channels, cells)
+        return cells, self._score_cells(grid, cells)
+
+    def cell_centre(self, iy: int, ix: int) -> tuple[int, int]:
+        """(x, y) native pixel centre of grid cell (iy, ix)."""
+        half = self.stride // 2
+        return ix * self.stride + half, iy * self.stride + half
+
+    def _score_cells(self, grid: PatchGrid, cells: np.ndarray) -> np.ndarray:
+        """Model probabilities for every cell, in fixed-size batches filled from strided views.
+
+        Runs of neighbouring cells along x are copied into a reused buffer in one assignment each; with
+        ``prefetch`` a background thread fills buffer i+1 (numpy releases the GIL while copying) while
+        the model runs on buffer i.
+        """
+        n, b = len(cells), self.batch_size
+        prob = np.zeros((n, len(CLASSES)), np.float32)
+        if n == 0:
+            return prob
+        # Runs: consecutive ix in one (z, iy) row, split at batch boundaries.
+        z, iy, ix = cells.T
+        brk = np.ones(n, bool)
+        brk[1:] = (z[1:] != z[:-1]) | (iy[1:] != iy[:-1]) | (ix[1:] != ix[:-1] + 1)
+        brk[::b] = True
+        starts = np.flatnonzero(brk)
+        lengths = np.diff(np.append(starts, n))
+        runs = list(zip(starts.tolist(), z[starts].tolist(), iy[starts].tolist(), ix[starts].tolist(),
+                        lengths.tolist(), strict=True))  # fmt: skip
+        first_run = np.searchsorted(starts, np.arange(0, n, b)).tolist() + [len(runs)]
+        n_batches = len(first_run) - 1
+
+        def fill(i: int, buf: np.ndarray) -> None:
+            for k, zz, yy, xx, m in runs[first_run[i] : first_run[i + 1]]:
+                grid.prepare(zz)
+                grid.copy_run(buf, k - i * b, zz, yy, xx, m)
+
+        n_buf = 2 if self.prefetch and n_batches > 1 else 1
+        bufs = [self.batch_buffer() for _ in range(n_buf)]
+        arrays = [t.numpy() for t in bufs]
+        if n_buf == 1:
+            for i in range(n_batches):
+                fill(i, arrays[0])
+                rows = min(b, n - i * b)
+                prob[i * b : i * b + rows] = self.predict(bufs[0][:rows]).numpy()
+            return prob
+
+        free: queue.Queue = queue.Queue()
+        ready: queue.Queue = queue.Queue()
+        for j in range(n_buf):
+            free.put(j)
+
+        def producer() -> None:
+            try:
+                for i in range(n_batches):
+                    j = free.get()
+                    if j is None:  # the consumer gave up
+                        return
+                    fill(i, arrays[j])
+                    ready.put(j)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the scoring thread
+                ready.put(exc)
+
+        thread = threading.Thread(target=producer, name="detector-prefetch", daemon=True)
+        thread.start()
+        try:
+            for i in range(n_batches):
+                j = ready.get()
+                if isinstance(j, BaseException):
+                    raise j
+                rows = min(b, n - i * b)
+                prob[i * b : i * b + rows] = self.predict(bufs[j][:rows]).numpy()
+                free.put(j)
+        finally:
+            free.put(None)
+            thread.join()
+        return prob
 
     def _aggregate(
         self, shape: tuple[int, ...], meta: np.ndarray, prob: np.ndarray, top_k: int | None
@@ -212,18 +322,20 @@ class Detector:
         grid[meta[:, 0], meta[:, 1], meta[:, 2]] = tamper
         slice_probs = np.tile(np.eye(len(CLASSES), dtype=np.float32)[0], (n, 1))  # empty slice -> TB
         slice_tamper = np.zeros(n, np.float32)
-        best = np.full(n, -1.0)
-        for i, z in enumerate(meta[:, 0]):  # most suspicious patch per slice
-            if tamper[i] > best[z]:
-                best[z], slice_probs[z], slice_tamper[z] = tamper[i], prob[i], tamper[i]
+        by_tamper = np.argsort(-tamper, kind="stable")
+        zs, first = np.unique(meta[by_tamper, 0], return_index=True)  # most suspicious patch per slice
+        slice_probs[zs], slice_tamper[zs] = prob[by_tamper[first]], tamper[by_tamper[first]]
         out_h = HEATMAP_SIZE if h >= w else max(1, round(HEATMAP_SIZE * h / w))
         out_w = HEATMAP_SIZE if w >= h else max(1, round(HEATMAP_SIZE * w / h))
         # Grid cell centres sit at cell centres, so align_corners=False upsampling is pixel-aligned.
         heat = F.interpolate(
             torch.from_numpy(grid)[:, None], size=(out_h, out_w), mode="bilinear", align_corners=False
         )
-        order = np.argsort(-tamper, kind="stable")[: top_k if top_k is not None else None]
-        locations = [self._location(meta[i], prob[i], float(tamper[i])) for i in order]
+        locations = [
+            self._location(meta[i], prob[i], float(tamper[i]))
+            for i in by_tamper[: top_k if top_k is not None else None]
+        ]
+        flagged = by_tamper[: int((tamper >= self.threshold).sum())]
         verdict, score = self._verdict(prob, tamper)
         return SeriesResult(
             slice_probs=slice_probs,
@@ -236,6 +348,9 @@ class Detector:
             model_version=str(self.config.get("model_version", "0")),
             trained=bool(self.config.get("trained", False)),
             n_patches=len(prob),
+            threshold=self.threshold,
+            n_flagged=len(flagged),
+            findings=[self._location(meta[i], prob[i], float(tamper[i])) for i in flagged[:64]],
         )
 
     def _location(self, meta: np.ndarray, prob: np.ndarray, tamper: float) -> LocationScore:
@@ -253,11 +368,9 @@ class Detector:
         if len(prob) == 0:
             return "TB", 0.0
         i = int(np.argmax(tamper))
-        if tamper[i] >= self.threshold:
-            return (
-                ("FM", float(prob[i, _FM])) if prob[i, _FM] >= prob[i, _FB] else ("FB", float(prob[i, _FB]))
-            )
+        if tamper[i] >= self.threshold:  # the most suspicious location decides FB or FM
+            return ("FM", float(prob[i, _FM])) if prob[i, _FM] >= prob[i, _FB] else ("FB", float(prob[i, _FB]))
         j = int(np.argmax(prob[:, _TM]))
-        if prob[j, _TM] >= self.threshold:
+        if prob[j, _TM] >= self.tm_threshold:
             return "TM", float(prob[j, _TM])
         return "TB", float(1.0 - tamper[i])

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import random
+from copy import deepcopy
 from pathlib import Path
 
 import numpy as np
@@ -66,18 +67,45 @@ def test_embed_and_mc_dropout(detector: Detector, ct_volume: tuple) -> None:
     assert not any(m.training for m in detector.model.modules())  # dropout switched back off
 
 
+def phantom_chest(n: int = 3, size: int = 256) -> np.ndarray:
+    """Air around a soft-tissue body with two air-filled lungs: what the scoring mask looks for."""
+    yy, xx = np.mgrid[:size, :size] - size / 2
+    vol = np.full((n, size, size), -1024, np.float32)
+    vol[:, yy**2 + xx**2 < (0.45 * size) ** 2] = 40
+    for cx in (-0.2 * size, 0.2 * size):
+        vol[:, (yy**2 + (xx - cx) ** 2) < (0.15 * size) ** 2] = -850
+    return vol
+
+
 def test_artifact_roundtrip(tmp_path: Path) -> None:
     from detection.ml.scoring import build_model, fallback_config
 
-    cfg = {**fallback_config(), "patch_size": 32, "stride": 32, "model_version": "t-1", "trained": True}
+    cfg = {**fallback_config(), "patch_size": 32, "stride": 32, "model_version": "t-1", "trained": True,
+           "calibration": {"tamper_threshold": 0.97}}  # fmt: skip
     torch.save(build_model(cfg).state_dict(), tmp_path / "model.pt")
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     det = Detector.load(tmp_path, "cpu")
-    vol = np.full((3, 96, 96), -1024, np.float32)
-    vol[:, 20:80, 20:80] = 0  # a "body" so the grid is not empty
-    res = det.score_volume(vol, (3.0, 0.7, 0.7), top_k=None)
+    res = det.score_volume(phantom_chest(), (3.0, 0.7, 0.7), top_k=None)
     assert res.trained and res.model_version == "t-1" and res.n_patches == len(res.locations) > 0
     assert res.heatmaps.shape == (3, 128, 128)
+    assert det.threshold == res.threshold == 0.97  # the calibrated threshold decides the verdict
+    assert res.n_flagged == sum(loc.tamper >= 0.97 for loc in res.locations)
+    assert (res.verdict in ("FB", "FM")) == (res.n_flagged > 0)
+
+
+def test_prefetch_thread_and_batching_do_not_change_scores() -> None:
+    vol = phantom_chest(5, 320)
+    vol[2, 150:158, 100:110] = 30  # something for the model to look at
+    torch.manual_seed(0)
+    base = None
+    for prefetch, batch in ((False, 256), (True, 256), (True, 7), (False, 7)):
+        det = Detector.load(device="cpu", prefetch=prefetch)
+        det.batch_size = batch
+        cells, prob = det.cell_probs(vol, (3.0, 0.7, 0.7))
+        assert len(cells) > 14  # several batches of 7
+        if base is None:
+            base = (cells, prob)
+        assert np.array_equal(cells, base[0]) and np.allclose(prob, base[1], atol=1e-5)
 
 
 def test_gradcam_maps(detector: Detector, ct_volume: tuple) -> None:
@@ -96,3 +124,52 @@ def test_shipped_default_is_small_and_honest() -> None:
     assert size < 5 * 2**20
     cfg = json.loads((DEFAULT_ARTIFACT / "config.json").read_text())
     assert cfg["trained"] and "simulated" in cfg["training_data"]
+
+
+# ---- the shipped default model on the real CT -----------------------------------------------------------
+# Slices 66-77 (z-sorted) lie in the held-out region: the default model was trained and its threshold
+# calibrated on z 4-57 only. Twelve contiguous slices keep the test fast (a full series takes longer).
+HELD_OUT_SLICES = slice(66, 78)
+
+
+def _with_hu(datasets: list[pydicom.Dataset], hu: np.ndarray) -> list[pydicom.Dataset]:
+    """Copies of the datasets whose pixel data encode ``hu`` (as a tampered upload would)."""
+    out = []
+    for ds, img in zip(datasets, hu, strict=True):
+        copy = deepcopy(ds)  # pydicom.Dataset(ds) would share (and tamper with) the session fixture's data
+        stored = np.round((img - float(ds.RescaleIntercept)) / float(ds.RescaleSlope))
+        info = np.iinfo(ds.pixel_array.dtype)
+        copy.PixelData = np.clip(stored, info.min, info.max).astype(ds.pixel_array.dtype).tobytes()
+        out.append(copy)
+    return out
+
+
+@pytest.fixture(scope="module")
+def held_out_series(ct_datasets: list[pydicom.Dataset]) -> list[pydicom.Dataset]:
+    from detection.ml.preprocessing import z_order
+
+    return [ct_datasets[i] for i in z_order(ct_datasets)[HELD_OUT_SLICES]]
+
+
+def test_default_model_finds_no_tampering_in_genuine_slices(held_out_series: list[pydicom.Dataset]) -> None:
+    det = Detector.load(device="cpu")
+    assert det.config["calibration"]["z_range"] == [4, 58]  # calibrated away from these slices
+    res = det.score_series(held_out_series)
+    top = [(loc.slice_index, loc.x, loc.y, round(loc.tamper, 4)) for loc in res.locations[:3]]
+    assert res.verdict in ("TB", "TM"), (res.verdict, res.verdict_score, det.threshold, top)
+    assert res.n_flagged == 0 and res.n_patches > 300
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_default_model_flags_injected_nodule_where_it_is(held_out_series: list[pydicom.Dataset], seed: int) -> None:
+    from detection.ml.preprocessing import volume_from_datasets
+    from detection.ml.simulator import simulate_series_tamper
+
+    det = Detector.load(device="cpu")
+    vol, spacing, _ = volume_from_datasets(held_out_series)
+    tampered, p = simulate_series_tamper(vol, spacing, "FM", (3, 9), seed=seed, diameter_mm=12.0)
+    res = det.score_series(_with_hu(held_out_series, tampered))
+    top = res.locations[0]
+    assert res.verdict == "FM", (res.verdict, res.verdict_score, det.threshold, p["slice"], p["x"], p["y"])
+    assert abs(top.slice_index - p["slice"]) <= 2
+    assert np.hypot(top.x - p["x"], top.y - p["y"]) <= det.stride + 6 / spacing[1]  # its cell or the next
