@@ -1,4 +1,4 @@
-"""Plain CLI for the ML core (no Django): ``python -m detection.cli train|evaluate|score|report``."""
+"""Plain CLI for the ML core (no Django): ``python -m detection.cli train|calibrate|evaluate|score|report``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ def _train(args: argparse.Namespace) -> None:
         epochs=args.epochs,
         n_train=args.n_train,
         n_val=args.n_val,
+        tb_factor=args.tb_factor,
+        hard_negatives=args.hard_negatives,
+        hard_negative_epochs=args.hard_negative_epochs,
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
@@ -64,10 +67,18 @@ def _score(args: argparse.Namespace) -> None:
     )
 
 
+def _calibrate(args: argparse.Namespace) -> None:
+    from detection.ml.training import calibrate_artifact
+
+    z = tuple(int(v) for v in args.z_range.split(",")) if args.z_range else None
+    result = calibrate_artifact(args.artifact, args.scan_dir, z, args.alpha)
+    print(json.dumps(result, indent=2))
+
+
 def _report(args: argparse.Namespace) -> None:
     from detection.ml.report import write_report
 
-    write_report(args.artifact, args.out, n_test=args.n, n_boot=args.n_boot)
+    write_report(args.artifact, args.out, n_test=args.n, n_boot=args.n_boot, n_series=args.n_series)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,9 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train on simulated tampering, write an artefact dir")
     t.add_argument("--arch", default="smallcnn")
-    t.add_argument("--epochs", type=int, default=12)
-    t.add_argument("--n-train", type=int, default=4000)
+    t.add_argument("--epochs", type=int, default=14)
+    t.add_argument("--n-train", type=int, default=5000)
+    t.add_argument("--tb-factor", type=int, default=2, help="genuine TB patches per patch of each other class")
     t.add_argument("--n-val", type=int, default=800)
+    t.add_argument("--hard-negatives", type=int, default=0,
+                   help="genuine grid patches of the training region mined after --epochs (0: none)")
+    t.add_argument("--hard-negative-epochs", type=int, default=4)
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--seed", type=int, default=0)
@@ -102,11 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--artifact", default=None)
     s.add_argument("--top", type=int, default=5)
     s.set_defaults(fn=_score)
+    c = sub.add_parser("calibrate", help="set an artefact's series-level tamper threshold on genuine patches")
+    c.add_argument("artifact")
+    c.add_argument("--scan-dir", help="genuine scan (default: the one the artefact was trained on)")
+    c.add_argument("--z-range", help="z0,z1 of the calibration slices (default: the training region)")
+    c.add_argument("--alpha", type=float, help="expected genuine locations above the threshold per series")
+    c.set_defaults(fn=_calibrate)
     r = sub.add_parser("report", help="write docs/evaluation (model vs SVM/RF/DT, plots)")
     r.add_argument("--artifact", default=None)
     r.add_argument("--out", default=str(Path("docs") / "evaluation"))
     r.add_argument("--n", type=int, default=1200)
     r.add_argument("--n-boot", type=int, default=500)
+    r.add_argument("--n-series", type=int, default=10, help="simulated-tamper series per class (FM, FB)")
     r.set_defaults(fn=_report)
     args = p.parse_args(argv)
     args.fn(args)

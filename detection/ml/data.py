@@ -80,10 +80,16 @@ def simulate_patchset(
     scan_id: str = "scan",
     z_block: int = 10,
     n_jobs: int = 2,
+    class_mix: Sequence[int] = (1, 1, 1, 1),
 ) -> PatchSet:
-    """n class-balanced simulated patches with sites drawn from slices z_range[0] <= z < z_range[1]."""
-    sites = site_catalogue(vol, z_range)
-    jobs = [(CLASSES[i % len(CLASSES)], seed * 1_000_003 + i) for i in range(n)]
+    """n simulated patches with sites drawn from slices z_range[0] <= z < z_range[1].
+
+    ``class_mix``: how many of each class (CLASSES order) in every cycle of labels; (1, 1, 1, 1) is
+    class-balanced, (2, 1, 1, 1) gives twice as many genuine TB patches (more kinds of genuine anatomy).
+    """
+    sites = site_catalogue(vol, z_range, pixel_mm=float(spacing[1]))
+    cycle = [c for c, k in zip(CLASSES, class_mix, strict=True) for _ in range(int(k))]
+    jobs = [(cycle[i % len(cycle)], seed * 1_000_003 + i) for i in range(n)]
     chunks = [jobs[i :: max(n_jobs, 1) * 4] for i in range(max(n_jobs, 1) * 4)]
     out = Parallel(n_jobs=n_jobs)(
         delayed(_simulate_chunk)(vol, spacing, sites, c, patch, channels) for c in chunks

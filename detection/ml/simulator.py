@@ -20,11 +20,15 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.restoration import inpaint_biharmonic
 
-from .constants import AIR_HU, DEFAULT_CHANNELS
-from .preprocessing import body_mask, lung_mask, patch_at
+from .constants import AIR_HU, DEFAULT_CHANNELS, SCORING_MASK_STEP
+from .preprocessing import body_mask, lung_mask, patch_at, scoring_masks
 
 Params = dict[str, Any]
 REMOVAL_METHODS = ("biharmonic", "copy_move", "diffusion")
+# Where genuine TB patches come from. Half are drawn where the scorer looks (``scoring_masks``), with
+# extra weight on its borders (pleura, mediastinum, chest wall): the genuine anatomy a patch classifier
+# most often mistakes for tampering. The rest is clear lung and any body tissue.
+TB_SITE_MIX = (("clear", 0.3), ("scored", 0.25), ("edge", 0.3), ("body", 0.15))
 
 
 def noise_std(sub: np.ndarray) -> float:
@@ -34,9 +38,14 @@ def noise_std(sub: np.ndarray) -> float:
 
 
 def inject_nodule(
-    sub: np.ndarray, centre: tuple[int, int, int], spacing: Sequence[float], rng: np.random.Generator
+    sub: np.ndarray,
+    centre: tuple[int, int, int],
+    spacing: Sequence[float],
+    rng: np.random.Generator,
+    diameter_mm: float | None = None,
 ) -> tuple[np.ndarray, Params]:
-    """Blend a synthetic nodule into a HU sub-volume around centre=(z, y, x)."""
+    """Blend a synthetic nodule into a HU sub-volume around centre=(z, y, x) (``diameter_mm``: fixed
+    size instead of a random 4-30 mm)."""
     p: Params = {
         "diameter_mm": float(rng.uniform(4, 30)),
         "axes": rng.uniform(0.75, 1.25, 3).round(3).tolist(),
@@ -48,6 +57,8 @@ def inject_nodule(
         "noise_gain": float(rng.uniform(0.5, 1.2)),
         "touch_up": bool(rng.random() < 0.5),
     }
+    if diameter_mm is not None:
+        p["diameter_mm"] = float(diameter_mm)
     zz, yy, xx = (np.arange(n, dtype=np.float32) - c for n, c in zip(sub.shape, centre, strict=True))
     zz, yy, xx = np.meshgrid(zz * spacing[0], yy * spacing[1], xx * spacing[2], indexing="ij")
     ca, sa = np.cos(p["angle"]), np.sin(p["angle"])
@@ -138,9 +149,19 @@ def remove_structure(
 # ---- site catalogue and patch samples ---------------------------------------------------------------
 
 
-def site_catalogue(vol: np.ndarray, z_range: tuple[int, int], step: int = 4) -> dict[str, np.ndarray]:
-    """(z, y, x) native-pixel sites: lung interior, dense lung structure, other body, healthy lung."""
-    sites: dict[str, list[np.ndarray]] = {"lung": [], "dense": [], "body": [], "clear": []}
+def site_catalogue(
+    vol: np.ndarray, z_range: tuple[int, int], step: int = 4, pixel_mm: float = 0.7
+) -> dict[str, np.ndarray]:
+    """(z, y, x) native-pixel sites of slices z_range[0] <= z < z_range[1].
+
+    lung: lung interior; dense: dense lung structure; body: body outside the lungs; clear: healthy lung;
+    scored: anywhere the scorer looks (lungs + margin, away from the skin); edge: the scored border band
+    outside the lung interior (pleura, mediastinum, chest wall).
+    """
+    keys = ("lung", "dense", "body", "clear", "scored", "edge")
+    sites: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    ms = SCORING_MASK_STEP
+    scored_all = scoring_masks(vol, pixel_mm, ms)
     for z in range(*z_range):
         lung = ndi.binary_erosion(lung_mask(vol[z], step), iterations=2)
         body = body_mask(vol[z], step) & ~ndi.binary_dilation(lung, iterations=2)
@@ -152,6 +173,11 @@ def site_catalogue(vol: np.ndarray, z_range: tuple[int, int], step: int = 4) -> 
             ("clear", lung & (ndi.maximum_filter(small, 5) < -650)),
         ):
             yx = np.argwhere(m) * step
+            sites[key].append(np.column_stack([np.full(len(yx), z), yx]))
+        scored = scored_all["score"][z]
+        interior = ndi.binary_erosion(scored_all["lung"][z], iterations=2)
+        for key, m in (("scored", scored), ("edge", scored & ~interior)):
+            yx = np.argwhere(m) * ms + ms // 2
             sites[key].append(np.column_stack([np.full(len(yx), z), yx]))
     return {k: np.concatenate(v) if v else np.zeros((0, 3), int) for k, v in sites.items()}
 
@@ -180,12 +206,14 @@ def simulate_patch(
 ) -> tuple[np.ndarray, Params]:
     """One labelled 2.5D patch: genuine (TB/TM) or tampered (FB/FM) at a sampled site."""
     rng = np.random.default_rng(seed)
-    kind = {"TB": "clear" if rng.random() < 0.6 else "body", "TM": "dense", "FB": "dense", "FM": "lung"}[
-        label
-    ]
+    if label == "TB":
+        names, weights = zip(*TB_SITE_MIX, strict=True)
+        kind = str(rng.choice(names, p=np.asarray(weights) / sum(weights)))
+    else:
+        kind = {"TM": "dense", "FB": "dense", "FM": "lung"}[label]
     if label == "FB" and rng.random() < 0.3:
         kind = "lung"  # remove a nodule we first inject: the "real tumour removed" case
-    pool = sites[kind] if len(sites[kind]) else sites["lung"]
+    pool = sites[kind] if len(sites.get(kind, ())) else sites["lung"]
     z, y, x = (int(v) for v in pool[rng.integers(len(pool))])
     params: Params = {"label": label, "seed": seed, "site": kind, "z": z, "y": y, "x": x}
     hz, hw = 7, patch // 2 + jitter + 24
@@ -269,3 +297,47 @@ def retouch_2d(
         mask,
         {"op": "retouch", "box": [box[0].start, box[1].start, size], "sigma": sigma, "gain": gain},
     )
+
+
+# ---- whole-series tampering (series-level evaluation) -------------------------------------------------
+
+
+def simulate_series_tamper(
+    vol: np.ndarray,
+    spacing: Sequence[float],
+    label: str,
+    z_range: tuple[int, int],
+    seed: int,
+    sites: dict[str, np.ndarray] | None = None,
+    diameter_mm: float | None = None,
+) -> tuple[np.ndarray, Params]:
+    """A copy of a genuine (Z, H, W) HU volume with one CT-GAN-style tamper at a site of z_range.
+
+    FM: a synthetic nodule injected in the lung (``diameter_mm`` fixes its size). FB: a genuine dense
+    lung structure (vessel or nodule) removed by in-painting. Returns (tampered volume, params with the
+    centre ``slice``, ``x``, ``y``).
+    """
+    if label not in ("FM", "FB"):
+        raise ValueError(f"series tamper is FM or FB, not {label!r}")
+    rng = np.random.default_rng(seed)
+    sites = sites if sites is not None else site_catalogue(vol, z_range, pixel_mm=float(spacing[1]))
+    kind = "lung" if label == "FM" else "dense"
+    pool = sites[kind] if len(sites[kind]) else sites["lung"]
+    z, y, x = (int(v) for v in pool[rng.integers(len(pool))])
+    params: Params = {"label": label, "seed": seed, "slice": z, "x": x, "y": y}
+    hz, hw = 7, 80
+    sub, c = _crop(vol, z, y, x, hz, hw)
+    if label == "FM":
+        sub, params["inject"] = inject_nodule(sub, c, spacing, rng, diameter_mm)
+        params["size_mm"] = params["inject"]["diameter_mm"]
+    else:
+        dz_, dy, dx = sites["clear"][rng.integers(len(sites["clear"]))] if len(sites["clear"]) else (z, y, x)
+        donor, _ = _crop(vol, z, int(dy), int(dx), hz, hw)
+        sub, params["remove"] = remove_structure(sub, c, spacing, rng, donor)
+        params["size_mm"] = 2 * params["remove"]["radius_mm"]
+    out = vol.copy()
+    zs, ys, xs = np.arange(z - hz, z + hz + 1), np.arange(y - hw, y + hw), np.arange(x - hw, x + hw)
+    kz = (zs >= 0) & (zs < vol.shape[0])
+    ky, kx = (ys >= 0) & (ys < vol.shape[1]), (xs >= 0) & (xs < vol.shape[2])
+    out[np.ix_(zs[kz], ys[ky], xs[kx])] = sub[np.ix_(kz, ky, kx)]
+    return out, params

@@ -10,7 +10,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +33,14 @@ class TrainConfig:
     channels: list[list[Any]] = field(default_factory=lambda: [list(c) for c in DEFAULT_CHANNELS])
     patch_size: int = DEFAULT_PATCH
     stride: int = DEFAULT_STRIDE
-    epochs: int = 12
+    epochs: int = 14
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 1e-4
     seed: int = 0
-    n_train: int = 4000
+    n_train: int = 5000
     n_val: int = 800
+    tb_factor: int = 2  # genuine TB patches per patch of each other class in the simulated training set
     scan_dir: str = ""  # "" -> shared CPTAC chest CT
     train_z: tuple[int, int] = (4, 58)  # z-sorted slice indices used for training sites
     val_z: tuple[int, int] = (64, 92)  # disjoint held-out z-region
@@ -50,6 +51,14 @@ class TrainConfig:
     device: str = ""
     augment: bool = True
     balance: bool = True
+    # Series-level false-alarm target of the calibrated tamper threshold (0 = no calibration).
+    calibration_alpha: float = 0.05
+    # Hard-negative mining: after ``epochs``, the most suspicious genuine grid patches of every other
+    # ``block``-slice z-block of the training region join the training set as TB/TM for
+    # ``hard_negative_epochs`` more epochs; the remaining blocks calibrate the threshold.
+    hard_negatives: int = 0
+    hard_negative_epochs: int = 4
+    block: int = 6
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -128,7 +137,11 @@ def build_datasets(cfg: TrainConfig) -> tuple[PatchSet, PatchSet, dict[str, Any]
     scan = cfg.scan_dir or str(default_scan_dir())
     vol, spacing = load_scan(scan)
     chans = [tuple(c) for c in cfg.channels]
-    train = simulate_patchset(vol, spacing, cfg.n_train, tuple(cfg.train_z), cfg.seed, cfg.patch_size, chans)
+    mix = (max(int(cfg.tb_factor), 1), 1, 1, 1)
+    train = simulate_patchset(
+        vol, spacing, cfg.n_train, tuple(cfg.train_z), cfg.seed, cfg.patch_size, chans, class_mix=mix
+    )
+    # Validation stays class-balanced: it selects the checkpoint and reports per-class metrics.
     val = simulate_patchset(vol, spacing, cfg.n_val, tuple(cfg.val_z), cfg.seed + 1, cfg.patch_size, chans)
     info = {"scan_dir": scan, "spacing": list(spacing), "n_slices": int(vol.shape[0])}
     return train, val, info
@@ -153,9 +166,17 @@ def save_curves(history: list[dict[str, float]], path: Path) -> None:
 
 
 def fit(
-    cfg: TrainConfig, train: PatchSet, val: PatchSet, out: Path, extra: dict[str, Any] | None = None
+    cfg: TrainConfig,
+    train: PatchSet,
+    val: PatchSet,
+    out: Path,
+    extra: dict[str, Any] | None = None,
+    reset_best: bool = False,
 ) -> Path:
-    """Core loop: AdamW + cosine LR, checkpoint every epoch, keep the best-val-loss weights."""
+    """Core loop: AdamW + cosine LR, checkpoint every epoch, keep the best-val-loss weights.
+
+    ``reset_best``: when resuming, only epochs from now on compete for the kept weights (a new stage
+    with other training data)."""
     torch.manual_seed(cfg.seed)
     device = torch.device(cfg.device or default_device())
     config = {**asdict(cfg), "classes": list(CLASSES), "model_name": cfg.name or cfg.arch, **(extra or {})}
@@ -175,7 +196,7 @@ def fit(
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["opt"])
         sched.load_state_dict(ckpt["sched"])
-        start, history, best = ckpt["epoch"], ckpt["history"], ckpt["best"]
+        start, history, best = ckpt["epoch"], ckpt["history"], math.inf if reset_best else ckpt["best"]
     gen = torch.Generator().manual_seed(cfg.seed + start)
     for epoch in range(start, cfg.epochs):
         t0 = time.time()
@@ -228,6 +249,65 @@ def fit(
     return out
 
 
+def mine_hard_negatives(
+    detector: Detector, vol: np.ndarray, spacing: Sequence[float], z_range: Sequence[int], n: int, block: int
+) -> PatchSet:
+    """The n most suspicious genuine grid patches of the even z-blocks of z_range, labelled TM where
+    their centre is dense lung structure (the simulator's rule), else TB."""
+    from scipy import ndimage as ndi
+
+    z0, z1 = int(z_range[0]), int(z_range[1])
+    cells, prob = detector.cell_probs(vol, spacing, (z0, z1))
+    cells, prob = cells[((cells[:, 0] - z0) // block) % 2 == 0], prob[((cells[:, 0] - z0) // block) % 2 == 0]
+    top = np.argsort(-(prob[:, CLASS_INDEX["FB"]] + prob[:, CLASS_INDEX["FM"]]), kind="stable")[:n]
+    locs = [(int(cells[i, 0]), *detector.cell_centre(int(cells[i, 1]), int(cells[i, 2]))) for i in top]
+    smooth = {z: ndi.gaussian_filter(vol[z], 2) for z in {z for z, _, _ in locs}}
+    labels = ["TM" if smooth[z][y, x] > -350 else "TB" for z, x, y in locs]
+    x = detector.patches(vol, locs).numpy().astype(np.float16) if locs else np.zeros((0,), np.float16)
+    return PatchSet(
+        x,
+        np.array([CLASS_INDEX[lab] for lab in labels], np.int64),
+        np.array([f"scan:z{z // 10}" for z, _, _ in locs]),
+        [{"label": lab, "site": "hard_negative", "z": z, "x": xx, "y": y, "tamper": float(t)}
+         for (z, xx, y), lab, t in zip(locs, labels, (prob[top, 2] + prob[top, 3]).tolist(), strict=True)],
+    )  # fmt: skip
+
+
+def _concat(a: PatchSet, b: PatchSet) -> PatchSet:
+    return PatchSet(
+        np.concatenate([a.x, b.x]), np.concatenate([a.y, b.y]), np.concatenate([a.groups, b.groups]), a.meta + b.meta
+    )
+
+
+def calibrate_artifact(
+    artifact_dir: str | Path,
+    scan_dir: str | None = None,
+    z_range: Sequence[int] | None = None,
+    alpha: float | None = None,
+    blocks: dict | None = None,
+) -> dict[str, Any]:
+    """Calibrate the artefact's series-level tamper threshold on the genuine scoring grid of its training
+    z-region (never the held-out region) and store it in config.json (``calibration``)."""
+    from .calibration import calibrate
+
+    path = Path(artifact_dir)
+    config = json.loads((path / "config.json").read_text())
+    previous = config.get("calibration") or {}
+    # "" = the shared demo CT wherever SHARED_DATA puts it (an absolute path would not travel with the model)
+    scan = scan_dir or previous.get("scan_dir") or config.get("scan_dir") or ""
+    if scan and Path(scan).resolve() == default_scan_dir().resolve():
+        scan = ""
+    z = tuple(z_range or previous.get("z_range") or config["train_z"])
+    a = float(alpha if alpha is not None else previous.get("alpha", config.get("calibration_alpha", 0.05)))
+    blocks = blocks if blocks is not None else previous.get("blocks")
+    vol, spacing = load_scan(scan or None)
+    result = calibrate(Detector.load(path, "cpu"), vol, spacing, (int(z[0]), int(z[1])), alpha=a, blocks=blocks)
+    result["scan_dir"] = scan
+    config["calibration"] = result
+    (path / "config.json").write_text(json.dumps(config, indent=2, default=list))
+    return result
+
+
 def _new_artifact_dir(cfg: TrainConfig) -> Path:
     if cfg.resume:
         return Path(cfg.resume)
@@ -250,7 +330,25 @@ def train(config: TrainConfig | dict[str, Any]) -> Path:
         f"train sites z in [{cfg.train_z[0]}, {cfg.train_z[1]}), "
         f"validation sites z in [{cfg.val_z[0]}, {cfg.val_z[1]})",
     }
-    return fit(cfg, train_ps, val_ps, out, extra)
+    fit(cfg, train_ps, val_ps, out, extra)
+    blocks = None
+    if cfg.hard_negatives > 0:
+        vol, spacing = load_scan(info["scan_dir"])
+        det = Detector.load(out, str(cfg.device or default_device()))
+        mined = mine_hard_negatives(det, vol, spacing, cfg.train_z, cfg.hard_negatives, cfg.block)
+        print(f"hard negatives: {len(mined)} genuine patches, tamper {mined.meta[-1]['tamper']:.3f}"
+              f"-{mined.meta[0]['tamper']:.3f}", flush=True)  # fmt: skip
+        extra["hard_negatives"] = {
+            "n": len(mined), "epochs": cfg.hard_negative_epochs, "block": cfg.block, "z_blocks": "even",
+            "labels": {c: int((mined.y == i).sum()) for i, c in enumerate(CLASSES)},
+            "tamper_range": [mined.meta[-1]["tamper"], mined.meta[0]["tamper"]],
+        }  # fmt: skip
+        stage2 = replace(cfg, epochs=cfg.epochs + cfg.hard_negative_epochs, resume=str(out))
+        fit(stage2, _concat(train_ps, mined), val_ps, out, extra, reset_best=True)
+        blocks = {"size": cfg.block, "parity": 1}  # calibrate on the blocks that gave no hard negatives
+    if cfg.calibration_alpha > 0:
+        calibrate_artifact(out, info["scan_dir"], cfg.train_z, cfg.calibration_alpha, blocks)
+    return out
 
 
 @dataclass
@@ -298,4 +396,7 @@ def fine_tune(
         "model_version": f"{out.name}-{train_ps.snapshot_id()[:6]}",
         "training_data": "fine-tune on labelled samples",
     }
-    return fit(cfg, train_ps, val_ps, out, extra)
+    fit(cfg, train_ps, val_ps, out, extra)
+    if bc := base.get("calibration"):  # the new weights need their own threshold, on the same genuine patches
+        calibrate_artifact(out, bc.get("scan_dir"), bc.get("z_range"), bc.get("alpha"))
+    return out

@@ -20,6 +20,11 @@ def test_train_resume_finetune_evaluate(tmp_path: Path, shared_data: Path, ct_vo
         assert (art / f).exists(), f
     config = json.loads((art / "config.json").read_text())
     assert config["trained"] and config["data_snapshot"]["train"] and len(config["history"]) == 1
+    # The tamper threshold is calibrated for whole series on genuine patches of the training region only.
+    calib = config["calibration"]
+    assert calib["z_range"] == [40, 44] and calib["n_calibration"] > 0 and calib["patches_per_series"] > 0
+    assert 0 < calib["max_genuine_tamper"] <= calib["tamper_threshold"] < 1
+    assert Detector.load(art, "cpu").threshold == calib["tamper_threshold"]
     cfg.epochs, cfg.resume = 2, str(art)
     assert train(cfg) == art and len(json.loads((art / "config.json").read_text())["history"]) == 2
 
@@ -28,6 +33,7 @@ def test_train_resume_finetune_evaluate(tmp_path: Path, shared_data: Path, ct_vo
     ft = fine_tune(art, samples, epochs=1, out_dir=tmp_path / "ft")
     det = Detector.load(ft, "cpu")
     assert det.config["base_artifact"] == str(art) and det.config["trained"]
+    assert det.config["calibration"]["z_range"] == [40, 44]  # new weights, new threshold, same genuine patches
 
     rng = np.random.default_rng(0)
     ps = PatchSet(
