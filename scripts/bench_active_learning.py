@@ -1,30 +1,41 @@
 #!/usr/bin/env python
 """Active-learning benchmark: accuracy vs number of labels, each strategy vs random.
 
-Protocol (details and results in docs/active_learning.md):
+Protocol (details and results in docs/active_learning.md; the run prints it too):
 * data: CT-GAN-style tampering simulated (detection.ml.simulator) on the shared chest CT, 2.5D 32 px patches.
   Fixed scan-region split: the unlabelled pool comes from slices z in [4, 58), the test set from z in
   [64, 92) (no site, and no slice, on both sides). The test set is class-balanced (100 per class); the pool
   is simulated balanced (--n-pool) and then keeps every TB patch but only --rare of the TM/FB/FM ones, so
   it looks like a real queue where genuine tissue dominates (--rare 1 gives the balanced variant).
 * model: frozen features (detection.ml.baselines.patch_features, standardised on the pool) + a light
-  MLP head with dropout (retrained from scratch after every query round; MC-dropout = dropout on at
-  inference). Embeddings for the diversity strategies = the head's hidden layer.
-* loop: start from INIT random labels, query BATCH per round with the strategy until BUDGET labels;
-  accuracy on the test set after each round; averaged over SEEDS seeds (the seed drives the initial
-  set, head initialisation and tie breaking; the patch sets are fixed).
+  MLP head (64 hidden, dropout 0.3 before the classifier, class-weighted loss, 150 full-batch Adam steps),
+  refitted from scratch after every query round; MC-dropout = --mc passes with dropout on. Embeddings for
+  the diversity strategies (--embeddings) = the standardised frozen features: like a detector trunk's
+  ``embed`` in the portal they are not refitted between query rounds (the head's hidden layer, relearnt
+  from a handful of labels every round, is the "hidden" option).
+* loop: --init random labels (the same warm start for every strategy at a given seed), then --batch
+  labels per round chosen by the strategy, until --budget; test accuracy after every round.
+  Every (strategy, seed) run has its own head; all heads are trained together as one batched tensor
+  program (per-head loss summed, Adam is element-wise, so each head trains exactly as if alone: this only
+  removes Python overhead so that 20 seeds fit the time budget on 2 cores). The seed drives the warm
+  start, the head initialisation and tie breaks; the patch sets are fixed.
+* result: mean curve over seeds; "labels to reach" = first label count where a strategy's mean curve
+  reaches random's mean accuracy at the full budget; a bootstrap over seeds (random's target resampled
+  too) gives its 90 % interval.
 
-Run:  .venv/bin/python scripts/bench_active_learning.py            (defaults: 5 seeds, pool 2000 -> ~720)
-      .venv/bin/python scripts/bench_active_learning.py --rare 1 --n-pool 800 --seeds 3 \
+Run:  .venv/bin/python scripts/bench_active_learning.py            (defaults: 20 seeds, pool 2000 -> 720)
+      .venv/bin/python scripts/bench_active_learning.py --rare 1 --n-pool 800 --seeds 10 \\
           --out docs/active_learning_curve_balanced.png                      (balanced-pool variant)
-About 3 minutes on 2 CPU cores; the simulated patches are cached under var/bench (first run simulates them).
+About 10 minutes on 2 busy CPU cores; the simulated patches are cached under var/bench, keyed by a hash of
+the simulator code (a first run simulates them, about a minute); the printed snapshot ids say which
+patches a result was measured on.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -41,100 +52,180 @@ from detection.ml.baselines import patch_features  # noqa: E402
 from detection.ml.data import PatchSet, load_scan, simulate_patchset  # noqa: E402
 
 POOL_Z, TEST_Z = (4, 58), (64, 92)
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+HIDDEN, DROP, STEPS, LR, WEIGHT_DECAY = 64, 0.3, 150, 1e-2, 1e-3
+EMBEDDINGS = {"features": "the standardised frozen patch features", "hidden": "the head's hidden layer"}
+torch.set_num_threads(1)  # tiny matrices: extra threads only contend with the rest of the machine
+
+
+def data_fingerprint() -> str:
+    """Hash of the code that makes the patches, part of the cache name: after a simulator change the patches
+    are simulated again instead of an old cache being mixed with new code."""
+    from detection.ml import baselines, constants, data, preprocessing, simulator
+
+    h = hashlib.sha1()
+    for mod in (baselines, constants, data, preprocessing, simulator):
+        h.update(Path(mod.__file__).read_bytes())
+    return h.hexdigest()[:10]
 
 
 def patch_sets(n_pool: int, n_test: int, patch: int, cache: Path) -> tuple[PatchSet, PatchSet]:
     cache.mkdir(parents=True, exist_ok=True)
-    paths = cache / f"al_pool_{n_pool}_p{patch}.npz", cache / f"al_test_{n_test}_p{patch}.npz"
-    if all(p.exists() for p in paths):
-        return PatchSet.load(paths[0]), PatchSet.load(paths[1])
-    vol, spacing = load_scan()
-    t = time.time()
-    pool = simulate_patchset(vol, spacing, n_pool, POOL_Z, seed=101, patch=patch, scan_id="pool")
-    test = simulate_patchset(vol, spacing, n_test, TEST_Z, seed=202, patch=patch, scan_id="test")
-    print(f"simulated {n_pool}+{n_test} patches in {time.time() - t:.0f}s", flush=True)
-    pool.save(paths[0])
-    test.save(paths[1])
-    return pool, test
+    code = data_fingerprint()
+    vol = spacing = None
+    out = []
+    for name, n, z_range, seed in (("pool", n_pool, POOL_Z, 101), ("test", n_test, TEST_Z, 202)):
+        path = cache / f"al_{name}_{n}_p{patch}_{code}.npz"
+        if not path.exists():  # each set on its own: a new pool size must not re-simulate the test set
+            if vol is None:
+                vol, spacing = load_scan()
+            t = time.time()
+            simulate_patchset(vol, spacing, n, z_range, seed=seed, patch=patch, scan_id=name).save(path)
+            print(f"simulated {n} {name} patches in {time.time() - t:.0f}s", flush=True)
+        out.append(PatchSet.load(path))
+    return out[0], out[1]
 
 
-class Head(nn.Module):
-    def __init__(self, d: int, hidden: int = 64, drop: float = 0.3) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Linear(d, hidden), nn.ReLU())
-        self.drop = nn.Dropout(drop)
-        self.fc = nn.Linear(hidden, 4)
+class Heads:
+    """R independent heads Linear(d, 64) -> ReLU -> Dropout(0.3) -> Linear(64, 4), stored stacked.
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.drop(self.body(x)))
+    Head r is initialised exactly as ``torch.manual_seed(seeds[r]); Linear(d, 64); Linear(64, 4)``."""
 
+    def __init__(self, d: int, seeds: list[int]) -> None:
+        parts = []
+        for s in seeds:
+            torch.manual_seed(s)
+            body, fc = nn.Linear(d, HIDDEN), nn.Linear(HIDDEN, 4)
+            parts.append((body.weight.T, body.bias, fc.weight.T, fc.bias))
+        self.params = [torch.stack([p[i].detach() for p in parts]).requires_grad_(True) for i in range(4)]
 
-def fit_head(x: torch.Tensor, y: torch.Tensor, seed: int, steps: int = 150) -> Head:
-    torch.manual_seed(seed)
-    head = Head(x.shape[1])
-    opt = torch.optim.Adam(head.parameters(), lr=1e-2, weight_decay=1e-3)
-    # Class-balanced loss: early query rounds can be very skewed.
-    w = torch.bincount(y, minlength=4).float().clamp(min=1)
-    loss_fn = nn.CrossEntropyLoss(weight=(w.sum() / w) / 4)
-    head.train()
-    for _ in range(steps):
-        opt.zero_grad()
-        loss_fn(head(x), y).backward()
-        opt.step()
-    return head.eval()
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """x (n, d) shared by all heads, or (R, n, d) one set per head -> (R, n, 64)."""
+        w1, b1 = self.params[0], self.params[1]
+        z = torch.einsum("nd,rdh->rnh", x, w1) if x.dim() == 2 else torch.bmm(x, w1)
+        return torch.relu(z + b1[:, None])
 
+    def logits(self, h: torch.Tensor, rows: list[int] | None = None) -> torch.Tensor:
+        w2, b2 = (self.params[2], self.params[3]) if rows is None else (self.params[2][rows], self.params[3][rows])
+        return torch.bmm(h, w2) + b2[:, None]
 
-def pool_view(head: Head, x: torch.Tensor, needs: frozenset[str], mc: int = 20) -> dict:
-    with torch.no_grad():
-        hidden = head.body(x)
-        out = {"probs": head.fc(hidden).softmax(1).numpy().astype(np.float64), "emb": hidden.numpy()}
-        if "mc" in needs:
-            head.drop.train()
-            out["mc"] = torch.stack([head.fc(head.drop(hidden)).softmax(1) for _ in range(mc)]).numpy()
-            head.drop.eval()
-    return out
+    def fit(self, x: torch.Tensor, y: torch.Tensor, steps: int = STEPS) -> Heads:
+        """x (R, n, d), y (R, n): head r learns (x[r], y[r]) with its own class-balanced loss."""
+        opt = torch.optim.Adam(self.params, lr=LR, weight_decay=WEIGHT_DECAY)
+        # Class-balanced loss: early query rounds can be very skewed.
+        counts = torch.stack([torch.bincount(yr, minlength=4) for yr in y]).float().clamp(min=1)
+        wy = torch.gather((counts.sum(1, keepdim=True) / counts) / 4, 1, y)
+        for _ in range(steps):
+            opt.zero_grad()
+            logp = self.logits(nn.functional.dropout(self.hidden(x), DROP, True)).log_softmax(-1)
+            nll = -logp.gather(2, y[..., None])[..., 0]
+            ((wy * nll).sum(1) / wy.sum(1)).sum().backward()  # = each head's weighted-mean CE, summed
+            opt.step()
+        self.params = [p.detach() for p in self.params]
+        return self
 
-
-def run(strategy: str, seed: int, xp: torch.Tensor, yp: torch.Tensor, xt: torch.Tensor, yt: np.ndarray,
-        init: int, batch: int, budget: int) -> list[tuple[int, float]]:  # fmt: skip
-    rng = np.random.default_rng(seed)
-    strat = get_strategy(strategy)
-    labelled = list(rng.choice(len(yp), init, replace=False))
-    curve = []
-    while True:
-        head = fit_head(xp[labelled], yp[labelled], seed)
+    def predict(self, x: torch.Tensor) -> np.ndarray:
         with torch.no_grad():
-            acc = float((head(xt).argmax(1).numpy() == yt).mean())
-        curve.append((len(labelled), acc))
-        if len(labelled) >= budget:
-            return curve
-        rest = np.setdiff1d(np.arange(len(yp)), labelled)
-        view = pool_view(head, xp[rest], strat.needs)
-        lab_emb = pool_view(head, xp[labelled], frozenset())["emb"]
-        pool = Pool(probs=view["probs"], mc_probs=view.get("mc"), embeddings=view["emb"], labelled_embeddings=lab_emb)
-        chosen, _ = strat.select(pool, min(batch, budget - len(labelled)), rng)
-        labelled += [int(rest[i]) for i in chosen]
+            return self.logits(self.hidden(x)).argmax(-1).numpy()
+
+
+def simulate(
+    specs: list[tuple[str, int]], xp: torch.Tensor, yp: torch.Tensor, xt: torch.Tensor, yt: np.ndarray,
+    init: int, batch: int, budget: int, mc: int, embeddings: str = "features",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Run every (strategy, seed) loop in lock step. -> label counts, accuracy (R, rounds), class counts of
+    the labelled set (R, rounds, 4)."""
+    rngs = [np.random.default_rng(seed) for _, seed in specs]
+    strats = [get_strategy(name) for name, _ in specs]
+    labelled = [list(rng.choice(len(yp), init, replace=False)) for rng in rngs]  # warm start
+    mc_rows = [r for r, s in enumerate(strats) if "mc" in s.needs]
+    everyone = np.arange(len(yp))
+    counts, accs, comps = [], [], []
+    while True:
+        idx = torch.tensor(np.array(labelled))
+        heads = Heads(xp.shape[1], [seed for _, seed in specs]).fit(xp[idx], yp[idx])
+        counts.append(len(labelled[0]))
+        accs.append((heads.predict(xt) == yt[None]).mean(1))
+        comps.append(np.array([np.bincount(yp.numpy()[lab], minlength=4) for lab in labelled]))
+        if counts[-1] >= budget:
+            return np.array(counts), np.array(accs).T, np.stack(comps, 1)
+        with torch.no_grad():
+            hid = heads.hidden(xp)  # (R, N, 64)
+            probs = heads.logits(hid).softmax(-1).double().numpy()
+            mc_probs = {}
+            if mc_rows:
+                h = hid[mc_rows]
+                runs = torch.stack([heads.logits(nn.functional.dropout(h, DROP, True), mc_rows).softmax(-1)
+                                    for _ in range(mc)], 1).numpy()  # fmt: skip
+                mc_probs = {r: runs[i] for i, r in enumerate(mc_rows)}
+        # "features": the frozen representation under the head, which (like a detector trunk's ``embed``) is
+        # not refitted between rounds; "hidden": the head's own hidden layer, refitted from a few labels.
+        emb = hid.numpy() if embeddings == "hidden" else np.broadcast_to(xp.numpy(), (len(specs), *xp.shape))
+        k = min(batch, budget - counts[-1])
+        for r, strat in enumerate(strats):
+            rest = np.setdiff1d(everyone, labelled[r])
+            pool = Pool(probs=probs[r, rest], mc_probs=mc_probs[r][:, rest] if r in mc_probs else None,
+                        embeddings=emb[r, rest], labelled_embeddings=emb[r, labelled[r]])  # fmt: skip
+            chosen, _ = strat.select(pool, k, rngs[r])
+            labelled[r] += [int(rest[i]) for i in chosen]
 
 
 def labels_to_reach(curve: np.ndarray, counts: np.ndarray, target: float) -> int | None:
-    hit = np.flatnonzero(curve >= target)
+    hit = np.flatnonzero(curve >= target - 1e-9)
     return int(counts[hit[0]]) if len(hit) else None
+
+
+def bootstrap_reach(
+    c: np.ndarray, rand: np.ndarray, counts: np.ndarray, n: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """90 % interval of labels-to-reach over seed resamples (target = the resample's random mean); a
+    resample that never reaches counts as budget + batch, shown as '>budget'."""
+    rng = np.random.default_rng(seed)
+    miss = counts[-1] + (counts[-1] - counts[-2])
+    out = []
+    for _ in range(n):
+        i = rng.integers(len(c), size=len(c))
+        need = labels_to_reach(c[i].mean(0), counts, rand[i, -1].mean())
+        out.append(miss if need is None else need)
+    lo, hi = np.percentile(out, [5, 95])
+    return float(lo), float(hi)
+
+
+def stratified_reference(
+    xp: torch.Tensor, yp: torch.Tensor, xt: torch.Tensor, yt: np.ndarray, sizes: list[int], seeds: int
+) -> dict[int, float]:
+    """Not a strategy (it reads the labels): n/4 random patches per class = the best any re-balancing could do."""
+    y = yp.numpy()
+    out = {}
+    for n in sizes:
+        if n // 4 > np.bincount(y, minlength=4).min():
+            continue
+        idx = []
+        for s in range(seeds):
+            rng = np.random.default_rng(10_000 + s)
+            idx.append(np.concatenate([rng.choice(np.flatnonzero(y == c), n // 4, replace=False) for c in range(4)]))
+        idx = torch.tensor(np.array(idx))
+        heads = Heads(xp.shape[1], list(range(seeds))).fit(xp[idx], yp[idx])
+        out[n] = float((heads.predict(xt) == yt[None]).mean())
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--n-pool", type=int, default=2000)
     ap.add_argument("--n-test", type=int, default=400)
     ap.add_argument("--patch", type=int, default=32)
-    ap.add_argument("--init", type=int, default=8)
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--init", type=int, default=8, help="random warm-start labels (every strategy)")
+    ap.add_argument("--batch", type=int, default=4, help="labels per query round (model refitted after each)")
     ap.add_argument("--budget", type=int, default=160)
+    ap.add_argument("--mc", type=int, default=100, help="MC-dropout passes")
+    ap.add_argument("--embeddings", choices=("features", "hidden"), default="features",
+                    help="what the diversity strategies compare: the frozen patch features or the head's hidden layer")
     ap.add_argument("--strategies", default=",".join(available()))
     ap.add_argument("--rare", type=float, default=0.15,
                     help="keep this fraction of the TM/FB/FM pool patches (TB all): <1 makes the pool look like "
-                         "a real queue, where genuine tissue dominates; the test set stays class-balanced")
+                         "a real queue, where genuine tissue dominates; the test set stays class-balanced")  # fmt: skip
+    ap.add_argument("--torch-seed", type=int, default=0, help="dropout masks during training and MC passes")
     ap.add_argument("--cache", default=str(REPO / "var" / "bench"))
     ap.add_argument("--out", default=str(REPO / "docs" / "active_learning_curve.png"))
     args = ap.parse_args()
@@ -149,59 +240,88 @@ def main() -> None:
     xp, xt = torch.tensor((fp - mu) / sd, dtype=torch.float32), torch.tensor((ft - mu) / sd, dtype=torch.float32)
     yp, yt = torch.tensor(pool.y), test.y
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    curves: dict[str, np.ndarray] = {}
-    counts = None
-    for name in strategies:
-        runs = [run(name, seed, xp, yp, xt, yt, args.init, args.batch, args.budget) for seed in range(args.seeds)]
-        counts = np.array([n for n, _ in runs[0]])
-        curves[name] = np.array([[a for _, a in r] for r in runs])
-        print(f"{name:16s} done ({time.time() - t0:.0f}s)", flush=True)
-    full = fit_head(xp, yp, 0, steps=300)
-    with torch.no_grad():
-        full_acc = float((full(xt).argmax(1).numpy() == yt).mean())
-    target = curves["random"].mean(0)[-1]
+    if "random" not in strategies:
+        strategies.append("random")
+    specs = [(name, seed) for name in strategies for seed in range(args.seeds)]
+    torch.manual_seed(args.torch_seed)
+    counts, acc, comp = simulate(specs, xp, yp, xt, yt, args.init, args.batch, args.budget, args.mc,
+                                 args.embeddings)
+    rows_of = {name: [r for r, (n, _) in enumerate(specs) if n == name] for name in strategies}
+    curves = {name: acc[rows] for name, rows in rows_of.items()}
+    print(f"{len(specs)} runs ({len(strategies)} strategies x {args.seeds} seeds) in {time.time() - t0:.0f}s",
+          flush=True)  # fmt: skip
+    torch.manual_seed(args.torch_seed)
+    full_acc = float((Heads(xp.shape[1], [0]).fit(xp[None], yp[None], steps=2 * STEPS).predict(xt) == yt).mean())
+    reference = stratified_reference(xp, yp, xt, yt, [40, 80, 160], args.seeds)
+    target = float(curves["random"].mean(0)[-1])
+    half = args.budget // 2
+    marks = [n for n in sorted({40, 80, 120, 160, int(counts[-1])}) if n in counts]
     rows = []
-    for name, c in curves.items():
+    for name, c in sorted(curves.items()):
         mean = c.mean(0)
         need = labels_to_reach(mean, counts, target)
-        marks = [n for n in sorted({40, 80, 120, 160, int(counts[-1])}) if n in counts]
-        rows.append({"strategy": name, **{f"acc@{n}": float(mean[list(counts).index(n)]) for n in marks},
-                     "final_std": float(c[:, -1].std()), "labels_to_random_final": need,
-                     "fraction_of_random": (need / counts[-1]) if need else None})  # fmt: skip
-    cols = [k for k in rows[0] if k.startswith("acc@")]
+        lo, hi = bootstrap_reach(c, curves["random"], counts)
+        at_half = list(counts).index(half) if half in counts else None
+        rows.append({
+            "strategy": name, **{f"acc@{n}": float(mean[list(counts).index(n)]) for n in marks},
+            "se_final": float(c[:, -1].std(ddof=1) / np.sqrt(len(c))),
+            "labels_to_random_final": need, "fraction_of_random": (need / counts[-1]) if need else None,
+            "reach_90ci": [lo, hi],
+            "labelled_classes_at_half": comp[rows_of[name], at_half].mean(0).round(1).tolist() if at_half else None,
+        })  # fmt: skip
     shares = np.bincount(pool.y, minlength=4) / len(pool.y)
-    print(f"\npool class shares TB/TM/FB/FM = {np.round(shares, 2).tolist()}")
-    print(f"pool {len(pool)} patches (z {POOL_Z}), test {len(test)} (z {TEST_Z}); {args.seeds} seeds; "
-          f"init {args.init}, batch {args.batch}, budget {args.budget}")
-    print(f"random's final accuracy (target) = {target:.3f}; all {len(pool)} pool labels = {full_acc:.3f}\n")
-    print(f"| strategy | {' | '.join(cols)} | std@final | labels to reach target | fraction of random's |")
-    print("|---" * (len(cols) + 4) + "|")
+    n_cls = np.bincount(pool.y, minlength=4).tolist()
+    protocol = [
+        f"pool  : {len(pool)} simulated patches from z {POOL_Z} of CPTAC-LSCC C3N-00247 ({args.n_pool} simulated, "
+        f"all TB kept, {args.rare:.0%} of TM/FB/FM kept); TB/TM/FB/FM = {n_cls} = {np.round(shares, 2).tolist()}",
+        f"test  : {len(test)} patches from z {TEST_Z} (held-out scan region), {np.bincount(test.y).tolist()} per class",
+        f"data  : pool snapshot {pool.snapshot_id()}, test snapshot {test.snapshot_id()} (patch content hashes), "
+        f"simulator code {data_fingerprint()}",
+        f"model : patch_features ({xp.shape[1]} d, standardised on the pool) + MLP head {HIDDEN} hidden, dropout "
+        f"{DROP}, class-weighted CE, {STEPS} Adam steps lr {LR} wd {WEIGHT_DECAY}, refitted from scratch each round",
+        f"loop  : warm start {args.init} random labels, batch {args.batch}, budget {args.budget}; MC-dropout "
+        f"{args.mc} passes; diversity embeddings = {EMBEDDINGS[args.embeddings]}",
+        f"seeds : {args.seeds} (0..{args.seeds - 1}); torch seed {args.torch_seed}",
+    ]  # fmt: skip
+    print("\n" + "\n".join(protocol))
+    print(f"\nrandom's accuracy at {args.budget} labels (target) = {target:.3f}; all {len(pool)} pool labels = "
+          f"{full_acc:.3f}")  # fmt: skip
+    print("stratified reference (reads the labels, n/4 per class; not a strategy): "
+          + ", ".join(f"{n}: {a:.3f}" for n, a in reference.items()))  # fmt: skip
+    cols = [k for k in rows[0] if k.startswith("acc@")]
+    print(f"\n| strategy | {' | '.join(cols)} | se@{args.budget} | labels to reach {target:.3f} | 90% CI | "
+          f"of random's {args.budget} | TB/TM/FB/FM labelled at {half} |")  # fmt: skip
+    print("|---" * (len(cols) + 6) + "|")
     for r in rows:
-        need = r["labels_to_random_final"]
-        frac = f"{r['fraction_of_random']:.0%}" if r["fraction_of_random"] else "not reached"
-        print(f"| {r['strategy']} | {' | '.join(f'{r[c]:.3f}' for c in cols)} | {r['final_std']:.3f} | "
-              f"{need if need else '-'} | {frac} |")
+        need, frac = r["labels_to_random_final"], r["fraction_of_random"]
+        lo, hi = r["reach_90ci"]
+        ci = f"{lo:.0f}-{hi:.0f}" if hi <= args.budget else f"{lo:.0f} to >{args.budget}"
+        comp_s = "/".join(f"{v:.0f}" for v in r["labelled_classes_at_half"]) if r["labelled_classes_at_half"] else "-"
+        print(f"| {r['strategy']} | {' | '.join(f'{r[c]:.3f}' for c in cols)} | {r['se_final']:.3f} | "
+              f"{need if need else 'not reached'} | {ci} | {f'{frac:.0%}' if frac else '-'} | {comp_s} |")
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for name, c in curves.items():
-        m, s = c.mean(0), c.std(0)
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for name, c in sorted(curves.items()):
+        m, se = c.mean(0), c.std(0, ddof=1) / np.sqrt(len(c))
         ax.plot(counts, m, label=name, lw=2.2 if name == "random" else 1.4, ls="--" if name == "random" else "-")
-        ax.fill_between(counts, m - s, m + s, alpha=0.08)
+        ax.fill_between(counts, m - se, m + se, alpha=0.12)
     ax.axhline(target, color="grey", lw=0.8, ls=":")
+    ax.axvline(half, color="grey", lw=0.8, ls=":")
     ax.axhline(full_acc, color="black", lw=0.8, ls="-.", label=f"all {len(pool)} labels")
-    ax.set(xlabel="labelled patches", ylabel="test accuracy (4 classes)",
-           title=f"Active learning on simulated CT-GAN tampering ({args.seeds} seeds)")  # fmt: skip
+    ax.set(xlabel="labelled patches", ylabel="test accuracy (4 classes, balanced)",
+           title=f"Active learning on simulated CT-GAN tampering (mean ± s.e., {args.seeds} seeds)")  # fmt: skip
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=110)
     json_path = Path(args.out).with_suffix(".json")
-    json_path.write_text(json.dumps({"counts": counts.tolist(), "curves": {k: v.tolist() for k, v in curves.items()},
-                                     "target": target, "all_labels_acc": full_acc, "rows": rows,
+    json_path.write_text(json.dumps({"protocol": protocol, "counts": counts.tolist(),
+                                     "curves": {k: v.tolist() for k, v in curves.items()}, "target": target,
+                                     "all_labels_acc": full_acc, "stratified_reference": reference, "rows": rows,
                                      "args": vars(args)}, indent=1))  # fmt: skip
     print(f"\nsaved {args.out} and {json_path.name}; total {time.time() - t0:.0f}s")
 
