@@ -62,7 +62,10 @@ def main() -> None:
     ap.add_argument("--artifact", default=None)
     ap.add_argument("--device", default=None)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (default: torch's choice)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     blobs = [p.read_bytes() for p in sorted(Path(args.series).glob("*.dcm"))]
     det = Detector.load(args.artifact, args.device)
     other = Detector.load(args.artifact, args.device, prefetch=not det.prefetch)
