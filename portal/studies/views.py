@@ -1,4 +1,5 @@
 import io
+import itertools
 
 import django_filters
 import numpy as np
@@ -29,6 +30,7 @@ from portal.studies.serializers import (
     StudyDetailSerializer,
     StudySerializer,
 )
+from portal.studies.upload_stream import HeaderCsrfSessionAuthentication, StreamedUpload
 
 
 class MeView(APIView):
@@ -38,16 +40,24 @@ class MeView(APIView):
 
 class UploadView(APIView):
     permission_classes = [CanUpload]
+    authentication_classes = [HeaderCsrfSessionAuthentication, TokenAuthentication]
     parser_classes = [MultiPartParser]
 
     @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {
         "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}})
     def post(self, request):
-        files = request.FILES.getlist("files")
-        if not files:
-            return Response({"detail": "no files: send them as multipart field 'files'", "errors": []},
-                            status=status.HTTP_400_BAD_REQUEST)
-        outcome = services.study_upload(user=request.user, files=files)
+        # Files are ingested while the rest of the body is still arriving (see upload_stream).
+        streamed = StreamedUpload(request, "files") if StreamedUpload.possible(request) else None
+        files = iter(streamed if streamed else request.FILES.getlist("files"))
+        first = next(files, None)
+        if first is None:
+            return Response({"detail": "no files: send them as multipart field 'files'",
+                             "errors": streamed.errors if streamed else []}, status=status.HTTP_400_BAD_REQUEST)
+        outcome = services.study_upload(user=request.user, files=itertools.chain([first], files))
+        if streamed and streamed.errors:
+            outcome.errors += streamed.errors
+            outcome.batch.errors = outcome.errors
+            outcome.batch.save(update_fields=["errors"])
         body = {"batch": str(outcome.batch.id), "stored": outcome.stored, "errors": outcome.errors,
                 "jobs": JobSerializer(outcome.jobs, many=True).data}
         if outcome.pacs_down:
