@@ -27,6 +27,8 @@ def _train(args: argparse.Namespace) -> None:
         resume=args.resume or "",
         scan_dir=args.scan_dir or "",
         device=args.device or "",
+        augment_mode=args.augment_mode,
+        class_weights=tuple(float(v) for v in args.class_weights.split(",")),
     )
     print(train(cfg))
 
@@ -101,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--resume", help="artefact dir holding checkpoint.pt")
     t.add_argument("--scan-dir")
     t.add_argument("--device")
+    t.add_argument("--augment-mode", default="resample", choices=("resample", "exact"),
+                   help="exact: flips / 90-degree rotations, no resampling or added noise (keeps noise texture)")
+    t.add_argument("--class-weights", default="1,1,1,1", help="sampler weight per class TB,TM,FB,FM")
     t.set_defaults(fn=_train)
     e = sub.add_parser("evaluate", help="metrics + plots on simulated held-out region or a CT-GAN folder")
     e.add_argument("--artifact", default=None)

@@ -50,7 +50,13 @@ class TrainConfig:
     init_from: str = ""  # artefact dir whose weights initialise the model (fine-tuning)
     device: str = ""
     augment: bool = True
+    # "resample": flips, rotation +-15 deg, scale and sub-pixel shifts through bilinear resampling, plus
+    # additive Gaussian noise (std up to 0.02); "exact": flips and 90-degree rotations only, no noise, so
+    # the pixel-level noise texture (what in-painting leaves behind) reaches the model unchanged.
+    augment_mode: str = "resample"
     balance: bool = True
+    # Extra weight of each class (CLASSES order) in the class-balanced sampler (1 = balanced).
+    class_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
     # Series-level false-alarm target of the calibrated tamper threshold (0 = no calibration).
     calibration_alpha: float = 0.05
     # Hard-negative mining: after ``epochs``, the most suspicious genuine grid patches of every other
@@ -61,8 +67,24 @@ class TrainConfig:
     block: int = 6
 
 
-def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Flips, rotation +-15 deg, shifts +-4 px, scale, contrast/brightness, Gaussian noise (per sample)."""
+def augment_exact(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Flips, 90-degree rotations and contrast/brightness (per sample): no resampling, no added noise."""
+    b = x.shape[0]
+    k = torch.randint(0, 4, (b,), generator=gen)
+    flip = torch.rand(b, generator=gen) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    x = torch.stack([torch.rot90(xi, int(ki), (-2, -1)) for xi, ki in zip(x, k.tolist(), strict=True)])
+    mean = x.mean((2, 3), keepdim=True)
+    gain = torch.rand(b, 1, 1, 1, generator=gen) * 0.3 + 0.85
+    shift = torch.rand(b, 1, 1, 1, generator=gen) * 0.1 - 0.05
+    return ((x - mean) * gain.to(x) + mean + shift.to(x)).clamp(0, 1)
+
+
+def augment(x: torch.Tensor, gen: torch.Generator, mode: str = "resample") -> torch.Tensor:
+    """Flips, rotation +-15 deg, shifts +-4 px, scale, contrast/brightness, Gaussian noise (per sample);
+    ``mode="exact"``: see ``augment_exact``."""
+    if mode == "exact":
+        return augment_exact(x, gen)
     b = x.shape[0]
 
     def u(lo: float, hi: float, *shape: int) -> torch.Tensor:
@@ -91,8 +113,9 @@ def _loader(ps: PatchSet, cfg: TrainConfig, shuffle: bool) -> DataLoader:
     sampler = None
     if cfg.balance:  # inverse class frequency, so rare classes are seen as often as common ones
         counts = np.bincount(ps.y, minlength=len(CLASSES)).astype(float)
+        weights = np.asarray(cfg.class_weights, float)[ps.y] / counts[ps.y]
         sampler = WeightedRandomSampler(
-            torch.as_tensor(1 / counts[ps.y]), len(ps), generator=torch.Generator().manual_seed(cfg.seed)
+            torch.as_tensor(weights), len(ps), generator=torch.Generator().manual_seed(cfg.seed)
         )
     return DataLoader(
         ds,
@@ -110,6 +133,7 @@ def _run_epoch(
     opt: torch.optim.Optimizer | None,
     gen: torch.Generator | None,
     desc: str,
+    augment_mode: str = "resample",
 ) -> tuple[float, float, np.ndarray, np.ndarray]:
     model.train(opt is not None)
     losses, probs, ys = [], [], []
@@ -117,7 +141,7 @@ def _run_epoch(
         for xb, yb in tqdm(loader, desc=desc, leave=False, mininterval=2):
             xb = xb.float()
             if gen is not None:
-                xb = augment(xb, gen)
+                xb = augment(xb, gen, augment_mode)
             xb, yb = xb.to(device), yb.to(device)
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
@@ -207,6 +231,7 @@ def fit(
             opt,
             gen if cfg.augment else None,
             f"epoch {epoch + 1}/{cfg.epochs}",
+            cfg.augment_mode,
         )
         sched.step()
         vl, va, *_ = _run_epoch(model, _loader(val, cfg, False), device, None, None, "val")

@@ -45,3 +45,27 @@ def test_train_resume_finetune_evaluate(tmp_path: Path, shared_data: Path, ct_vo
     assert (tmp_path / "eval" / "roc_tiny.png").exists() and 0 <= m["accuracy"] <= 1
     cv = cross_validate(lambda tr, te: fit_predict(BASELINES[2], tr, te), ps, k=4)
     assert len(cv["folds"]) == 4
+
+
+def test_exact_augmentation_keeps_noise_texture() -> None:
+    """The "exact" mode (flips, 90-degree rotations, contrast) leaves pixel-level noise as it is; the
+    resampling mode smooths and adds noise, which hides the white-noise fill of an in-painted removal."""
+    import torch
+
+    from detection.ml.training import augment
+
+    gen = torch.Generator().manual_seed(0)
+    x = (0.5 + 0.05 * torch.randn(16, 4, 32, 32, generator=gen)).clamp(0, 1)
+
+    def lag1(t: torch.Tensor) -> float:  # horizontal lag-1 correlation of the pixels around each mean
+        r = t - t.mean((2, 3), keepdim=True)
+        return float((r[..., :-1] * r[..., 1:]).mean() / (r * r).mean())
+
+    exact = augment(x, torch.Generator().manual_seed(1), "exact")
+    assert exact.shape == x.shape and abs(lag1(exact)) < 0.05  # white noise stays white
+    # Up to the per-sample contrast/brightness, each sample is a flip / rotation of its input.
+    for xi, ei in zip(x, exact, strict=True):
+        z = lambda t: ((t - t.mean()) / t.std()).flatten()  # noqa: E731
+        assert any(torch.allclose(z(ei[0]), z(torch.rot90(v, k, (-2, -1))[0]), atol=1e-4)
+                   for v in (xi, xi.flip(-1)) for k in range(4))  # fmt: skip
+    assert lag1(augment(x, torch.Generator().manual_seed(1), "resample")) > 0.1  # resampling correlates it
