@@ -37,13 +37,15 @@ class StagedInstance:
     file: str
     path: Path
     dataset: pydicom.Dataset
+    data: bytes | None = None  # the file bytes while they are in memory anyway (saves re-reading for STOW)
 
 
 @dataclass
 class IngestResult:
-    staged: list[StagedInstance] = field(default_factory=list)
+    staged: list[StagedInstance] = field(default_factory=list)  # filled by `ingest` only
     errors: list[FileError] = field(default_factory=list)
     files_received: int = 0
+    instances_staged: int = 0
 
 
 def _is_zip(name: str, head: bytes) -> bool:
@@ -134,15 +136,15 @@ def validate(label: str, data: bytes) -> tuple[pydicom.Dataset | None, str | Non
 def ingest(files: Iterable[tuple[str, BinaryIO, int]], staging_dir: Path, limits: Limits) -> IngestResult:
     """files: (name, stream, size). Valid instances are written to staging_dir/<SOPInstanceUID>.dcm, byte-exact."""
     result = IngestResult()
-    for _ in iter_ingest(files, staging_dir, limits, result):
-        pass
+    result.staged = list(iter_ingest(files, staging_dir, limits, result))
     return result
 
 
 def iter_ingest(files: Iterable[tuple[str, BinaryIO, int]], staging_dir: Path, limits: Limits,
                 result: IngestResult) -> Iterator[StagedInstance]:
     """Like `ingest`, but yields each instance as soon as it is staged, so storing can start while later
-    files are still being validated. Staged instances, errors and counts accumulate in `result`."""
+    files are still being validated. Errors and counts accumulate in `result`; the instances are not kept
+    there, so memory stays bounded by what the consumer holds."""
     staging_dir.mkdir(parents=True, exist_ok=True)
     seen: dict[str, str] = {}
 
@@ -158,8 +160,8 @@ def iter_ingest(files: Iterable[tuple[str, BinaryIO, int]], staging_dir: Path, l
         seen[sop_uid] = label
         path = staging_dir / f"{sop_uid}.dcm"
         path.write_bytes(data)
-        staged = StagedInstance(label, path, ds)
-        result.staged.append(staged)
+        staged = StagedInstance(label, path, ds, data)
+        result.instances_staged += 1
         return staged
 
     for name, stream, size in files:

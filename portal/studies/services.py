@@ -21,7 +21,7 @@ from portal.studies.models import Instance, Patient, Series, Study, StudyAccess,
 from portal.studies.signals import StoredInstance, instances_stored
 
 log = logging.getLogger(__name__)
-STOW_CHUNK = 32  # instances per STOW request: bounded memory, few round trips
+STOW_IN_FLIGHT = 3  # STOW requests sent or queued but not yet confirmed: bounds the file bytes held in memory
 
 
 @dataclass
@@ -60,16 +60,17 @@ def study_upload(*, user: User, files: Iterable[UploadedFile]) -> UploadOutcome:
         transaction.on_commit(lambda: store_batch_task.apply_async((str(batch.id),), countdown=5))
     outcome.errors = [e.__dict__ for e in ingested.errors] + refused
     batch.files_received = ingested.files_received
-    batch.instances_staged = len(ingested.staged)
+    batch.instances_staged = ingested.instances_staged
     batch.errors = outcome.errors
     batch.save()
-    audit(user, "study.upload", batch, files=ingested.files_received, staged=len(ingested.staged),
+    audit(user, "study.upload", batch, files=ingested.files_received, staged=ingested.instances_staged,
           errors=len(outcome.errors))
     return outcome
 
 
-def _load_staged(batch: UploadBatch) -> list[StagedInstance]:
-    return [StagedInstance(p.name, p, pydicom.dcmread(p)) for p in sorted(batch.staging_dir.glob("*.dcm"))]
+def _load_staged(batch: UploadBatch) -> Iterator[StagedInstance]:
+    for path in sorted(batch.staging_dir.glob("*.dcm")):
+        yield StagedInstance(path.name, path, pydicom.dcmread(path))
 
 
 def store_batch(*, batch_id: str) -> UploadBatch:
@@ -96,7 +97,8 @@ def _chunks(items: Iterable[StagedInstance], size: int) -> Iterator[list[StagedI
 
 def _stow(chunk: list[StagedInstance]) -> tuple[set[str], dict[str, str]]:
     try:
-        return dicomweb.store({item.dataset.SOPInstanceUID: item.path.read_bytes() for item in chunk})
+        return dicomweb.store({item.dataset.SOPInstanceUID: item.data if item.data is not None
+                               else item.path.read_bytes() for item in chunk})
     except dicomweb.PacsRejected as exc:
         return set(), {item.dataset.SOPInstanceUID: f"PACS rejected the request: {exc}" for item in chunk}
 
@@ -105,7 +107,8 @@ def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[
     """STOW the staged instances chunk by chunk; index and sign each chunk the PACS confirmed; unstage it.
 
     Pipelined: while the PACS stores chunk n (a background thread waiting on the network), this thread
-    validates chunk n+1 (when `staged` is a live ingest) and indexes chunk n-1. Returns (stored, refused, jobs);
+    validates the next chunks (when `staged` is a live ingest) and indexes and signs each chunk as soon as
+    the PACS has confirmed it. Returns (stored, refused, jobs);
     raises PacsUnavailable with the unconfirmed files still staged."""
     batch.attempts += 1
     batch.save(update_fields=["attempts"])
@@ -130,6 +133,7 @@ def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[
             batch.instances_stored += len(confirmed)
             batch.save(update_fields=["instances_stored"])
         for item in chunk:
+            item.data = None  # stored: the bytes need not stay in memory
             uid = item.dataset.SOPInstanceUID
             if uid in failed:
                 refused.append(FileError(item.file, failed[uid]).__dict__)
@@ -143,14 +147,14 @@ def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[
 
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stow") as pacs:
-            pending: tuple[list[StagedInstance], Future] | None = None
-            for chunk in _chunks(staged, STOW_CHUNK):
-                stow = pacs.submit(_stow, chunk)  # queued behind the previous chunk's request
-                if pending:
-                    confirm(*pending)
-                pending = (chunk, stow)
-            if pending:
-                confirm(*pending)
+            in_flight: deque[tuple[list[StagedInstance], Future]] = deque()
+            for chunk in _chunks(staged, settings.DICOMWEB_STOW_BATCH):
+                in_flight.append((chunk, pacs.submit(_stow, chunk)))  # queued behind the earlier requests
+                # Index and sign what the PACS has confirmed so far; wait only to bound what is in flight.
+                while in_flight and (in_flight[0][1].done() or len(in_flight) > STOW_IN_FLIGHT):
+                    confirm(*in_flight.popleft())
+            while in_flight:
+                confirm(*in_flight.popleft())
     finally:
         # Whatever was confirmed before a failure is indexed: renumber and score it either way.
         for series in touched.values():

@@ -1,3 +1,4 @@
+import hashlib
 import io
 import itertools
 
@@ -181,7 +182,7 @@ class HeatmapView(APIView):
 _token_auth = TokenAuthentication()
 
 
-def _proxy_user(request):
+def _authenticate(request):
     if request.user.is_authenticated:
         return request.user
     try:
@@ -189,6 +190,23 @@ def _proxy_user(request):
     except AuthenticationFailed:
         return AnonymousUser()
     return found[0] if found else AnonymousUser()
+
+
+def _proxy_user(request):
+    """Who is asking. A viewer fetches hundreds of frames a minute and each lookup costs database queries
+    (session + user, or token + user), so a signed-in caller is remembered per credential for
+    DICOMWEB_PROXY_ACCESS_TTL seconds, like the study permission below; anonymous results never are."""
+    ttl = settings.DICOMWEB_PROXY_ACCESS_TTL
+    credential = f"{request.COOKIES.get(settings.SESSION_COOKIE_NAME, '')}|{request.headers.get('Authorization', '')}"
+    if not ttl or credential == "|":
+        return _authenticate(request)
+    key = "dicomweb-user:" + hashlib.sha256(credential.encode()).hexdigest()
+    if (user := cache.get(key)) is not None:
+        return user
+    user = _authenticate(request)
+    if user.is_authenticated:
+        cache.set(key, user, ttl)
+    return user
 
 
 def _can_view_study(user, study_uid: str) -> bool:

@@ -102,6 +102,32 @@ def test_proxy_grants_a_new_share_at_once_and_drops_revoked_access_after_the_ttl
     assert client.get(path).status_code == 404  # TTL 0: every request is checked
 
 
+def test_proxy_remembers_the_caller_for_the_ttl_only(orthanc, ct_files, user_factory, settings):
+    from django.core.cache import cache
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    clinician = user_factory("clinician")
+    outcome = upload_paths(clinician, ct_files[:1])
+    path = f"/dicomweb/studies/{outcome.stored[0]['study_uid']}/series/{outcome.stored[0]['series_uid']}/metadata"
+    token = Token.objects.create(user=clinician)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token not-a-token")
+    assert client.get(path).status_code == 401
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert client.get(path).status_code == 200  # a failed lookup was not remembered
+    token.delete()
+    assert client.get(path).status_code == 200  # remembered for DICOMWEB_PROXY_ACCESS_TTL
+    cache.clear()  # what the TTL's expiry does
+    assert client.get(path).status_code == 401
+    settings.DICOMWEB_PROXY_ACCESS_TTL = 0
+    session = APIClient()
+    session.force_login(clinician)
+    assert session.get(path).status_code == 200
+    session.logout()
+    assert session.get(path).status_code == 401  # TTL 0: signing out takes effect at once
+
+
 def test_proxy_answers_503_with_a_reason_when_the_pacs_is_down(orthanc, ct_files, user_factory, api_client, settings):
     from portal.orthanc import free_port
 

@@ -20,9 +20,17 @@ def _multipart(named_bytes: list[tuple[str, bytes]]) -> tuple[bytes, str]:
     return encode_multipart_formdata([("files", (name, data, "application/dicom")) for name, data in named_bytes])
 
 
-def _orthanc_has(orthanc, sop_uid: str) -> bool:
+def _orthanc_ids(orthanc, sop_uid: str) -> list[str]:
     found = requests.post(f"{orthanc.url}/tools/lookup", data=sop_uid, timeout=10).json()
-    return any(item["Type"] == "Instance" for item in found)
+    return [item["ID"] for item in found if item["Type"] == "Instance"]
+
+
+def _orthanc_has(orthanc, sop_uid: str) -> bool:
+    return bool(_orthanc_ids(orthanc, sop_uid))
+
+
+def _orthanc_instance_count(orthanc) -> int:
+    return requests.get(f"{orthanc.url}/statistics", timeout=10).json()["CountInstances"]
 
 
 def test_session_upload_needs_the_csrf_header_and_then_streams(orthanc, ct_files, user_factory):
@@ -32,11 +40,12 @@ def test_session_upload_needs_the_csrf_header_and_then_streams(orthanc, ct_files
     client.cookies["csrftoken"] = CSRF_SECRET
     body, content_type = _multipart([(p.name, p.read_bytes()) for p in ct_files[:2]])
 
+    before = _orthanc_instance_count(orthanc)
     refused = client.generic("POST", "/api/studies/upload", body, content_type=content_type)
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
     assert not UploadBatch.objects.exists()
+    assert _orthanc_instance_count(orthanc) == before
     sop = pydicom.dcmread(ct_files[0], stop_before_pixels=True).SOPInstanceUID
-    assert not _orthanc_has(orthanc, sop)
 
     accepted = client.generic("POST", "/api/studies/upload", body, content_type=content_type,
                               headers={"X-CSRFToken": CSRF_SECRET})
@@ -98,6 +107,9 @@ def test_first_files_reach_the_pacs_while_the_body_is_still_arriving(orthanc, ct
     files = [(p.name, p.read_bytes()) for p in ct_files[40:80]]
     body, content_type = _multipart(files)
     first_sop = pydicom.dcmread(ct_files[40], stop_before_pixels=True).SOPInstanceUID
+    for orthanc_id in _orthanc_ids(orthanc, first_sop):  # an earlier test may have stored it (shared Orthanc)
+        requests.delete(f"{orthanc.url}/instances/{orthanc_id}", timeout=10).raise_for_status()
+    assert not _orthanc_has(orthanc, first_sop)
     stream = _BodyThatWaits(body, hold_at=body.index(files[-1][1]), first_is_stored=lambda: _orthanc_has(
         orthanc, first_sop))
     environ = {**RequestFactory()._base_environ(), "REQUEST_METHOD": "POST", "PATH_INFO": "/api/studies/upload",
