@@ -46,6 +46,18 @@ def peak_rss_mb(pid: int) -> float:
     return max(peaks)
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(*pids: int) -> float:
+    """User + system CPU time of processes (load from other programs does not inflate it, unlike wall time)."""
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
@@ -85,14 +97,19 @@ def main() -> None:
                     break
             except requests.RequestException:
                 time.sleep(0.2)
+        worker_pids = [int(pid) for pid in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
+        opid = orthanc.process.pid
         upload_portal, upload_direct, upload_parsed = [], [], []
+        cpu_direct_pacs, cpu_portal_pacs, cpu_portal_web = [], [], []
         for _ in range(args.rounds):
             # Direct, strict baseline: the file bytes as they are, 32 per STOW request (no parsing at all).
             delete_all(orthanc)
+            pacs_cpu = cpu_seconds(opid)
             start = time.perf_counter()
             for i in range(0, len(files), 32):
                 direct.store_files([f.read_bytes() for f in files[i:i + 32]])
             upload_direct.append(time.perf_counter() - start)
+            cpu_direct_pacs.append(cpu_seconds(opid) - pacs_cpu)
             # Direct, the common client idiom: parse each file, then dicomweb-client store_instances.
             delete_all(orthanc)
             start = time.perf_counter()
@@ -101,10 +118,13 @@ def main() -> None:
                 DICOMwebClient(orthanc.dicomweb_url).store_instances(datasets[i:i + 32])
             upload_parsed.append(time.perf_counter() - start)
             delete_all(orthanc)
+            pacs_cpu, web_cpu = cpu_seconds(opid), cpu_seconds(*worker_pids)
             start = time.perf_counter()
             response = session.post(f"{base}/api/studies/upload",
                                     files=[("files", (name, data, "application/dicom")) for name, data in payload])
             upload_portal.append(time.perf_counter() - start)
+            cpu_portal_pacs.append(cpu_seconds(opid) - pacs_cpu)
+            cpu_portal_web.append(cpu_seconds(*worker_pids) - web_cpu)
             assert response.status_code == 201, response.text[:500]
 
         body = response.json()
@@ -140,6 +160,9 @@ def main() -> None:
         print(f"upload  through portal (validate, stage, STOW, index, sign): {up_p:6.2f} s  "
               f"({total_mb / up_p:6.1f} MB/s)")
         print(f"upload  ratio portal / direct file-bytes STOW: {up_d / up_p:.2f}  (target >= 0.8)")
+        print(f"upload  CPU per upload (median): Orthanc {statistics.median(cpu_direct_pacs):.2f} s direct, "
+              f"{statistics.median(cpu_portal_pacs):.2f} s via portal; "
+              f"portal workers {statistics.median(cpu_portal_web):.2f} s")
         print(f"upload  ratio portal / direct parse+store_instances: {up_parsed / up_p:.2f}")
         print(f"frames  direct WADO-RS   : {fe_d:6.2f} s  ({len(paths) / fe_d:6.1f} frames/s, {args.threads} threads)")
         print(f"frames  through proxy    : {fe_p:6.2f} s  ({len(paths) / fe_p:6.1f} frames/s)")
