@@ -50,7 +50,7 @@ class HandOverUploadHandler(FileUploadHandler):
     """Keeps each file in memory (spilling to disk past FILE_UPLOAD_MAX_MEMORY_SIZE) and hands it over when
     it is complete. Returns nothing to Django, so request.FILES does not pin every file until the end."""
 
-    chunk_size = 256 * 1024
+    # chunk_size stays Django's 64 KiB: larger chunks measured slower in the multipart parser.
 
     def __init__(self, request: HttpRequest, field: str, hand_over: Callable[[UploadedFile], None]) -> None:
         super().__init__(request)
