@@ -121,6 +121,8 @@ DICOMWEB_URL = os.environ.get("DICOMWEB_URL", "http://127.0.0.1:8042/dicom-web")
 DICOMWEB_TIMEOUT = float(os.environ.get("DICOMWEB_TIMEOUT", "60"))
 # Instances per STOW-RS request during upload: smaller starts the PACS sooner, larger means fewer requests.
 DICOMWEB_STOW_BATCH = int(os.environ.get("DICOMWEB_STOW_BATCH", "16"))
+# Concurrent STOW-RS requests per upload: the PACS stores one request while the next is being sent.
+DICOMWEB_STOW_PARALLEL = int(os.environ.get("DICOMWEB_STOW_PARALLEL", "2"))
 # The viewer fetches hundreds of frames per study: the signed-in caller (per session or token) and a granted
 # per-study permission are remembered this many seconds per process (0: check every request). Denials are
 # never cached, so a new share works at once; revoking access or signing out reaches the frame proxy within

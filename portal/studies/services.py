@@ -21,7 +21,7 @@ from portal.studies.models import Instance, Patient, Series, Study, StudyAccess,
 from portal.studies.signals import StoredInstance, instances_stored
 
 log = logging.getLogger(__name__)
-STOW_IN_FLIGHT = 3  # STOW requests sent or queued but not yet confirmed: bounds the file bytes held in memory
+STOW_QUEUED_PER_CONNECTION = 2  # STOW requests sent or waiting per connection: bounds the bytes held in memory
 
 
 @dataclass
@@ -106,7 +106,8 @@ def _stow(chunk: list[StagedInstance]) -> tuple[set[str], dict[str, str]]:
 def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[list[dict], list[dict], list]:
     """STOW the staged instances chunk by chunk; index and sign each chunk the PACS confirmed; unstage it.
 
-    Pipelined: while the PACS stores chunk n (a background thread waiting on the network), this thread
+    Pipelined: while the PACS stores chunks (DICOMWEB_STOW_PARALLEL requests at a time, from background
+    threads waiting on the network), this thread
     validates the next chunks (when `staged` is a live ingest) and indexes and signs each chunk as soon as
     the PACS has confirmed it. Returns (stored, refused, jobs);
     raises PacsUnavailable with the unconfirmed files still staged."""
@@ -146,12 +147,13 @@ def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[
         )
 
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stow") as pacs:
+        with ThreadPoolExecutor(max_workers=settings.DICOMWEB_STOW_PARALLEL, thread_name_prefix="stow") as pacs:
             in_flight: deque[tuple[list[StagedInstance], Future]] = deque()
+            max_in_flight = STOW_QUEUED_PER_CONNECTION * settings.DICOMWEB_STOW_PARALLEL
             for chunk in _chunks(staged, settings.DICOMWEB_STOW_BATCH):
                 in_flight.append((chunk, pacs.submit(_stow, chunk)))  # queued behind the earlier requests
                 # Index and sign what the PACS has confirmed so far; wait only to bound what is in flight.
-                while in_flight and (in_flight[0][1].done() or len(in_flight) > STOW_IN_FLIGHT):
+                while in_flight and (in_flight[0][1].done() or len(in_flight) > max_in_flight):
                     confirm(*in_flight.popleft())
             while in_flight:
                 confirm(*in_flight.popleft())
