@@ -3,12 +3,17 @@ checkpoint-selection set) and seed-7 simulated series (10 FM + 10 FB in the held
 pickled for analyse.py. Usage: python dev_series.py ARTIFACT|default OUT.pkl [seed=7] [n=10]
 Only slices within 9 of the tamper are re-scored; the rest of a tampered copy equals the genuine scan (checked: same
 figures as scoring every slice for the default model)."""
-import sys, pickle, time
+
+import pickle
+import sys
+import time
+
 import numpy as np
+
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[3]))
 from detection.ml.data import load_scan, simulate_patchset
-from detection.ml.scoring import Detector
 from detection.ml.evaluation import compute_metrics, detector_probs
+from detection.ml.scoring import Detector
 from detection.ml.simulator import simulate_series_tamper, site_catalogue
 
 art, out, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 7
@@ -40,6 +45,7 @@ for label in ("FM", "FB"):
         p = np.zeros((len(c), 4), np.float32)
         p[~todo] = prob[idx[~todo]]
         from detection.ml.preprocessing import PatchGrid
+
         p[todo] = det._score_cells(PatchGrid(tv, det.patch, det.stride, det.channels, c[todo]), c[todo])
         cases.append((label, params, c, p))
 res["cases"] = cases

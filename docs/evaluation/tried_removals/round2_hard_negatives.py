@@ -1,15 +1,21 @@
 """C = A + a second hard-negative round: 1200 genuine grid patches of the even training blocks mined with A,
 4 more epochs (best val loss kept), recalibrated on the odd blocks. Usage: copy A's artefact dir, pass the copy."""
-import sys, json
+
+import json
+import sys
 from dataclasses import replace
+
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[3]))
-from detection.ml.training import TrainConfig, build_datasets, mine_hard_negatives, fit, _concat, calibrate_artifact
-from detection.ml.scoring import Detector
 from detection.ml.data import load_scan
+from detection.ml.scoring import Detector
+from detection.ml.training import TrainConfig, _concat, build_datasets, calibrate_artifact, fit, mine_hard_negatives
+
 out = sys.argv[1]
 c = json.load(open(f"{out}/config.json"))
 cfg = TrainConfig(**{k: v for k, v in c.items() if k in TrainConfig.__dataclass_fields__ and k != "hard_negatives"})
-cfg = replace(cfg, hard_negatives=1200, out_dir="/tmp/fbexp/C", name="fbC", train_z=tuple(cfg.train_z), val_z=tuple(cfg.val_z))
+cfg = replace(
+    cfg, hard_negatives=1200, out_dir="/tmp/fbexp/C", name="fbC", train_z=tuple(cfg.train_z), val_z=tuple(cfg.val_z)
+)
 train_ps, val_ps, info = build_datasets(cfg)
 vol, spacing = load_scan()
 det = Detector.load(out, "cpu")
