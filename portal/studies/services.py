@@ -107,9 +107,8 @@ def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[
     """STOW the staged instances chunk by chunk; index and sign each chunk the PACS confirmed; unstage it.
 
     Pipelined: while the PACS stores chunks (DICOMWEB_STOW_PARALLEL requests at a time, from background
-    threads waiting on the network), this thread
-    validates the next chunks (when `staged` is a live ingest) and indexes and signs each chunk as soon as
-    the PACS has confirmed it. Returns (stored, refused, jobs);
+    threads waiting on the network), this thread validates the next chunks (when `staged` is a live ingest)
+    and indexes and signs each chunk as soon as the PACS has confirmed it. Returns (stored, refused, jobs);
     raises PacsUnavailable with the unconfirmed files still staged."""
     batch.attempts += 1
     batch.save(update_fields=["attempts"])
@@ -128,7 +127,7 @@ def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[
                 touched[instance.series_id] = instance.series
             instances_stored.send(
                 sender=UploadBatch, user=batch.uploaded_by,
-                items=[StoredInstance(inst, item.path, item.dataset)
+                items=[StoredInstance(inst, item.path, item.dataset, item.data)
                        for inst, item in zip(instances, confirmed, strict=True)],
             )
             batch.instances_stored += len(confirmed)

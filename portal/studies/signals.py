@@ -19,7 +19,8 @@ from portal.studies.models import Instance
 class StoredInstance:
     instance: Instance
     path: Path  # the exact file bytes the PACS accepted
-    dataset: pydicom.Dataset | None = None  # parsed from those bytes at upload, so receivers need not re-read
+    dataset: pydicom.Dataset | None = None  # parsed from those bytes at upload, so receivers need not re-parse
+    data: bytes | None = None  # those bytes, while the uploader still holds them, so receivers need not re-read
 
 
 instances_stored = Signal()
