@@ -41,10 +41,11 @@ def upload_limits() -> Limits:
     )
 
 
-def study_upload(*, user: User, files: Iterable[UploadedFile]) -> UploadOutcome:
+def study_upload(*, user: User, files: Iterable[UploadedFile], body_errors: list[dict] | None = None) -> UploadOutcome:
     """Validate and stage every file and store it in the PACS as it goes.
 
-    If the PACS is down the batch stays staged on disk and a retrying task stores it later."""
+    If the PACS is down the batch stays staged on disk and a retrying task stores it later. `body_errors`:
+    problems of the request body itself, filled in while `files` is consumed (upload_stream.StreamedUpload)."""
     batch = UploadBatch.objects.create(uploaded_by=user)
     ingested = IngestResult()
     staged = iter_ingest(((f.name, f, f.size) for f in files), batch.staging_dir, upload_limits(), ingested)
@@ -58,7 +59,7 @@ def study_upload(*, user: User, files: Iterable[UploadedFile]) -> UploadOutcome:
         from portal.studies.tasks import store_batch_task
 
         transaction.on_commit(lambda: store_batch_task.apply_async((str(batch.id),), countdown=5))
-    outcome.errors = [e.__dict__ for e in ingested.errors] + refused
+    outcome.errors = [e.__dict__ for e in ingested.errors] + refused + (body_errors or [])
     batch.files_received = ingested.files_received
     batch.instances_staged = ingested.instances_staged
     batch.errors = outcome.errors

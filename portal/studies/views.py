@@ -54,11 +54,8 @@ class UploadView(APIView):
         if first is None:
             return Response({"detail": "no files: send them as multipart field 'files'",
                              "errors": streamed.errors if streamed else []}, status=status.HTTP_400_BAD_REQUEST)
-        outcome = services.study_upload(user=request.user, files=itertools.chain([first], files))
-        if streamed and streamed.errors:
-            outcome.errors += streamed.errors
-            outcome.batch.errors = outcome.errors
-            outcome.batch.save(update_fields=["errors"])
+        outcome = services.study_upload(user=request.user, files=itertools.chain([first], files),
+                                        body_errors=streamed.errors if streamed else None)
         body = {"batch": str(outcome.batch.id), "stored": outcome.stored, "errors": outcome.errors,
                 "jobs": JobSerializer(outcome.jobs, many=True).data}
         if outcome.pacs_down:
