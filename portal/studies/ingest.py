@@ -42,7 +42,8 @@ class StagedInstance:
 
 @dataclass
 class IngestResult:
-    staged: list[StagedInstance] = field(default_factory=list)  # filled by `ingest` only
+    """What an ingest saw: errors and counts, not the instances (so memory stays bounded by the consumer)."""
+
     errors: list[FileError] = field(default_factory=list)
     files_received: int = 0
     instances_staged: int = 0
@@ -133,18 +134,11 @@ def validate(label: str, data: bytes) -> tuple[pydicom.Dataset | None, str | Non
     return ds, None
 
 
-def ingest(files: Iterable[tuple[str, BinaryIO, int]], staging_dir: Path, limits: Limits) -> IngestResult:
-    """files: (name, stream, size). Valid instances are written to staging_dir/<SOPInstanceUID>.dcm, byte-exact."""
-    result = IngestResult()
-    result.staged = list(iter_ingest(files, staging_dir, limits, result))
-    return result
-
-
 def iter_ingest(files: Iterable[tuple[str, BinaryIO, int]], staging_dir: Path, limits: Limits,
                 result: IngestResult) -> Iterator[StagedInstance]:
-    """Like `ingest`, but yields each instance as soon as it is staged, so storing can start while later
-    files are still being validated. Errors and counts accumulate in `result`; the instances are not kept
-    there, so memory stays bounded by what the consumer holds."""
+    """files: (name, stream, size). Yields each valid instance as soon as it is written to
+    staging_dir/<SOPInstanceUID>.dcm (byte-exact), so storing can start while later files are still being
+    validated. Errors and counts accumulate in `result`."""
     staging_dir.mkdir(parents=True, exist_ok=True)
     seen: dict[str, str] = {}
 
