@@ -181,23 +181,18 @@ class CoreSetStrategy:
         return chosen, prio
 
 
-class _DiverseStrategy:
+class _DiverseStrategy(_ScoreStrategy):
     """Batch mode: shortlist the ``shortlist_factor * k`` most uncertain items, then k-center greedy on their
     embeddings (seeded with the labelled set) so one batch is not ten neighbouring slices of one nodule.
     Query order is the k-center order; priority is the uncertainty score."""
 
-    name: ClassVar[str] = ""
     needs: ClassVar[frozenset[str]] = frozenset({"embeddings"})
     shortlist_factor: ClassVar[int] = 4
-
-    def score(self, pool: Pool) -> np.ndarray:
-        raise NotImplementedError
 
     def select(self, pool: Pool, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         if pool.embeddings is None:
             raise ValueError(f"{self.name} needs embeddings")
-        unc = self.score(pool).astype(np.float64)
-        shortlist = np.lexsort((rng.random(len(unc)), -unc))[: max(k * self.shortlist_factor, k)]
+        shortlist, unc = super().select(pool, max(k * self.shortlist_factor, k), rng)
         emb = _normalise(pool.embeddings[shortlist])
         seed = _normalise(pool.labelled_embeddings) if pool.labelled_embeddings is not None else None
         return shortlist[k_center_greedy(emb, k, seed, rng)], unc
