@@ -46,6 +46,19 @@ export function isTypingTarget(target: EventTarget | null): boolean {
   return false;
 }
 
+/** A reason box: Enter submits its form (Shift+Enter is a new line), Escape calls `onEscape`. */
+export function submitOnEnter(textarea: HTMLTextAreaElement, form: HTMLFormElement, onEscape: () => void): void {
+  textarea.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey) {
+      event.preventDefault();
+      form.requestSubmit();
+    } else if (event.key === 'Escape') {
+      event.preventDefault();
+      onEscape();
+    }
+  });
+}
+
 export function formatPercent(value: number | null | undefined, digits = 0): string {
   if (value === null || value === undefined || Number.isNaN(value)) return '—';
   return `${(value * 100).toFixed(digits)}%`;

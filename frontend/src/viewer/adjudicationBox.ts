@@ -1,7 +1,7 @@
 // Adjudication mode of the viewer (?adjudicate=<item>): the labels that disagree at the item's location, and the
 // expert's decision with a reason (POST /api/adjudications/{id}).
 import { api } from '../api';
-import { formatPercent, h, replaceChildren } from '../dom';
+import { formatPercent, h, replaceChildren, submitOnEnter } from '../dom';
 import { labelChip, openNextAdjudication } from '../pages/queuePage';
 import { LABEL_CLASS_NAMES, LABEL_CLASSES, type AdjudicationItem, type LabelClass } from '../types';
 import { CLASS_COLOURS } from './markerLayer';
@@ -112,15 +112,7 @@ export class AdjudicationBox {
       this.reason = reason.value;
       updateSave();
     });
-    reason.addEventListener('keydown', (event) => {
-      if (event.key === 'Enter' && !event.shiftKey) {
-        event.preventDefault();
-        form.requestSubmit();
-      } else if (event.key === 'Escape') {
-        event.preventDefault();
-        this.host.focusViewport();
-      }
-    });
+    submitOnEnter(reason, form, () => this.host.focusViewport());
     form.addEventListener('submit', (event) => {
       event.preventDefault();
       void this.decide();

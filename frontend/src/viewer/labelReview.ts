@@ -1,7 +1,7 @@
 // Expert review in the viewer: the labels of the current slice with their version history, and relabelling a
 // colleague's label with a mandatory reason (POST /api/labels/{id}/relabel; the API refuses other roles).
 import { api, ApiError } from '../api';
-import { formatDateTime, h, replaceChildren } from '../dom';
+import { formatDateTime, h, replaceChildren, submitOnEnter } from '../dom';
 import { LABEL_CLASS_NAMES, LABEL_CLASSES, sameLabelId, type Label, type LabelClass, type LabelRevision } from '../types';
 import { CLASS_COLOURS } from './markerLayer';
 
@@ -188,15 +188,7 @@ export class LabelReview {
       this.draftReason = reason.value;
       updateSave();
     });
-    reason.addEventListener('keydown', (event) => {
-      if (event.key === 'Enter' && !event.shiftKey) {
-        event.preventDefault();
-        form.requestSubmit();
-      } else if (event.key === 'Escape') {
-        event.preventDefault();
-        this.cancel();
-      }
-    });
+    submitOnEnter(reason, form, () => this.cancel());
     cancel.addEventListener('click', () => this.cancel());
     form.addEventListener('submit', (event) => {
       event.preventDefault();
