@@ -118,14 +118,11 @@ def record_file(path, *, data: bytes | None = None) -> LedgerEntry:
     return append(fingerprint(ds, data))
 
 
-def record_files(files: list[tuple[Path, pydicom.Dataset | None, bytes | None]]) -> list[LedgerEntry]:
-    """Record many stored files at once; the bytes and a dataset parsed from exactly those bytes are reused
+def file_fingerprint(path: Path, ds: pydicom.Dataset | None, data: bytes | None) -> Fingerprint:
+    """The fingerprint of a stored file; the bytes and a dataset parsed from exactly those bytes are reused
     when the caller still has them."""
-    fps = []
-    for path, ds, data in files:
-        data = data if data is not None else Path(path).read_bytes()
-        fps.append(fingerprint(ds if ds is not None else pydicom.dcmread(pydicom.filebase.DicomBytesIO(data)), data))
-    return append_many(fps) if fps else []
+    data = data if data is not None else Path(path).read_bytes()
+    return fingerprint(ds if ds is not None else pydicom.dcmread(pydicom.filebase.DicomBytesIO(data)), data)
 
 
 @dataclass

@@ -5,10 +5,19 @@ import logging
 from portal.claims import ledger
 
 logger = logging.getLogger(__name__)
+PREPARED_KEY = "claims.fingerprint"
+
+
+def fingerprint_staged_instances(sender, items=(), **kwargs) -> None:
+    # Off the request thread, while the PACS stores the chunk: hashing is most of the ledger's work.
+    for item in items:
+        item.prepared[PREPARED_KEY] = ledger.file_fingerprint(item.path, item.dataset, item.data)
 
 
 def record_stored_instances(sender, items=(), user=None, **kwargs) -> None:
     # Runs before the staged files are removed, so item.path holds exactly the bytes the PACS accepted.
-    entries = ledger.record_files([(item.path, item.dataset, item.data) for item in items])
+    fps = [item.prepared.get(PREPARED_KEY) or ledger.file_fingerprint(item.path, item.dataset, item.data)
+           for item in items]
+    entries = ledger.append_many(fps) if fps else []
     if entries:
         logger.debug("ledger #%d..#%d for %d instance(s)", entries[0].seq, entries[-1].seq, len(entries))

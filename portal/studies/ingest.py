@@ -4,11 +4,13 @@ Pure file handling: no database, no PACS. Every rejected file gets a reason a pe
 """
 
 import io
+import queue
+import threading
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 import pydicom
@@ -17,6 +19,7 @@ from pydicom.errors import InvalidDicomError
 REQUIRED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 IGNORED_MEMBERS = ("__MACOSX/", ".DS_Store", "Thumbs.db")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class StagedInstance:
     path: Path
     dataset: pydicom.Dataset
     data: bytes | None = None  # the file bytes while they are in memory anyway (saves re-reading for STOW)
+    prepared: dict[str, Any] = field(default_factory=dict)  # filled by signals.instances_staged receivers
 
 
 @dataclass
@@ -170,6 +174,48 @@ def iter_ingest(files: Iterable[tuple[str, BinaryIO, int]], staging_dir: Path, l
         for label, data in members:
             if staged := accept(label, data):
                 yield staged
+
+
+@dataclass
+class _Raised:
+    error: BaseException
+
+
+_DONE = object()
+
+
+def in_background(items: Iterator[T], *, ahead: int, name: str) -> Generator[T, None, None]:
+    """Yield what `items` yields, computed in a thread up to `ahead` items in advance, so that validating
+    files (pydicom parsing) overlaps with storing and indexing in the consuming thread. An exception in
+    `items` is raised here; closing this generator stops the thread at its next item."""
+    handoff: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                handoff.put(item)
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            handoff.put(_Raised(exc))
+        finally:
+            if isinstance(items, Generator):
+                items.close()
+            handoff.put(_DONE)
+
+    thread = threading.Thread(target=produce, name=name, daemon=True)
+    thread.start()
+    try:
+        while (item := handoff.get()) is not _DONE:
+            if isinstance(item, _Raised):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        while item is not _DONE:  # unblock the producer if the consumer stopped early
+            item = handoff.get()
+        thread.join()
 
 
 def slice_position(ds: pydicom.Dataset) -> float | None:

@@ -16,12 +16,21 @@ from django.db import transaction
 
 from portal.accounts.services import audit
 from portal.studies import dicomweb
-from portal.studies.ingest import FileError, IngestResult, Limits, StagedInstance, iter_ingest, slice_position
+from portal.studies.ingest import (
+    FileError,
+    IngestResult,
+    Limits,
+    StagedInstance,
+    in_background,
+    iter_ingest,
+    slice_position,
+)
 from portal.studies.models import Instance, Patient, Series, Study, StudyAccess, UploadBatch
-from portal.studies.signals import StoredInstance, instances_stored
+from portal.studies.signals import StoredInstance, instances_staged, instances_stored
 
 log = logging.getLogger(__name__)
 STOW_QUEUED_PER_CONNECTION = 2  # STOW requests sent or waiting per connection: bounds the bytes held in memory
+VALIDATED_AHEAD = 16  # instances validated and staged ahead of the STOW pipeline (about one chunk)
 
 
 @dataclass
@@ -48,7 +57,9 @@ def study_upload(*, user: User, files: Iterable[UploadedFile], body_errors: list
     problems of the request body itself, filled in while `files` is consumed (upload_stream.StreamedUpload)."""
     batch = UploadBatch.objects.create(uploaded_by=user)
     ingested = IngestResult()
-    staged = iter_ingest(((f.name, f, f.size) for f in files), batch.staging_dir, upload_limits(), ingested)
+    staged = in_background(
+        iter_ingest(((f.name, f, f.size) for f in files), batch.staging_dir, upload_limits(), ingested),
+        ahead=VALIDATED_AHEAD, name="upload-ingest")
     outcome = UploadOutcome(batch=batch)
     try:
         outcome.stored, refused, outcome.jobs = store_staged(batch, staged)
@@ -59,6 +70,8 @@ def study_upload(*, user: User, files: Iterable[UploadedFile], body_errors: list
         from portal.studies.tasks import store_batch_task
 
         transaction.on_commit(lambda: store_batch_task.apply_async((str(batch.id),), countdown=5))
+    finally:
+        staged.close()  # after an unexpected error: stop the ingest thread
     outcome.errors = [e.__dict__ for e in ingested.errors] + refused + (body_errors or [])
     batch.files_received = ingested.files_received
     batch.instances_staged = ingested.instances_staged
@@ -104,21 +117,29 @@ def _stow(chunk: list[StagedInstance]) -> tuple[set[str], dict[str, str]]:
         return set(), {item.dataset.SOPInstanceUID: f"PACS rejected the request: {exc}" for item in chunk}
 
 
+def _prepare(chunk: list[StagedInstance]) -> None:
+    for receiver, error in instances_staged.send_robust(sender=UploadBatch, items=chunk):
+        if isinstance(error, Exception):  # only a head start: the instances_stored receiver computes it again
+            log.warning("instances_staged receiver %r failed: %s", receiver, error)
+
+
 def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[list[dict], list[dict], list]:
     """STOW the staged instances chunk by chunk; index and sign each chunk the PACS confirmed; unstage it.
 
     Pipelined: while the PACS stores chunks (DICOMWEB_STOW_PARALLEL requests at a time, from background
-    threads waiting on the network), this thread validates the next chunks (when `staged` is a live ingest)
-    and indexes and signs each chunk as soon as the PACS has confirmed it. Returns (stored, refused, jobs);
-    raises PacsUnavailable with the unconfirmed files still staged."""
+    threads waiting on the network) and another thread precomputes what receivers need (instances_staged:
+    the ledger's hashes, which release the GIL), this thread validates the next chunks (when `staged` is a
+    live ingest) and indexes and signs each chunk as soon as the PACS has confirmed it.
+    Returns (stored, refused, jobs); raises PacsUnavailable with the unconfirmed files still staged."""
     batch.attempts += 1
     batch.save(update_fields=["attempts"])
     stored_rows: list[dict] = []
     refused: list[dict] = []
     touched: dict[int, Series] = {}
 
-    def confirm(chunk: list[StagedInstance], stow: Future) -> None:
+    def confirm(chunk: list[StagedInstance], stow: Future, prepared: Future) -> None:
         ok, failed = stow.result()
+        prepared.result()
         confirmed = [item for item in chunk if item.dataset.SOPInstanceUID in ok]
         with transaction.atomic():
             instances = index_datasets([item.dataset for item in confirmed], uploaded_by=batch.uploaded_by,
@@ -128,13 +149,13 @@ def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[
                 touched[instance.series_id] = instance.series
             instances_stored.send(
                 sender=UploadBatch, user=batch.uploaded_by,
-                items=[StoredInstance(inst, item.path, item.dataset, item.data)
+                items=[StoredInstance(inst, item.path, item.dataset, item.data, item.prepared)
                        for inst, item in zip(instances, confirmed, strict=True)],
             )
             batch.instances_stored += len(confirmed)
             batch.save(update_fields=["instances_stored"])
         for item in chunk:
-            item.data = None  # stored: the bytes need not stay in memory
+            item.data, item.prepared = None, {}  # stored: free the memory
             uid = item.dataset.SOPInstanceUID
             if uid in failed:
                 refused.append(FileError(item.file, failed[uid]).__dict__)
@@ -147,13 +168,16 @@ def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[
         )
 
     try:
-        with ThreadPoolExecutor(max_workers=settings.DICOMWEB_STOW_PARALLEL, thread_name_prefix="stow") as pacs:
-            in_flight: deque[tuple[list[StagedInstance], Future]] = deque()
+        with (ThreadPoolExecutor(settings.DICOMWEB_STOW_PARALLEL, thread_name_prefix="stow") as pacs,
+              ThreadPoolExecutor(1, thread_name_prefix="prepare") as helper):
+            in_flight: deque[tuple[list[StagedInstance], Future, Future]] = deque()
             max_in_flight = STOW_QUEUED_PER_CONNECTION * settings.DICOMWEB_STOW_PARALLEL
             for chunk in _chunks(staged, settings.DICOMWEB_STOW_BATCH):
-                in_flight.append((chunk, pacs.submit(_stow, chunk)))  # queued behind the earlier requests
+                # Both queued behind the earlier chunks.
+                in_flight.append((chunk, pacs.submit(_stow, chunk), helper.submit(_prepare, chunk)))
                 # Index and sign what the PACS has confirmed so far; wait only to bound what is in flight.
-                while in_flight and (in_flight[0][1].done() or len(in_flight) > max_in_flight):
+                while in_flight and (in_flight[0][1].done() and in_flight[0][2].done()
+                                     or len(in_flight) > max_in_flight):
                     confirm(*in_flight.popleft())
             while in_flight:
                 confirm(*in_flight.popleft())

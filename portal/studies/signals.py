@@ -1,13 +1,19 @@
 """Extension points for other apps (provenance ledger, active-learning queues).
 
+instances_staged: sent from a background thread for each chunk of an upload on its way to the PACS.
+    kwargs: items (list[ingest.StagedInstance]). Receivers may precompute per-instance work that needs neither
+    the database nor the PACS's answer (the ledger's fingerprints) into item.prepared[key]: it runs while the
+    request thread validates the next files, and reaches instances_stored as StoredInstance.prepared.
 instances_stored: sent once per stored batch, before its staged files are removed.
     kwargs: user (User | None), items (list[StoredInstance])
 series_scored: sent when a scoring job finished successfully.
     kwargs: job (detection.models.ScoringJob)
 """
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pydicom
 from django.dispatch import Signal
@@ -21,7 +27,9 @@ class StoredInstance:
     path: Path  # the exact file bytes the PACS accepted
     dataset: pydicom.Dataset | None = None  # parsed from those bytes at upload, so receivers need not re-parse
     data: bytes | None = None  # those bytes, while the uploader still holds them, so receivers need not re-read
+    prepared: Mapping[str, Any] = field(default_factory=dict)  # what instances_staged receivers precomputed
 
 
+instances_staged = Signal()
 instances_stored = Signal()
 series_scored = Signal()

@@ -156,6 +156,30 @@ def test_signal_receiver_records_stored_instances(ct_files):
     assert entry.pixel_sha256 == imaging.pixel_hash(ds.pixel_array) and ledger.verify_chain().ok
 
 
+def test_fingerprint_prepared_while_staged_is_what_gets_signed(ct_files, tmp_path):
+    """The hashes computed off the request thread (instances_staged) are the ones signed at confirmation:
+    the staged file is gone by then, so the entry can only come from the prepared fingerprint."""
+    from portal.studies.ingest import StagedInstance
+    from portal.studies.models import Instance, Patient, Series, Study
+    from portal.studies.signals import StoredInstance, instances_staged, instances_stored
+
+    data = ct_files[5].read_bytes()
+    staged_path = tmp_path / "staged.dcm"
+    staged_path.write_bytes(data)
+    ds = pydicom.dcmread(staged_path)
+    item = StagedInstance("slice.dcm", staged_path, ds, data)
+    instances_staged.send(sender=None, items=[item])
+    staged_path.unlink()
+    study = Study.objects.create(study_uid=ds.StudyInstanceUID, patient=Patient.objects.create(patient_id="p1"))
+    series = Series.objects.create(series_uid=ds.SeriesInstanceUID, study=study)
+    instance = Instance.objects.create(sop_instance_uid=ds.SOPInstanceUID, series=series)
+    instances_stored.send(sender=None, user=None,
+                          items=[StoredInstance(instance, staged_path, prepared=item.prepared)])
+    entry = LedgerEntry.objects.get(sop_instance_uid=ds.SOPInstanceUID)
+    assert entry.file_sha256 == hashlib.sha256(data).hexdigest()
+    assert entry.pixel_sha256 == imaging.pixel_hash(ds.pixel_array) and ledger.verify_chain().ok
+
+
 @pytest.mark.parametrize("dtype", ["<i2", "<u2", ">i2", "|u1"])
 @pytest.mark.parametrize(("slope", "intercept"), [(1.0, -1024.0), (0.5, 3.7), (2.5, -3000.0)])
 def test_lookup_table_render_equals_the_formula(dtype, slope, intercept):

@@ -1,13 +1,14 @@
 """File handling without services: geometry, zip safety, streaming order."""
 
 import io
+import threading
 import zipfile
 
 import numpy as np
 import pydicom
 import pytest
 
-from portal.studies.ingest import IngestResult, Limits, iter_ingest, slice_position
+from portal.studies.ingest import IngestResult, Limits, in_background, iter_ingest, slice_position
 
 LIMITS = Limits(max_file_bytes=10_000_000, max_zip_total_bytes=100_000_000, max_zip_ratio=200)
 
@@ -52,3 +53,33 @@ def test_iter_ingest_stages_each_instance_before_reading_the_next_file(ct_files,
     assert result.files_received == 3 and [e.file for e in result.errors] == ["notes.txt"]
     assert result.instances_staged == 3
     assert set(vars(result)) == {"errors", "files_received", "instances_staged"}  # no instances kept: bounded memory
+
+
+def test_in_background_keeps_order_and_raises_the_producers_error():
+    def numbers():
+        yield from range(5)
+        raise ValueError("file 5 is broken")
+
+    got = []
+    with pytest.raises(ValueError, match="file 5 is broken"):
+        for n in in_background(numbers(), ahead=2, name="test-ingest"):
+            got.append(n)
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_in_background_stops_the_producer_when_the_consumer_stops():
+    produced, closed = [], threading.Event()
+
+    def numbers():
+        try:
+            for n in range(1000):
+                produced.append(n)
+                yield n
+        finally:
+            closed.set()
+
+    items = in_background(numbers(), ahead=2, name="test-ingest")
+    assert [next(items), next(items)] == [0, 1]
+    items.close()
+    assert closed.is_set() and len(produced) <= 6  # two taken, at most `ahead` queued and one more made
+    assert not any(t.name == "test-ingest" for t in threading.enumerate())

@@ -67,6 +67,27 @@ def test_pacs_holds_the_uploaded_bytes_exactly_and_the_ledger_signed_them(orthan
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # one batch, a dense chain
 
 
+def test_a_failing_head_start_receiver_loses_nothing(orthanc, ct_files, user_factory, api_client):
+    """instances_staged receivers only precompute: if one fails, the upload and its ledger entries still
+    complete (the ledger computes the fingerprints itself at confirmation)."""
+    from portal.claims.models import LedgerEntry
+    from portal.studies.signals import instances_staged
+
+    def broken(sender, items=(), **kwargs):
+        raise RuntimeError("head start failed")
+
+    instances_staged.connect(broken, dispatch_uid="test.broken")
+    try:
+        response = api_client(user_factory("clinician")).post(
+            "/api/studies/upload", {"files": [SimpleUploadedFile(p.name, p.read_bytes()) for p in ct_files[:3]]},
+            format="multipart")
+    finally:
+        instances_staged.disconnect(dispatch_uid="test.broken")
+    assert response.status_code == 201, response.json()
+    sops = [row["sop_instance_uid"] for row in response.json()["stored"]]
+    assert len(sops) == 3 and LedgerEntry.objects.filter(sop_instance_uid__in=sops).count() == 3
+
+
 def _single_part(content_type: str, body: bytes) -> bytes:
     """The payload of a one-part multipart/related body (boundaries differ between responses)."""
     boundary = content_type.split("boundary=")[1].split(";")[0].strip('"').encode()
