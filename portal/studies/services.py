@@ -136,6 +136,7 @@ def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[
     stored_rows: list[dict] = []
     refused: list[dict] = []
     touched: dict[int, Series] = {}
+    series_by_uid: dict[str, Series] = {}
 
     def confirm(chunk: list[StagedInstance], stow: Future, prepared: Future) -> None:
         ok, failed = stow.result()
@@ -144,7 +145,7 @@ def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[
         with transaction.atomic():
             instances = index_datasets([item.dataset for item in confirmed], uploaded_by=batch.uploaded_by,
                                        sizes={item.dataset.SOPInstanceUID: item.path.stat().st_size
-                                              for item in confirmed})
+                                              for item in confirmed}, series_by_uid=series_by_uid)
             for instance in instances:
                 touched[instance.series_id] = instance.series
             instances_stored.send(
@@ -215,9 +216,14 @@ INDEXED_FIELDS = ["series", "sop_class_uid", "instance_number", "z", "rows", "co
 
 
 def index_datasets(datasets: list[pydicom.Dataset], *, uploaded_by: User | None,
-                   sizes: dict[str, int] | None = None) -> list[Instance]:
-    """Create or update Patient/Study/Series/Instance rows from DICOM headers (one upsert for the instances)."""
-    series_by_uid: dict[str, Series] = {}  # a batch is mostly one series: resolve its parents once
+                   sizes: dict[str, int] | None = None,
+                   series_by_uid: dict[str, Series] | None = None) -> list[Instance]:
+    """Create or update Patient/Study/Series/Instance rows from DICOM headers (one upsert for the instances).
+
+    Returns the Instance rows as written (primary key set by the upsert, series attached; other columns are
+    not read back). `series_by_uid`: series already resolved by this caller, e.g. by earlier chunks of one
+    upload, so their parents are looked up once."""
+    series_by_uid = {} if series_by_uid is None else series_by_uid
     rows = []
     for ds in datasets:
         series = series_by_uid.get(ds.SeriesInstanceUID)
@@ -240,11 +246,8 @@ def index_datasets(datasets: list[pydicom.Dataset], *, uploaded_by: User | None,
         return []
     # A QIDO re-sync knows no file sizes: keep the ones recorded at upload.
     update_fields = INDEXED_FIELDS if sizes is not None else [f for f in INDEXED_FIELDS if f != "file_size"]
-    Instance.objects.bulk_create(rows, update_conflicts=True, unique_fields=["sop_instance_uid"],
-                                 update_fields=update_fields)
-    by_uid = Instance.objects.select_related("series").in_bulk([r.sop_instance_uid for r in rows],
-                                                               field_name="sop_instance_uid")
-    return [by_uid[r.sop_instance_uid] for r in rows]
+    return Instance.objects.bulk_create(rows, update_conflicts=True, unique_fields=["sop_instance_uid"],
+                                        update_fields=update_fields)
 
 
 def _index_series(ds: pydicom.Dataset, *, uploaded_by: User | None) -> Series:
