@@ -128,8 +128,8 @@ def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[
 
     Pipelined: while the PACS stores chunks (DICOMWEB_STOW_PARALLEL requests at a time, from background
     threads waiting on the network) and another thread precomputes what receivers need (instances_staged:
-    the ledger's hashes, which release the GIL), this thread validates the next chunks (when `staged` is a
-    live ingest) and indexes and signs each chunk as soon as the PACS has confirmed it.
+    the ledger's hashes, which release the GIL), this thread takes the next chunks as they are validated
+    (by the ingest thread of a live upload) and indexes and signs each chunk once the PACS has confirmed it.
     Returns (stored, refused, jobs); raises PacsUnavailable with the unconfirmed files still staged."""
     batch.attempts += 1
     batch.save(update_fields=["attempts"])

@@ -118,3 +118,23 @@ def test_first_files_reach_the_pacs_while_the_body_is_still_arriving(orthanc, ct
     response = ClientHandler()(environ)
     assert response.status_code == 201, response.content[:500]
     assert stream.first_stored_before_body_ended is True
+
+
+def test_handler_spills_a_file_larger_than_the_memory_limit_to_disk(settings):
+    """Files up to FILE_UPLOAD_MAX_MEMORY_SIZE stay in memory; a bigger one goes to a temporary file, and
+    both reach the ingest byte-exact."""
+    from portal.studies.upload_stream import HandOverUploadHandler
+
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 100_000
+    handed = []
+    handler = HandOverUploadHandler(RequestFactory().post("/"), "files", handed.append)
+    payloads = {"small.dcm": bytes(range(256)) * 100, "big.dcm": bytes(range(256)) * 1000}
+    for name, data in payloads.items():
+        handler.new_file("files", name, "application/dicom", len(data))
+        for start in range(0, len(data), 65536):
+            handler.receive_data_chunk(data[start:start + 65536], start)
+        handler.file_complete(len(data))
+    assert [f.name for f in handed] == list(payloads)
+    assert [f.read() for f in handed] == list(payloads.values())
+    small, big = (f.file for f in handed)
+    assert hasattr(small, "getbuffer") and not hasattr(big, "getbuffer")  # BytesIO vs a file on disk
