@@ -3,8 +3,10 @@
 Starts its own Orthanc (free port) and the portal under gunicorn (SQLite, filesystem broker, temp var dir),
 then alternates the two paths so machine noise hits both alike. Prints medians and ratios
 (ratio = portal throughput / direct throughput; target >= 0.8) and the proxy worker's peak RSS.
+Each round measures both paths back to back; besides the ratio of the medians it prints the median and
+range of the per-round ratios, which a machine whose speed drifts during the run disturbs less.
 
-    .venv/bin/python scripts/bench_foundation.py [--rounds 3]
+    .venv/bin/python scripts/bench_foundation.py [--rounds 7]
 """
 
 import argparse
@@ -58,9 +60,15 @@ def cpu_seconds(*pids: int) -> float:
     return total
 
 
+def paired(direct: list[float], portal: list[float]) -> str:
+    """Median and range of the per-round throughput ratios (portal / direct = direct time / portal time)."""
+    ratios = sorted(d / p for d, p in zip(direct, portal, strict=True))
+    return f"{statistics.median(ratios):.2f} (rounds {ratios[0]:.2f} to {ratios[-1]:.2f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=6, help="parallel frame requests, like a browser")
     args = parser.parse_args()
     files = sorted(CT_DIR.glob("*.dcm"))
@@ -159,14 +167,16 @@ def main() -> None:
         print(f"upload  direct STOW, parse+store_instances: {up_parsed:6.2f} s  ({total_mb / up_parsed:6.1f} MB/s)")
         print(f"upload  through portal (validate, stage, STOW, index, sign): {up_p:6.2f} s  "
               f"({total_mb / up_p:6.1f} MB/s)")
-        print(f"upload  ratio portal / direct file-bytes STOW: {up_d / up_p:.2f}  (target >= 0.8)")
+        print(f"upload  ratio portal / direct file-bytes STOW: {up_d / up_p:.2f}  (target >= 0.8); "
+              f"per round {paired(upload_direct, upload_portal)}")
         print(f"upload  CPU per upload (median): Orthanc {statistics.median(cpu_direct_pacs):.2f} s direct, "
               f"{statistics.median(cpu_portal_pacs):.2f} s via portal; "
               f"portal workers {statistics.median(cpu_portal_web):.2f} s")
         print(f"upload  ratio portal / direct parse+store_instances: {up_parsed / up_p:.2f}")
         print(f"frames  direct WADO-RS   : {fe_d:6.2f} s  ({len(paths) / fe_d:6.1f} frames/s, {args.threads} threads)")
         print(f"frames  through proxy    : {fe_p:6.2f} s  ({len(paths) / fe_p:6.1f} frames/s)")
-        print(f"frames  ratio proxy/direct throughput: {fe_d / fe_p:.2f}  (target >= 0.8)")
+        print(f"frames  ratio proxy/direct throughput: {fe_d / fe_p:.2f}  (target >= 0.8); "
+              f"per round {paired(fetch_direct, fetch_portal)}")
         print(f"proxy worker peak RSS (whole Django process, incl. upload handling): {peak_rss_mb(server.pid):.0f} MB")
     finally:
         server.terminate()
