@@ -35,8 +35,10 @@ Protocol (details and results in docs/active_learning.md; the run prints it too)
   reaches random's mean accuracy at the full budget; a bootstrap over seeds (random's target resampled
   too) gives its 90 % interval.
 
-Run:  .venv/bin/python scripts/bench_active_learning.py            (defaults: lite0, 20 seeds, pool 2000 -> 720)
-      .venv/bin/python scripts/bench_active_learning.py --rare 0.05 --out docs/active_learning_curve_rare005.png
+Run:  .venv/bin/python scripts/bench_active_learning.py            (main protocol: task, 20 seeds, pool 2000 -> 720)
+      .venv/bin/python scripts/bench_active_learning.py --features lite0 --out docs/active_learning_curve.png
+      .venv/bin/python scripts/bench_active_learning.py --features lite0 --rare 0.05 \
+          --out docs/active_learning_curve_rare005.png
       .venv/bin/python scripts/bench_active_learning.py --features handmade --out ...   (hand-made features)
       .venv/bin/python scripts/bench_active_learning.py --features task --select-task   (epochs by pool CV)
 About 15-25 minutes on 2 busy CPU cores. The simulated patches are cached under var/bench, keyed by a hash
@@ -372,7 +374,7 @@ def main() -> None:
     ap.add_argument("--n-pool", type=int, default=2000)
     ap.add_argument("--n-test", type=int, default=400)
     ap.add_argument("--patch", type=int, default=DEFAULT_PATCH, help="px; the portal's detectors see DEFAULT_PATCH")
-    ap.add_argument("--features", choices=sorted(FEATURES), default="lite0",
+    ap.add_argument("--features", choices=sorted(FEATURES), default="task",
                     help="frozen representation under the MLP head (computed once per patch, cached)")
     ap.add_argument("--pca", type=int, default=None,
                     help="project the features onto this many principal components of the pool (0 = off; default "
@@ -394,7 +396,7 @@ def main() -> None:
                     help="only print the pool-CV head accuracy for each candidate --task-epochs, then stop")
     ap.add_argument("--torch-seed", type=int, default=0, help="dropout masks during training and MC passes")
     ap.add_argument("--cache", default=str(REPO / "var" / "bench"))
-    ap.add_argument("--out", default=str(REPO / "docs" / "active_learning_curve.png"))
+    ap.add_argument("--out", default=str(REPO / "docs" / "active_learning_curve_task.png"))
     args = ap.parse_args()
     if args.task_epochs is None:
         args.task_epochs = TASK_EPOCHS_CHOSEN
