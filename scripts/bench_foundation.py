@@ -60,6 +60,12 @@ def cpu_seconds(*pids: int) -> float:
     return total
 
 
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every existing thread of a process (threads started later inherit from their creator)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        os.sched_setaffinity(int(tid), cpus)
+
+
 def paired(direct: list[float], portal: list[float]) -> str:
     """Median and range of the per-round throughput ratios (portal / direct = direct time / portal time)."""
     ratios = sorted(d / p for d, p in zip(direct, portal, strict=True))
@@ -70,6 +76,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=6, help="parallel frame requests, like a browser")
+    parser.add_argument("--pacs-core", action="store_true",
+                        help="pin Orthanc to the last CPU and the portal and this client to the others, as if the "
+                             "PACS ran on its own machine (a diagnostic, not the headline figure)")
     args = parser.parse_args()
     files = sorted(CT_DIR.glob("*.dcm"))
     payload = [(f.name, f.read_bytes()) for f in files]
@@ -107,6 +116,11 @@ def main() -> None:
                 time.sleep(0.2)
         worker_pids = [int(pid) for pid in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
         opid = orthanc.process.pid
+        if args.pacs_core:
+            last = os.cpu_count() - 1
+            pin(opid, {last})
+            for pid in (os.getpid(), server.pid, *worker_pids):
+                pin(pid, set(range(last)))
         upload_portal, upload_direct, upload_parsed = [], [], []
         cpu_direct_pacs, cpu_portal_pacs, cpu_portal_web = [], [], []
         for _ in range(args.rounds):
@@ -161,7 +175,8 @@ def main() -> None:
         up_d, up_p = statistics.median(upload_direct), statistics.median(upload_portal)
         up_parsed = statistics.median(upload_parsed)
         fe_d, fe_p = statistics.median(fetch_direct), statistics.median(fetch_portal)
-        print(f"gunicorn workers: {workers} x 8 threads")
+        print(f"gunicorn workers: {workers} x 8 threads" + (
+            f"; Orthanc pinned to CPU {os.cpu_count() - 1}, portal and client to the others" if args.pacs_core else ""))
         print(f"machine: {os.cpu_count()} cores; {len(files)} slices, {total_mb:.1f} MB; rounds={args.rounds}")
         print(f"upload  direct STOW, file bytes        : {up_d:6.2f} s  ({total_mb / up_d:6.1f} MB/s)")
         print(f"upload  direct STOW, parse+store_instances: {up_parsed:6.2f} s  ({total_mb / up_parsed:6.1f} MB/s)")
