@@ -113,9 +113,7 @@ def append(fp: Fingerprint) -> LedgerEntry:
 
 
 def record_file(path, *, data: bytes | None = None) -> LedgerEntry:
-    data = data if data is not None else Path(path).read_bytes()
-    ds = pydicom.dcmread(pydicom.filebase.DicomBytesIO(data))
-    return append(fingerprint(ds, data))
+    return append(file_fingerprint(path, None, data))
 
 
 def file_fingerprint(path: Path, ds: pydicom.Dataset | None, data: bytes | None) -> Fingerprint:
