@@ -1,5 +1,6 @@
 """Writes for studies: upload (stage -> STOW -> index -> score), re-sync from the PACS, sharing."""
 
+import io
 import logging
 import shutil
 from collections import deque
@@ -83,8 +84,10 @@ def study_upload(*, user: User, files: Iterable[UploadedFile], body_errors: list
 
 
 def _load_staged(batch: UploadBatch) -> Iterator[StagedInstance]:
+    # Read each file once: its bytes go to the PACS and to the instances_staged receivers (ledger hashes).
     for path in sorted(batch.staging_dir.glob("*.dcm")):
-        yield StagedInstance(path.name, path, pydicom.dcmread(path))
+        data = path.read_bytes()
+        yield StagedInstance(path.name, path, pydicom.dcmread(io.BytesIO(data)), data)
 
 
 def store_batch(*, batch_id: str) -> UploadBatch:
