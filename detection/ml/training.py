@@ -67,6 +67,17 @@ class TrainConfig:
     block: int = 6
 
 
+def _uniform(gen: torch.Generator, lo: float, hi: float, *shape: int) -> torch.Tensor:
+    return torch.rand(*shape, generator=gen) * (hi - lo) + lo
+
+
+def _contrast_brightness(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Per-sample gain 0.85-1.15 around the channel mean and shift +-0.05 (not clamped)."""
+    b, mean = x.shape[0], x.mean((2, 3), keepdim=True)
+    gain, shift = _uniform(gen, 0.85, 1.15, b, 1, 1, 1), _uniform(gen, -0.05, 0.05, b, 1, 1, 1)
+    return (x - mean) * gain.to(x) + mean + shift.to(x)
+
+
 def augment_exact(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Flips, 90-degree rotations and contrast/brightness (per sample): no resampling, no added noise."""
     b = x.shape[0]
@@ -74,10 +85,7 @@ def augment_exact(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     flip = torch.rand(b, generator=gen) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     x = torch.stack([torch.rot90(xi, int(ki), (-2, -1)) for xi, ki in zip(x, k.tolist(), strict=True)])
-    mean = x.mean((2, 3), keepdim=True)
-    gain = torch.rand(b, 1, 1, 1, generator=gen) * 0.3 + 0.85
-    shift = torch.rand(b, 1, 1, 1, generator=gen) * 0.1 - 0.05
-    return ((x - mean) * gain.to(x) + mean + shift.to(x)).clamp(0, 1)
+    return _contrast_brightness(x, gen).clamp(0, 1)
 
 
 def augment(x: torch.Tensor, gen: torch.Generator, mode: str = "resample") -> torch.Tensor:
@@ -88,7 +96,7 @@ def augment(x: torch.Tensor, gen: torch.Generator, mode: str = "resample") -> to
     b = x.shape[0]
 
     def u(lo: float, hi: float, *shape: int) -> torch.Tensor:
-        return torch.rand(b, *shape, generator=gen) * (hi - lo) + lo
+        return _uniform(gen, lo, hi, b, *shape)
 
     flip_x = torch.where(u(0, 1) < 0.5, -1.0, 1.0)
     flip_y = torch.where(u(0, 1) < 0.5, -1.0, 1.0)
@@ -101,8 +109,7 @@ def augment(x: torch.Tensor, gen: torch.Generator, mode: str = "resample") -> to
     )
     grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
-    mean = x.mean((2, 3), keepdim=True)
-    x = (x - mean) * u(0.85, 1.15, 1, 1, 1).to(x) + mean + u(-0.05, 0.05, 1, 1, 1).to(x)
+    x = _contrast_brightness(x, gen)
     return (x + torch.randn(x.shape, generator=gen).to(x) * u(0, 0.02, 1, 1, 1).to(x)).clamp(0, 1)
 
 
