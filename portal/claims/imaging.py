@@ -32,6 +32,43 @@ def file_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# Native little-endian encodings: the pixel data is the array's bytes, no decoder needed.
+_NATIVE_LITTLE_ENDIAN = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
+
+
+def decoded_pixels(ds: pydicom.Dataset) -> np.ndarray:
+    """``ds.pixel_array``, read straight from the buffer for the common case (native little-endian, one frame,
+    one sample, 8 or 16 bits): pydicom's decoder framework costs about 1 ms per CT slice at ingest, this
+    0.05 ms. The result equals ``pixel_array`` element for element, including its correction of unused high
+    bits (PS3.5 8.1.1: shifted out, sign-extended when signed); anything else goes through pydicom."""
+    meta = getattr(ds, "file_meta", None)
+    try:
+        simple = (
+            str(getattr(meta, "TransferSyntaxUID", "")) in _NATIVE_LITTLE_ENDIAN
+            and "PixelData" in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds
+            and int(ds.get("SamplesPerPixel", 1)) == 1 and int(ds.get("NumberOfFrames", 1) or 1) == 1
+            and int(ds.BitsAllocated) in (8, 16) and int(ds.PixelRepresentation) in (0, 1)
+            and 1 <= int(ds.BitsStored) <= int(ds.BitsAllocated)
+            and str(ds.PhotometricInterpretation) in ("MONOCHROME1", "MONOCHROME2")
+        )
+    except (AttributeError, TypeError, ValueError):
+        simple = False
+    if not simple:
+        return ds.pixel_array
+    allocated, stored = int(ds.BitsAllocated), int(ds.BitsStored)
+    dtype = np.dtype(f"{'i' if ds.PixelRepresentation else 'u'}{allocated // 8}").newbyteorder("<")
+    count = int(ds.Rows) * int(ds.Columns)
+    if len(ds.PixelData) < count * dtype.itemsize:
+        return ds.pixel_array  # short pixel data: let pydicom raise its own error
+    pixels = np.frombuffer(ds.PixelData, dtype=dtype, count=count).reshape(int(ds.Rows), int(ds.Columns))
+    pixels = pixels.astype(dtype.newbyteorder("="))  # a writeable native-order copy, as pixel_array returns
+    if stored < allocated:
+        shift = allocated - stored
+        np.left_shift(pixels, shift, out=pixels)
+        np.right_shift(pixels, shift, out=pixels)
+    return pixels
+
+
 def _rescale(ds: pydicom.Dataset) -> tuple[float, float]:
     return float(getattr(ds, "RescaleSlope", 1) or 1), float(getattr(ds, "RescaleIntercept", 0) or 0)
 
@@ -56,10 +93,11 @@ def _lung_lut(dtype: str, slope: float, intercept: float) -> np.ndarray:
     return _lung_window(codes.view(dtype), slope, intercept)
 
 
-def render_lung(ds: pydicom.Dataset) -> np.ndarray:
+def render_lung(ds: pydicom.Dataset, pixels: np.ndarray | None = None) -> np.ndarray:
     """The portal's export rendering. 8/16-bit images go through a lookup table built with the same
-    formula (identical bytes, a few times faster: it runs for every instance at ingest)."""
-    pixels = ds.pixel_array
+    formula (identical bytes, a few times faster: it runs for every instance at ingest). `pixels`: the
+    decoded pixels of `ds` when the caller has them already."""
+    pixels = ds.pixel_array if pixels is None else pixels
     slope, intercept = _rescale(ds)
     if pixels.dtype.kind in "iu" and pixels.dtype.itemsize <= 2:
         lut = _lung_lut(pixels.dtype.str, slope, intercept)

@@ -58,7 +58,7 @@ class Fingerprint:
 def fingerprint(ds: pydicom.Dataset, file_bytes: bytes) -> Fingerprint:
     meta = getattr(ds, "file_meta", None)
     try:
-        pixels = ds.pixel_array
+        pixels = imaging.decoded_pixels(ds)
     except Exception as exc:  # no pixel data (SR, SEG without frames...) or an undecodable encoding
         # Still record the file hash: the upload must not fail, and the entry shows the pixels were not hashed.
         logger.warning("no decodable pixels in %s: %s", getattr(ds, "SOPInstanceUID", "?"), exc)
@@ -74,7 +74,7 @@ def fingerprint(ds: pydicom.Dataset, file_bytes: bytes) -> Fingerprint:
         sop_instance_uid=str(ds.SOPInstanceUID),
         pixel_sha256=imaging.pixel_hash(pixels),
         file_sha256=imaging.file_hash(file_bytes),
-        render_sha256=imaging.pixel_hash(imaging.render_lung(ds)) if pixels.ndim == 2 else "",
+        render_sha256=imaging.pixel_hash(imaging.render_lung(ds, pixels)) if pixels.ndim == 2 else "",
         pixel_shape=[int(n) for n in pixels.shape],
         pixel_dtype=pixels.dtype.newbyteorder("<").str,
         transfer_syntax_uid=str(getattr(meta, "TransferSyntaxUID", "") or ""),
