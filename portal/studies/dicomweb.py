@@ -1,12 +1,13 @@
 """The portal's only door to the PACS: dicomweb-client for STOW/QIDO/WADO, urllib3 for the streaming proxy."""
 
 from collections.abc import Iterator, Sequence
+from xml.etree.ElementTree import fromstring
 
 import pydicom
 import requests
 import urllib3
 from dicomweb_client.api import DICOMwebClient
-from dicomweb_client.web import _Transaction
+from dicomweb_client.web import _load_xml_dataset, _Transaction
 from django.conf import settings
 
 # Failures that mean "the PACS is not there right now" (retry later), not "the PACS refused this".
@@ -45,6 +46,31 @@ class PortalDICOMwebClient(DICOMwebClient):
         bytes that differ from the ones the portal validated and signed. Same request, same response."""
         return self._http_post_multipart_application_dicom(self._get_studies_url(_Transaction.STORE), files)
 
+    def store_files_json(self, files: Sequence[bytes]) -> dict:
+        """`store_files`, answering with the response's DICOM JSON: the portal reads two attributes of it, and
+        turning a 16-instance response into a pydicom Dataset cost about 0.2 ms per instance at upload."""
+        content_type = 'multipart/related; type="application/dicom"; boundary="0f3cf5c0-70e0-41ef-baef-c6f9f65ec3e1"'
+        response = self._http_post(self._get_studies_url(_Transaction.STORE),
+                                   self._encode_multipart_message(files, content_type),
+                                   headers={"Content-Type": content_type, "Accept": "application/dicom+json"})
+        if not response.content:
+            return {}
+        if response.headers.get("Content-Type", "").split(";")[0].strip() in ("application/dicom+json",
+                                                                             "application/json"):
+            return response.json()
+        return _load_xml_dataset(fromstring(response.content)).to_json_dict()  # a server that answers XML
+
+    @classmethod
+    def _encode_multipart_message(cls, content: Sequence[bytes], content_type: str) -> memoryview:  # type: ignore[override]
+        """The same body as dicomweb-client's, built with one join instead of a growing buffer, and returned
+        as a memoryview: the client slices it into 1 MiB chunks for chunked transfer, which are then views,
+        not copies (about 50 MB less copying under the GIL per CT series)."""
+        params = dict(part.strip().split("=", 1) for part in content_type.split(";")[1:])
+        boundary, part_type = params["boundary"].strip('"'), params["type"].strip('"')
+        head = f"\r\n--{boundary}\r\nContent-Type: {part_type}\r\n\r\n".encode()
+        body = b"".join([piece for part in content for piece in (head, part)] + [f"\r\n--{boundary}--".encode()])
+        return memoryview(body)
+
 
 def client() -> PortalDICOMwebClient:
     return PortalDICOMwebClient(
@@ -64,13 +90,26 @@ def _call(fn, *args, **kwargs):
         raise PacsRejected(str(exc)) from exc
 
 
+REFERENCED_SOP_SEQUENCE, FAILED_SOP_SEQUENCE = "00081199", "00081198"
+REFERENCED_SOP_INSTANCE_UID, FAILURE_REASON = "00081155", "00081197"
+
+
+def _items(dicom_json: dict, tag: str) -> list[dict]:
+    return dicom_json.get(tag, {}).get("Value") or []
+
+
+def _first(dicom_json: dict, tag: str):
+    return (dicom_json.get(tag, {}).get("Value") or [None])[0]
+
+
 def store(files: dict[str, bytes]) -> tuple[set[str], dict[str, str]]:
     """STOW-RS of {SOP Instance UID: file bytes}. Returns (stored SOP UIDs, {failed SOP UID: reason})."""
-    response = _call(client().store_files, list(files.values()))
-    stored = {item.ReferencedSOPInstanceUID for item in response.get("ReferencedSOPSequence", [])}
+    response = _call(client().store_files_json, list(files.values()))
+    stored = {_first(item, REFERENCED_SOP_INSTANCE_UID) for item in _items(response, REFERENCED_SOP_SEQUENCE)}
     failed = {
-        item.ReferencedSOPInstanceUID: f"PACS refused the instance (failure reason {item.get('FailureReason', '?')})"
-        for item in response.get("FailedSOPSequence", [])
+        _first(item, REFERENCED_SOP_INSTANCE_UID):
+            f"PACS refused the instance (failure reason {_first(item, FAILURE_REASON) or '?'})"
+        for item in _items(response, FAILED_SOP_SEQUENCE)
     }
     # Some servers answer 200 with an empty body; treat everything not failed as stored then.
     if not stored and not failed:
