@@ -24,6 +24,7 @@ class Pool:
     mc_probs: np.ndarray | None = None  # (T, N, C) MC-dropout samples
     embeddings: np.ndarray | None = None  # (N, D)
     labelled_embeddings: np.ndarray | None = None  # (M, D): diversity keeps away from these too
+    labelled_counts: np.ndarray | None = None  # (C,) labels per class so far: class balancing evens these out
 
     def __len__(self) -> int:
         return len(self.probs)
@@ -36,6 +37,7 @@ class Pool:
             mc_probs=None if self.mc_probs is None else self.mc_probs[:, idx],
             embeddings=None if self.embeddings is None else self.embeddings[idx],
             labelled_embeddings=self.labelled_embeddings,
+            labelled_counts=self.labelled_counts,
         )
 
 
@@ -215,4 +217,62 @@ class DiverseMCDropoutStrategy(_DiverseStrategy):
     needs = frozenset({"mc", "embeddings"})
 
     def score(self, pool: Pool) -> np.ndarray:
+        return bald(pool)
+
+
+class _ClassBalancedStrategy:
+    """Class-balanced batch (after Aggarwal et al., WACV 2021): each slot goes to the class with the fewest
+    labels so far, counting the batch's earlier picks by their predicted probabilities (the expected label),
+    and takes the unlabelled candidate the current model finds most likely to belong to it, ranked within
+    that class by ``within``. Tampering is rare in a real queue, so uncertainty sampling and random sampling
+    both spend most labels on genuine tissue; a stratified labelled set is what the classifier lacks."""
+
+    name: ClassVar[str] = ""
+    needs: ClassVar[frozenset[str]] = frozenset()
+
+    def within(self, pool: Pool) -> np.ndarray | None:
+        """Tie-break among the candidates predicted as the target class; None = highest probability first."""
+        return None
+
+    def select(self, pool: Pool, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        n, n_classes = pool.probs.shape
+        counts = (np.zeros(n_classes) if pool.labelled_counts is None
+                  else np.asarray(pool.labelled_counts, dtype=np.float64).copy())  # fmt: skip
+        predicted = pool.probs.argmax(1)
+        score = self.within(pool)
+        free = np.ones(n, bool)
+        chosen: list[int] = []
+        while len(chosen) < min(k, n):
+            target = int(np.lexsort((rng.random(n_classes), counts))[0])  # fewest labels, ties at random
+            members = free & (predicted == target)
+            if score is None or not members.any():
+                # Nobody predicted as the target: the candidates most likely to be it.
+                key = np.where(free, pool.probs[:, target], -np.inf)
+            else:
+                key = np.where(members, score, -np.inf)
+            pick = int(np.lexsort((rng.random(n), -key))[0])
+            chosen.append(pick)
+            free[pick] = False
+            counts += pool.probs[pick]
+        prio = np.zeros(n)
+        prio[chosen] = np.linspace(1.0, 0.5, len(chosen)) if chosen else []
+        return np.asarray(chosen, dtype=int), prio
+
+
+@register
+class ClassBalancedStrategy(_ClassBalancedStrategy):
+    """Per slot: the candidate most likely to be the least-labelled class (stored probabilities only)."""
+
+    name = "class_balanced"
+
+
+@register
+class BalancedMCDropoutStrategy(_ClassBalancedStrategy):
+    """Per slot: among the candidates predicted as the least-labelled class, the one the MC-dropout samples
+    disagree on most (BALD)."""
+
+    name = "balanced_mc_dropout"
+    needs = frozenset({"mc"})
+
+    def within(self, pool: Pool) -> np.ndarray:
         return bald(pool)

@@ -93,3 +93,33 @@ def test_pool_subset_keeps_candidates_aligned_and_the_labelled_context():
     sub = pool.subset(np.array([22, 3]))
     assert np.allclose(sub.probs, pool.probs[[22, 3]]) and np.allclose(sub.embeddings, pool.embeddings[[22, 3]])
     assert np.allclose(sub.mc_probs, pool.mc_probs[:, [22, 3]]) and sub.labelled_embeddings is pool.labelled_embeddings
+
+
+def test_class_balanced_batch_goes_to_the_least_labelled_classes():
+    """40 candidates look like genuine tissue (TB), three like each tampering class; TB is labelled plenty.
+    The batch asks about the other classes first and spreads over them as its expected counts fill up."""
+    rng = np.random.default_rng(0)
+    tb = np.tile([0.85, 0.05, 0.05, 0.05], (40, 1))
+    rare = np.vstack([np.tile(row, (3, 1)) for row in ([0.2, 0.7, 0.05, 0.05], [0.2, 0.05, 0.7, 0.05],
+                                                         [0.2, 0.05, 0.05, 0.7])])
+    pool = Pool(probs=np.vstack([tb, rare]), labelled_counts=np.array([30.0, 2.0, 2.0, 2.0]))
+    chosen, prio = get_strategy("class_balanced").select(pool, 6, rng)
+    assert len(set(chosen)) == 6 and all(i >= 40 for i in chosen)  # no TB-looking candidate
+    assert sorted(pool.probs[chosen].argmax(1)) == [1, 1, 2, 2, 3, 3]  # two of each rare class
+    assert prio[chosen[0]] == prio.max() > 0
+    # With TB the scarce class, TB-looking candidates come first.
+    tb_first = get_strategy("class_balanced").select(
+        Pool(probs=pool.probs, labelled_counts=np.array([0.0, 9.0, 9.0, 9.0])), 2, rng)[0]
+    assert all(i < 40 for i in tb_first)
+
+
+def test_balanced_mc_dropout_takes_the_epistemic_item_within_the_target_class():
+    agreed = np.tile([0.1, 0.8, 0.05, 0.05], (10, 1))  # predicted TM, samples agree
+    flip = np.array([[0.1, 0.85, 0.0, 0.05], [0.1, 0.4, 0.45, 0.05]] * 5)  # predicted TM, samples disagree
+    tb = np.tile([0.9, 0.04, 0.03, 0.03], (10, 1))
+    mc = np.stack([agreed, flip, tb], axis=1)  # (T=10, N=3, C=4)
+    pool = Pool(probs=mc.mean(0), mc_probs=mc, labelled_counts=np.array([5.0, 0.0, 3.0, 3.0]))
+    assert get_strategy("balanced_mc_dropout").select(pool, 1, np.random.default_rng(0))[0][0] == 1
+    assert get_strategy("class_balanced").select(pool, 1, np.random.default_rng(0))[0][0] == 0  # most likely TM
+    with pytest.raises(ValueError):
+        get_strategy("balanced_mc_dropout").select(Pool(probs=mc.mean(0)), 1, np.random.default_rng(0))
