@@ -223,40 +223,43 @@ class DiverseMCDropoutStrategy(_DiverseStrategy):
 class _ClassBalancedStrategy:
     """Class-balanced batch (after Aggarwal et al., WACV 2021): each slot goes to the class with the fewest
     labels so far, counting the batch's earlier picks by their predicted probabilities (the expected label),
-    and takes the unlabelled candidate the current model finds most likely to belong to it, ranked within
-    that class by ``within``. Tampering is rare in a real queue, so uncertainty sampling and random sampling
-    both spend most labels on genuine tissue; a stratified labelled set is what the classifier lacks."""
+    and ``pick`` chooses one unlabelled candidate for it. Tampering is rare in a real queue, so uncertainty
+    sampling and random sampling both spend most labels on genuine tissue."""
 
     name: ClassVar[str] = ""
     needs: ClassVar[frozenset[str]] = frozenset()
 
-    def within(self, pool: Pool) -> np.ndarray | None:
-        """Tie-break among the candidates predicted as the target class; None = highest probability first."""
+    def score(self, pool: Pool) -> np.ndarray | None:
+        """A per-candidate score ``pick`` may use, computed once per batch."""
         return None
+
+    def pick(self, pool: Pool, members: np.ndarray, free: np.ndarray, target: int, rng: np.random.Generator,
+             score: np.ndarray | None) -> int:
+        """members: free candidates predicted (arg-max) as ``target``; free: every candidate still free."""
+        raise NotImplementedError
 
     def select(self, pool: Pool, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         n, n_classes = pool.probs.shape
         counts = (np.zeros(n_classes) if pool.labelled_counts is None
                   else np.asarray(pool.labelled_counts, dtype=np.float64).copy())  # fmt: skip
         predicted = pool.probs.argmax(1)
-        score = self.within(pool)
+        score = self.score(pool)
         free = np.ones(n, bool)
         chosen: list[int] = []
         while len(chosen) < min(k, n):
             target = int(np.lexsort((rng.random(n_classes), counts))[0])  # fewest labels, ties at random
-            members = free & (predicted == target)
-            if score is None or not members.any():
-                # Nobody predicted as the target: the candidates most likely to be it.
-                key = np.where(free, pool.probs[:, target], -np.inf)
-            else:
-                key = np.where(members, score, -np.inf)
-            pick = int(np.lexsort((rng.random(n), -key))[0])
-            chosen.append(pick)
-            free[pick] = False
-            counts += pool.probs[pick]
+            choice = self.pick(pool, np.flatnonzero(free & (predicted == target)), free, target, rng, score)
+            chosen.append(choice)
+            free[choice] = False
+            counts += pool.probs[choice]
         prio = np.zeros(n)
         prio[chosen] = np.linspace(1.0, 0.5, len(chosen)) if chosen else []
         return np.asarray(chosen, dtype=int), prio
+
+
+def _most_probable(pool: Pool, free: np.ndarray, target: int, rng: np.random.Generator) -> int:
+    key = np.where(free, pool.probs[:, target], -np.inf)
+    return int(np.lexsort((rng.random(len(key)), -key))[0])
 
 
 @register
@@ -265,14 +268,36 @@ class ClassBalancedStrategy(_ClassBalancedStrategy):
 
     name = "class_balanced"
 
+    def pick(self, pool: Pool, members: np.ndarray, free: np.ndarray, target: int, rng: np.random.Generator,
+             score: np.ndarray | None) -> int:
+        return _most_probable(pool, free, target, rng)
+
 
 @register
 class BalancedMCDropoutStrategy(_ClassBalancedStrategy):
     """Per slot: among the candidates predicted as the least-labelled class, the one the MC-dropout samples
-    disagree on most (BALD)."""
+    disagree on most (BALD); if none is predicted as it, the most probable one."""
 
     name = "balanced_mc_dropout"
     needs = frozenset({"mc"})
 
-    def within(self, pool: Pool) -> np.ndarray:
+    def score(self, pool: Pool) -> np.ndarray:
         return bald(pool)
+
+    def pick(self, pool: Pool, members: np.ndarray, free: np.ndarray, target: int, rng: np.random.Generator,
+             score: np.ndarray | None) -> int:
+        if not len(members) or score is None:
+            return _most_probable(pool, free, target, rng)
+        return int(members[np.lexsort((rng.random(len(members)), -score[members]))[0]])
+
+
+@register
+class BalancedRandomStrategy(_ClassBalancedStrategy):
+    """Per slot: a random candidate among those predicted as the least-labelled class (if none is, the most
+    probable one): stratified sampling by predicted class, no label read."""
+
+    name = "balanced_random"
+
+    def pick(self, pool: Pool, members: np.ndarray, free: np.ndarray, target: int, rng: np.random.Generator,
+             score: np.ndarray | None) -> int:
+        return int(rng.choice(members)) if len(members) else _most_probable(pool, free, target, rng)

@@ -123,3 +123,16 @@ def test_balanced_mc_dropout_takes_the_epistemic_item_within_the_target_class():
     assert get_strategy("class_balanced").select(pool, 1, np.random.default_rng(0))[0][0] == 0  # most likely TM
     with pytest.raises(ValueError):
         get_strategy("balanced_mc_dropout").select(Pool(probs=mc.mean(0)), 1, np.random.default_rng(0))
+
+
+def test_balanced_random_samples_within_the_predicted_scarce_class():
+    """Stratified sampling by predicted class: any candidate predicted as the scarce class may be asked,
+    not only the one the model is surest about; a class nobody is predicted as still gets its likeliest."""
+    tb = np.tile([0.85, 0.05, 0.05, 0.05], (40, 1))
+    tm = np.array([[0.3 - d, 0.6 + d, 0.05, 0.05] for d in np.linspace(0.0, 0.25, 10)])  # predicted TM
+    fb_ish = np.array([[0.5, 0.1, 0.35, 0.05]])  # nobody is predicted FB; this one is the likeliest
+    pool = Pool(probs=np.vstack([tb, tm, fb_ish]), labelled_counts=np.array([30.0, 0.0, 9.0, 9.0]))
+    firsts = {int(get_strategy("balanced_random").select(pool, 1, np.random.default_rng(s))[0][0]) for s in range(40)}
+    assert firsts <= set(range(40, 50)) and len(firsts) >= 5  # TM-predicted only, and not always the surest
+    only_fb = Pool(probs=pool.probs, labelled_counts=np.array([30.0, 9.0, 0.0, 9.0]))
+    assert get_strategy("balanced_random").select(only_fb, 1, np.random.default_rng(0))[0][0] == 50
