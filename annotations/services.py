@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from annotations.models import Label, LabelRevision, QueueItem, RetrainRun
@@ -314,12 +314,6 @@ def default_strategy() -> str:
     return str(getattr(settings, "ACTIVE_LEARNING_STRATEGY", "entropy"))
 
 
-def labelled_class_counts() -> np.ndarray:
-    """Current labels per class across the portal (retraining uses all of them), for class balancing."""
-    counts = dict(Label.objects.filter(is_deleted=False).values_list("label_class").annotate(n=Count("id")))
-    return np.array([counts.get(name, 0) for name in CLASSES], dtype=np.float64)
-
-
 def queue_build(
     *, job: ScoringJob, strategy: str | None = None, batch_size: int | None = None,
     required_labels: int | None = None, actor: User | None = None, pool: Pool | None = None,
@@ -336,8 +330,6 @@ def queue_build(
     cands = job_candidates(job)
     if pool is None:
         pool = candidate_pool(job, cands, strat.needs)
-    if pool.labelled_counts is None:
-        pool.labelled_counts = labelled_class_counts()
     labelled = set(
         Label.objects.filter(series=job.series, is_deleted=False).values_list("slice_index", "x", "y")
     )

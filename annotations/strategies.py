@@ -24,7 +24,6 @@ class Pool:
     mc_probs: np.ndarray | None = None  # (T, N, C) MC-dropout samples
     embeddings: np.ndarray | None = None  # (N, D)
     labelled_embeddings: np.ndarray | None = None  # (M, D): diversity keeps away from these too
-    labelled_counts: np.ndarray | None = None  # (C,) labels per class so far: class balancing evens these out
 
     def __len__(self) -> int:
         return len(self.probs)
@@ -37,7 +36,6 @@ class Pool:
             mc_probs=None if self.mc_probs is None else self.mc_probs[:, idx],
             embeddings=None if self.embeddings is None else self.embeddings[idx],
             labelled_embeddings=self.labelled_embeddings,
-            labelled_counts=self.labelled_counts,
         )
 
 
@@ -218,86 +216,3 @@ class DiverseMCDropoutStrategy(_DiverseStrategy):
 
     def score(self, pool: Pool) -> np.ndarray:
         return bald(pool)
-
-
-class _ClassBalancedStrategy:
-    """Class-balanced batch (after Aggarwal et al., WACV 2021): each slot goes to the class with the fewest
-    labels so far, counting the batch's earlier picks by their predicted probabilities (the expected label),
-    and ``pick`` chooses one unlabelled candidate for it. Tampering is rare in a real queue, so uncertainty
-    sampling and random sampling both spend most labels on genuine tissue."""
-
-    name: ClassVar[str] = ""
-    needs: ClassVar[frozenset[str]] = frozenset()
-
-    def score(self, pool: Pool) -> np.ndarray | None:
-        """A per-candidate score ``pick`` may use, computed once per batch."""
-        return None
-
-    def pick(self, pool: Pool, members: np.ndarray, free: np.ndarray, target: int, rng: np.random.Generator,
-             score: np.ndarray | None) -> int:
-        """members: free candidates predicted (arg-max) as ``target``; free: every candidate still free."""
-        raise NotImplementedError
-
-    def select(self, pool: Pool, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        n, n_classes = pool.probs.shape
-        counts = (np.zeros(n_classes) if pool.labelled_counts is None
-                  else np.asarray(pool.labelled_counts, dtype=np.float64).copy())  # fmt: skip
-        predicted = pool.probs.argmax(1)
-        score = self.score(pool)
-        free = np.ones(n, bool)
-        chosen: list[int] = []
-        while len(chosen) < min(k, n):
-            target = int(np.lexsort((rng.random(n_classes), counts))[0])  # fewest labels, ties at random
-            choice = self.pick(pool, np.flatnonzero(free & (predicted == target)), free, target, rng, score)
-            chosen.append(choice)
-            free[choice] = False
-            counts += pool.probs[choice]
-        prio = np.zeros(n)
-        prio[chosen] = np.linspace(1.0, 0.5, len(chosen)) if chosen else []
-        return np.asarray(chosen, dtype=int), prio
-
-
-def _most_probable(pool: Pool, free: np.ndarray, target: int, rng: np.random.Generator) -> int:
-    key = np.where(free, pool.probs[:, target], -np.inf)
-    return int(np.lexsort((rng.random(len(key)), -key))[0])
-
-
-@register
-class ClassBalancedStrategy(_ClassBalancedStrategy):
-    """Per slot: the candidate most likely to be the least-labelled class (stored probabilities only)."""
-
-    name = "class_balanced"
-
-    def pick(self, pool: Pool, members: np.ndarray, free: np.ndarray, target: int, rng: np.random.Generator,
-             score: np.ndarray | None) -> int:
-        return _most_probable(pool, free, target, rng)
-
-
-@register
-class BalancedMCDropoutStrategy(_ClassBalancedStrategy):
-    """Per slot: among the candidates predicted as the least-labelled class, the one the MC-dropout samples
-    disagree on most (BALD); if none is predicted as it, the most probable one."""
-
-    name = "balanced_mc_dropout"
-    needs = frozenset({"mc"})
-
-    def score(self, pool: Pool) -> np.ndarray:
-        return bald(pool)
-
-    def pick(self, pool: Pool, members: np.ndarray, free: np.ndarray, target: int, rng: np.random.Generator,
-             score: np.ndarray | None) -> int:
-        if not len(members) or score is None:
-            return _most_probable(pool, free, target, rng)
-        return int(members[np.lexsort((rng.random(len(members)), -score[members]))[0]])
-
-
-@register
-class BalancedRandomStrategy(_ClassBalancedStrategy):
-    """Per slot: a random candidate among those predicted as the least-labelled class (if none is, the most
-    probable one): stratified sampling by predicted class, no label read."""
-
-    name = "balanced_random"
-
-    def pick(self, pool: Pool, members: np.ndarray, free: np.ndarray, target: int, rng: np.random.Generator,
-             score: np.ndarray | None) -> int:
-        return int(rng.choice(members)) if len(members) else _most_probable(pool, free, target, rng)

@@ -291,8 +291,7 @@ def simulate(
         for r, strat in enumerate(strats):
             rest = np.setdiff1d(everyone, labelled[r])
             pool = Pool(probs=probs[r, rest], mc_probs=mc_probs[r][:, rest] if r in mc_probs else None,
-                        embeddings=emb[r, rest], labelled_embeddings=emb[r, labelled[r]],
-                        labelled_counts=comps[-1][r])  # fmt: skip
+                        embeddings=emb[r, rest], labelled_embeddings=emb[r, labelled[r]])  # fmt: skip
             chosen, _ = strat.select(pool, k, rngs[r])
             labelled[r] += [int(rest[i]) for i in chosen]
 

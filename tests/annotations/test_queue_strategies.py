@@ -51,25 +51,3 @@ def test_queue_gets_the_diverse_epistemic_batch_and_skips_labelled_candidates(se
     again = {(i.slice_index, i.x, i.y) for i in rebuilt}
     assert len(rebuilt) == 4 and (12, 100, 300) not in again and set(locs[21:23]) <= again
     assert QueueItem.objects.filter(series=series, status=QueueItem.Status.OPEN).count() == 4
-
-
-@pytest.mark.django_db
-def test_class_balanced_queue_counts_the_portals_labels_per_class(series_factory, scored_job, user_factory):
-    """Labels already given anywhere in the portal (here 4 TB and 2 TM on another series) decide which
-    classes the next batch asks about; class_balanced needs only the stored scores (no PACS fetch)."""
-    expert = user_factory("expert")
-    other = series_factory()
-    for i, label_class in enumerate(["TB", "TB", "TB", "TB", "TM", "TM"]):
-        label_create(user=expert, series=other, slice_index=i, x=100, y=100, label_class=label_class)
-    series = series_factory()
-    looks = {"TB": [0.85, 0.05, 0.05, 0.05], "TM": [0.1, 0.8, 0.05, 0.05], "FB": [0.1, 0.05, 0.8, 0.05],
-             "FM": [0.1, 0.05, 0.05, 0.8]}
-    kinds = ["TB"] * 8 + ["TM", "FB", "FM"] * 2
-    locs = [(i, 64 + 16 * i, 200) for i in range(len(kinds))]
-    job = scored_job(series, locs, np.array([looks[k] for k in kinds]))
-    items = queue_build(job=job, strategy="class_balanced", batch_size=2)
-    assert sorted(kinds[i.slice_index] for i in items) == ["FB", "FM"]  # TB and TM have labels already
-    for i, label_class in enumerate(["FB", "FM"] * 3):
-        label_create(user=expert, series=other, slice_index=9 + i, x=100, y=100, label_class=label_class)
-    rebuilt = queue_build(job=job, strategy="class_balanced", batch_size=1)
-    assert [kinds[i.slice_index] for i in rebuilt] == ["TM"]  # now TM (2 labels) is the scarcest class
