@@ -12,6 +12,8 @@ import pydicom
 from PIL import Image
 from scipy import ndimage as ndi
 
+from portal.studies import header
+
 # The export window (level -600 / width 1500), same numbers as detection.ml.constants.WINDOWS["lung"];
 # copied so that hashes recorded in the signed ledger never change when the ML core retunes its windows.
 LUNG_WINDOW = (-1350.0, 150.0)
@@ -34,6 +36,8 @@ def file_hash(data: bytes) -> str:
 
 # Native little-endian encodings: the pixel data is the array's bytes, no decoder needed.
 _NATIVE_LITTLE_ENDIAN = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
+_PIXEL_KEYWORDS = ("SamplesPerPixel", "NumberOfFrames", "BitsAllocated", "BitsStored", "PixelRepresentation",
+                   "PhotometricInterpretation", "Rows", "Columns")
 
 
 def decoded_pixels(ds: pydicom.Dataset) -> np.ndarray:
@@ -42,25 +46,27 @@ def decoded_pixels(ds: pydicom.Dataset) -> np.ndarray:
     0.05 ms. The result equals ``pixel_array`` element for element, including its correction of unused high
     bits (PS3.5 8.1.1: shifted out, sign-extended when signed); anything else goes through pydicom."""
     meta = getattr(ds, "file_meta", None)
+    attrs = {keyword: header.value(ds, keyword) for keyword in _PIXEL_KEYWORDS}
     try:
         simple = (
             str(getattr(meta, "TransferSyntaxUID", "")) in _NATIVE_LITTLE_ENDIAN
             and "PixelData" in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds
-            and int(ds.get("SamplesPerPixel", 1)) == 1 and int(ds.get("NumberOfFrames", 1) or 1) == 1
-            and int(ds.BitsAllocated) in (8, 16) and int(ds.PixelRepresentation) in (0, 1)
-            and 1 <= int(ds.BitsStored) <= int(ds.BitsAllocated)
-            and str(ds.PhotometricInterpretation) in ("MONOCHROME1", "MONOCHROME2")
+            and int(attrs["SamplesPerPixel"] or 1) == 1 and int(attrs["NumberOfFrames"] or 1) == 1
+            and int(attrs["BitsAllocated"]) in (8, 16) and int(attrs["PixelRepresentation"]) in (0, 1)
+            and 1 <= int(attrs["BitsStored"]) <= int(attrs["BitsAllocated"])
+            and str(attrs["PhotometricInterpretation"]) in ("MONOCHROME1", "MONOCHROME2")
         )
-    except (AttributeError, TypeError, ValueError):
+    except (TypeError, ValueError):
         simple = False
     if not simple:
         return ds.pixel_array
-    allocated, stored = int(ds.BitsAllocated), int(ds.BitsStored)
-    dtype = np.dtype(f"{'i' if ds.PixelRepresentation else 'u'}{allocated // 8}").newbyteorder("<")
-    count = int(ds.Rows) * int(ds.Columns)
-    if len(ds.PixelData) < count * dtype.itemsize:
+    allocated, stored = int(attrs["BitsAllocated"]), int(attrs["BitsStored"])
+    rows, columns = int(attrs["Rows"]), int(attrs["Columns"])
+    dtype = np.dtype(f"{'i' if attrs['PixelRepresentation'] else 'u'}{allocated // 8}").newbyteorder("<")
+    data = ds.PixelData
+    if len(data) < rows * columns * dtype.itemsize:
         return ds.pixel_array  # short pixel data: let pydicom raise its own error
-    pixels = np.frombuffer(ds.PixelData, dtype=dtype, count=count).reshape(int(ds.Rows), int(ds.Columns))
+    pixels = np.frombuffer(data, dtype=dtype, count=rows * columns).reshape(rows, columns)
     pixels = pixels.astype(dtype.newbyteorder("="))  # a writeable native-order copy, as pixel_array returns
     if stored < allocated:
         shift = allocated - stored
@@ -70,7 +76,7 @@ def decoded_pixels(ds: pydicom.Dataset) -> np.ndarray:
 
 
 def _rescale(ds: pydicom.Dataset) -> tuple[float, float]:
-    return float(getattr(ds, "RescaleSlope", 1) or 1), float(getattr(ds, "RescaleIntercept", 0) or 0)
+    return float(header.value(ds, "RescaleSlope") or 1), float(header.value(ds, "RescaleIntercept") or 0)
 
 
 def hu(ds: pydicom.Dataset) -> np.ndarray:

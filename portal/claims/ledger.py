@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from portal.claims import crypto, imaging
 from portal.claims.models import GENESIS_HASH, LedgerEntry
+from portal.studies import header
 
 logger = logging.getLogger(__name__)
 
@@ -57,21 +58,22 @@ class Fingerprint:
 
 def fingerprint(ds: pydicom.Dataset, file_bytes: bytes) -> Fingerprint:
     meta = getattr(ds, "file_meta", None)
+    study_uid, series_uid, sop_uid = (str(header.value(ds, keyword)) for keyword in
+                                      ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"))
     try:
         pixels = imaging.decoded_pixels(ds)
     except Exception as exc:  # no pixel data (SR, SEG without frames...) or an undecodable encoding
         # Still record the file hash: the upload must not fail, and the entry shows the pixels were not hashed.
-        logger.warning("no decodable pixels in %s: %s", getattr(ds, "SOPInstanceUID", "?"), exc)
+        logger.warning("no decodable pixels in %s: %s", sop_uid, exc)
         return Fingerprint(
-            study_uid=str(ds.StudyInstanceUID), series_uid=str(ds.SeriesInstanceUID),
-            sop_instance_uid=str(ds.SOPInstanceUID), pixel_sha256="", file_sha256=imaging.file_hash(file_bytes),
-            render_sha256="", pixel_shape=[], pixel_dtype="",
+            study_uid=study_uid, series_uid=series_uid, sop_instance_uid=sop_uid, pixel_sha256="",
+            file_sha256=imaging.file_hash(file_bytes), render_sha256="", pixel_shape=[], pixel_dtype="",
             transfer_syntax_uid=str(getattr(meta, "TransferSyntaxUID", "") or ""),
         )
     return Fingerprint(
-        study_uid=str(ds.StudyInstanceUID),
-        series_uid=str(ds.SeriesInstanceUID),
-        sop_instance_uid=str(ds.SOPInstanceUID),
+        study_uid=study_uid,
+        series_uid=series_uid,
+        sop_instance_uid=sop_uid,
         pixel_sha256=imaging.pixel_hash(pixels),
         file_sha256=imaging.file_hash(file_bytes),
         render_sha256=imaging.pixel_hash(imaging.render_lung(ds, pixels)) if pixels.ndim == 2 else "",

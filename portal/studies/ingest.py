@@ -15,6 +15,9 @@ from typing import Any, BinaryIO, TypeVar
 import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+
+from portal.studies import header
 
 REQUIRED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
@@ -42,6 +45,14 @@ class StagedInstance:
     dataset: pydicom.Dataset
     data: bytes | None = None  # the file bytes while they are in memory anyway (saves re-reading for STOW)
     prepared: dict[str, Any] = field(default_factory=dict)  # filled by signals.instances_staged receivers
+
+    @property
+    def sop_uid(self) -> str:
+        return header.value(self.dataset, "SOPInstanceUID")
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.data is not None else self.path.stat().st_size
 
 
 @dataclass
@@ -104,9 +115,10 @@ def iter_zip_members(
 def _expected_pixel_bytes(ds: pydicom.Dataset) -> int | None:
     if ds.file_meta.TransferSyntaxUID.is_compressed:
         return None
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    samples = int(ds.get("SamplesPerPixel", 1))
-    return int(ds.Rows) * int(ds.Columns) * samples * frames * int(ds.BitsAllocated) // 8
+    frames = int(header.value(ds, "NumberOfFrames", 1) or 1)
+    samples = int(header.value(ds, "SamplesPerPixel", 1))
+    rows, columns, bits = (header.value(ds, keyword) for keyword in ("Rows", "Columns", "BitsAllocated"))
+    return int(rows) * int(columns) * samples * frames * int(bits) // 8
 
 
 def validate(label: str, data: bytes) -> tuple[pydicom.Dataset | None, str | None]:
@@ -119,7 +131,7 @@ def validate(label: str, data: bytes) -> tuple[pydicom.Dataset | None, str | Non
         return None, f"corrupt DICOM: {type(exc).__name__}: {exc}"
     if ds.file_meta.get("MediaStorageSOPClassUID") == DICOMDIR_SOP_CLASS:
         return None, "DICOMDIR index file, not an image instance; skipped"
-    missing = [tag for tag in REQUIRED_UIDS if not ds.get(tag)]
+    missing = [tag for tag in REQUIRED_UIDS if not header.value(ds, tag)]
     if missing:
         return None, f"DICOM file lacks required attribute(s): {', '.join(missing)}"
     if "PixelData" in ds:
@@ -151,7 +163,7 @@ def iter_ingest(files: Iterable[tuple[str, BinaryIO, int]], staging_dir: Path, l
         if ds is None:
             result.errors.append(FileError(label, reason or "invalid"))
             return None
-        sop_uid = str(ds.SOPInstanceUID)
+        sop_uid = str(header.value(ds, "SOPInstanceUID"))
         if sop_uid in seen:
             result.errors.append(FileError(label, f"duplicate SOP Instance UID (same as {seen[sop_uid]}); skipped"))
             return None
@@ -220,11 +232,11 @@ def in_background(items: Iterator[T], *, ahead: int, name: str) -> Generator[T, 
 
 def slice_position(ds: pydicom.Dataset) -> float | None:
     """Position along the slice normal, so sorting works for any orientation (not just axial)."""
-    ipp = ds.get("ImagePositionPatient")
-    if ipp is None:
+    ipp = header.value(ds, "ImagePositionPatient")
+    if not isinstance(ipp, list | MultiValue) or len(ipp) != 3:
         return None
-    iop = ds.get("ImageOrientationPatient")
-    if iop is None or len(iop) != 6:
+    iop = header.value(ds, "ImageOrientationPatient")
+    if not isinstance(iop, list | MultiValue) or len(iop) != 6:
         return float(ipp[2])
     # Plain floats: numpy's per-call overhead on 3-vectors costs more than the arithmetic, once per instance.
     rx, ry, rz, cx, cy, cz = (float(v) for v in iop)

@@ -14,9 +14,10 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from pydicom.multival import MultiValue
 
 from portal.accounts.services import audit
-from portal.studies import dicomweb
+from portal.studies import dicomweb, header
 from portal.studies.ingest import (
     FileError,
     IngestResult,
@@ -114,10 +115,10 @@ def _chunks(items: Iterable[StagedInstance], size: int) -> Iterator[list[StagedI
 
 def _stow(chunk: list[StagedInstance]) -> tuple[set[str], dict[str, str]]:
     try:
-        return dicomweb.store({item.dataset.SOPInstanceUID: item.data if item.data is not None
+        return dicomweb.store({item.sop_uid: item.data if item.data is not None
                                else item.path.read_bytes() for item in chunk})
     except dicomweb.PacsRejected as exc:
-        return set(), {item.dataset.SOPInstanceUID: f"PACS rejected the request: {exc}" for item in chunk}
+        return set(), {item.sop_uid: f"PACS rejected the request: {exc}" for item in chunk}
 
 
 def _prepare(chunk: list[StagedInstance]) -> None:
@@ -144,11 +145,11 @@ def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[
     def confirm(chunk: list[StagedInstance], stow: Future, prepared: Future) -> None:
         ok, failed = stow.result()
         prepared.result()
-        confirmed = [item for item in chunk if item.dataset.SOPInstanceUID in ok]
+        confirmed = [item for item in chunk if item.sop_uid in ok]
         with transaction.atomic():
             instances = index_datasets([item.dataset for item in confirmed], uploaded_by=batch.uploaded_by,
-                                       sizes={item.dataset.SOPInstanceUID: item.path.stat().st_size
-                                              for item in confirmed}, series_by_uid=series_by_uid)
+                                       sizes={item.sop_uid: item.size for item in confirmed},
+                                       series_by_uid=series_by_uid)
             for instance in instances:
                 touched[instance.series_id] = instance.series
             instances_stored.send(
@@ -160,14 +161,15 @@ def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[
             batch.save(update_fields=["instances_stored"])
         for item in chunk:
             item.data, item.prepared = None, {}  # stored: free the memory
-            uid = item.dataset.SOPInstanceUID
+            uid = item.sop_uid
             if uid in failed:
                 refused.append(FileError(item.file, failed[uid]).__dict__)
             else:
                 item.path.unlink(missing_ok=True)
         stored_rows.extend(
-            {"file": item.file, "sop_instance_uid": item.dataset.SOPInstanceUID,
-             "study_uid": item.dataset.StudyInstanceUID, "series_uid": item.dataset.SeriesInstanceUID}
+            {"file": item.file, "sop_instance_uid": item.sop_uid,
+             "study_uid": header.value(item.dataset, "StudyInstanceUID"),
+             "series_uid": header.value(item.dataset, "SeriesInstanceUID")}
             for item in confirmed
         )
 
@@ -229,21 +231,22 @@ def index_datasets(datasets: list[pydicom.Dataset], *, uploaded_by: User | None,
     series_by_uid = {} if series_by_uid is None else series_by_uid
     rows = []
     for ds in datasets:
-        series = series_by_uid.get(ds.SeriesInstanceUID)
+        series_uid, sop_uid = header.value(ds, "SeriesInstanceUID"), header.value(ds, "SOPInstanceUID")
+        series = series_by_uid.get(series_uid)
         if series is None:
-            series = series_by_uid[ds.SeriesInstanceUID] = _index_series(ds, uploaded_by=uploaded_by)
-        spacing = ds.get("PixelSpacing")
+            series = series_by_uid[series_uid] = _index_series(ds, uploaded_by=uploaded_by)
+        spacing = header.value(ds, "PixelSpacing")
         rows.append(Instance(
-            sop_instance_uid=ds.SOPInstanceUID,
+            sop_instance_uid=sop_uid,
             series=series,
-            sop_class_uid=str(ds.SOPClassUID),
-            instance_number=_int(ds.get("InstanceNumber")),
+            sop_class_uid=str(header.value(ds, "SOPClassUID")),
+            instance_number=_int(header.value(ds, "InstanceNumber")),
             z=slice_position(ds),
-            rows=_int(ds.get("Rows")),
-            columns=_int(ds.get("Columns")),
-            pixel_spacing=[float(v) for v in spacing] if spacing else None,
+            rows=_int(header.value(ds, "Rows")),
+            columns=_int(header.value(ds, "Columns")),
+            pixel_spacing=[float(v) for v in spacing] if isinstance(spacing, list | MultiValue) else None,
             transfer_syntax_uid=str(ds.file_meta.get("TransferSyntaxUID", "")),
-            file_size=(sizes or {}).get(ds.SOPInstanceUID),
+            file_size=(sizes or {}).get(sop_uid),
         ))
     if not rows:
         return []
