@@ -1,16 +1,18 @@
 """Read large request bodies from the WSGI server in big pieces.
 
 Django's multipart parser asks for 64 KiB at a time. gunicorn (27) answers each such read from a read-ahead
-buffer of up to 1 MiB that it copies whole on every call, so a 50 MB upload cost about 0.8 GB of copying
-under the GIL. A 1 MiB ``io.BufferedReader`` in front of ``wsgi.input`` asks the server for 1 MiB at a time
-and serves the parser's small reads from its own buffer (C, one copy).
+buffer that it copies whole on every call; on a loopback upload its recv() returns 1 MiB at a time (strace),
+so receiving the 52 MB CT series cost about 0.24 s of CPU under the GIL. A 512 KiB ``io.BufferedReader`` in
+front of ``wsgi.input`` asks the server for 512 KiB at a time and serves the parser's small reads from its own
+buffer: about 0.06-0.13 s (``scripts/bench_body_reads.py``; 512 KiB rather than 1 MiB because it also stays
+close to the unwrapped cost when recv() returns only 128 KiB).
 """
 
 import io
 from collections.abc import Callable, Iterable
 from typing import Any
 
-BODY_READ_SIZE = 1 << 20
+BODY_READ_SIZE = 512 * 1024
 
 
 class _BodyInput(io.RawIOBase):
