@@ -217,3 +217,77 @@ class DiverseMCDropoutStrategy(_DiverseStrategy):
     def score(self, pool: Pool) -> np.ndarray:
         return bald(pool)
 
+def typicality(emb: np.ndarray, knn: int) -> np.ndarray:
+    """Inverse mean distance to the ``knn`` nearest other points: high in dense regions, low for outliers."""
+    if len(emb) < 2:
+        return np.ones(len(emb))
+    d = np.sqrt(np.maximum(((emb[:, None, :] - emb[None, :, :]) ** 2).sum(-1), 0.0))
+    np.fill_diagonal(d, np.inf)
+    k = max(1, min(knn, len(emb) - 1))
+    return 1.0 / (np.sort(d, axis=1)[:, :k].mean(1) + EPS)
+
+
+@register
+class TypiClustStrategy:
+    """Low-budget active learning (TypiClust, Hacohen, Dekel & Weinshall, ICML 2022): k-means the labelled and
+    unlabelled embeddings into |labelled| + k clusters; each pick goes to the cluster with the fewest labelled
+    points (the largest on a tie), and takes its most *typical* unlabelled member, so a small budget labels
+    representative examples of every region instead of outliers. Clusters of <= 5 points are skipped while
+    larger ones remain (the paper's outlier guard); at most 500 clusters; typicality over 20 neighbours within
+    the cluster. Priority: typicality within the item's cluster."""
+
+    name: ClassVar[str] = "typiclust"
+    needs: ClassVar[frozenset[str]] = frozenset({"embeddings"})
+    max_clusters: ClassVar[int] = 500
+    min_cluster_size: ClassVar[int] = 5
+    knn: ClassVar[int] = 20
+
+    def select(self, pool: Pool, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.cluster import KMeans  # only this strategy needs it
+
+        if pool.embeddings is None:
+            raise ValueError("typiclust needs embeddings")
+        n = len(pool)
+        k = min(k, n)
+        if k <= 0:
+            return np.zeros(0, int), np.zeros(n)
+        labelled = pool.labelled_embeddings if pool.labelled_embeddings is not None else pool.embeddings[:0]
+        points = _normalise(np.vstack([pool.embeddings, labelled]).astype(np.float64))
+        n_clusters = min(len(labelled) + k, self.max_clusters, len(points))
+        cluster = KMeans(n_clusters, n_init=1, random_state=int(rng.integers(2**31))).fit_predict(points)
+        size = np.bincount(cluster, minlength=n_clusters)
+        covered = np.bincount(cluster[n:], minlength=n_clusters).astype(float)
+        typ = np.zeros(len(points))
+        for c in range(n_clusters):
+            members = np.flatnonzero(cluster == c)
+            typ[members] = typicality(points[members], self.knn)
+        free = np.ones(n, bool)  # unlabelled and not yet picked in this batch
+        chosen: list[int] = []
+        for _ in range(k):
+            open_ = np.bincount(cluster[:n][free], minlength=n_clusters) > 0
+            eligible = open_ & (size > self.min_cluster_size)
+            if not eligible.any():
+                eligible = open_
+            c = min(np.flatnonzero(eligible), key=lambda j: (covered[j], -size[j]))
+            members = np.flatnonzero((cluster[:n] == c) & free)
+            pick = int(members[np.argmax(typ[members])])
+            chosen.append(pick)
+            free[pick] = False
+            covered[c] += 1
+        return np.asarray(chosen), typ[:n]
+
+
+@register
+class TypiClustThenBALDStrategy:
+    """``typiclust`` while fewer than ``switch_at`` items are labelled (it won the cold start in the benchmark),
+    then ``diverse_mc_dropout`` (the best strategy once the head has enough labels to know what it does not
+    know). The labelled count is the pool's labelled embeddings."""
+
+    name: ClassVar[str] = "typiclust_bald"
+    needs: ClassVar[frozenset[str]] = frozenset({"mc", "embeddings"})
+    switch_at: ClassVar[int] = 40
+
+    def select(self, pool: Pool, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        labelled = 0 if pool.labelled_embeddings is None else len(pool.labelled_embeddings)
+        inner = TypiClustStrategy() if labelled < self.switch_at else DiverseMCDropoutStrategy()
+        return inner.select(pool, k, rng)

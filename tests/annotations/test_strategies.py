@@ -94,3 +94,35 @@ def test_pool_subset_keeps_candidates_aligned_and_the_labelled_context():
     assert np.allclose(sub.probs, pool.probs[[22, 3]]) and np.allclose(sub.embeddings, pool.embeddings[[22, 3]])
     assert np.allclose(sub.mc_probs, pool.mc_probs[:, [22, 3]]) and sub.labelled_embeddings is pool.labelled_embeddings
 
+
+
+def test_typiclust_takes_the_typical_member_of_each_uncovered_region():
+    """Three regions; one already has a label. A batch of two goes to the two uncovered regions, larger one
+    first, and takes each region's most central point, not its outlier."""
+    rng = np.random.default_rng(0)
+    centres = np.array([[10.0, 0.0], [0.0, 10.0], [-10.0, -10.0]])
+    sizes = [30, 20, 12]
+    emb = np.vstack([c + rng.normal(0, 1.0, (s, 2)) for c, s in zip(centres, sizes, strict=True)])
+    emb = np.vstack([emb, [[10.0, 4.0]]])  # an outlier of the largest region
+    region = np.repeat([0, 1, 2], sizes).tolist() + [0]
+    pool = Pool(probs=np.full((len(emb), 4), 0.25), embeddings=emb, labelled_embeddings=centres[2:] + 0.1)
+    chosen, prio = get_strategy("typiclust").select(pool, 2, np.random.default_rng(1))
+    assert [region[i] for i in chosen] == [0, 1]
+    assert len(emb) - 1 not in chosen  # the outlier is never the representative
+    for i, r in zip(chosen, (0, 1), strict=True):  # the pick sits near its region's centre
+        assert np.linalg.norm(emb[i] - emb[np.array(region) == r].mean(0)) < 1.0
+    assert prio.shape == (len(emb),)
+
+
+def test_typiclust_bald_switches_from_typical_to_epistemic_picks_at_40_labels():
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(60, 3))
+    mc = rng.dirichlet(np.ones(4), size=(10, 60))
+
+    def picks(name: str, n_labelled: int) -> list[int]:
+        labelled = np.random.default_rng(n_labelled).normal(size=(n_labelled, 3))
+        pool = Pool(probs=mc.mean(0), mc_probs=mc, embeddings=emb, labelled_embeddings=labelled)
+        return list(get_strategy(name).select(pool, 4, np.random.default_rng(1))[0])
+
+    assert picks("typiclust_bald", 39) == picks("typiclust", 39) != picks("diverse_mc_dropout", 39)
+    assert picks("typiclust_bald", 40) == picks("diverse_mc_dropout", 40) != picks("typiclust", 40)
