@@ -121,10 +121,12 @@ def simulated_sets(
     return out
 
 
-def patch_sets(n_pool: int, n_test: int, patch: int, cache: Path) -> tuple[PatchSet, PatchSet]:
-    pool, test = simulated_sets(
-        [("pool", n_pool, POOL_Z, 101, (1, 1, 1, 1)), ("test", n_test, TEST_Z, 202, (1, 1, 1, 1))], patch, cache
-    )
+def patch_sets(n_pool: int, n_test: int, patch: int, cache: Path, data_seed: int = 0) -> tuple[PatchSet, PatchSet]:
+    """The pool and test patches; ``data_seed`` > 0 draws fresh ones (other sites, other tampering) from the
+    same scan regions, cached under their own names (0 = the documented draw)."""
+    tag = f"-d{data_seed}" if data_seed else ""
+    pool, test = simulated_sets([(f"pool{tag}", n_pool, POOL_Z, 101 + 1000 * data_seed, (1, 1, 1, 1)),
+                                 (f"test{tag}", n_test, TEST_Z, 202 + 1000 * data_seed, (1, 1, 1, 1))], patch, cache)
     return pool, test
 
 
@@ -336,11 +338,11 @@ def stratified_reference(
     return out
 
 
-def pool_keep(y: np.ndarray, rare: float) -> np.ndarray:
+def pool_keep(y: np.ndarray, rare: float, data_seed: int = 0) -> np.ndarray:
     """Indices of the simulated pool that stay: every TB, a fixed draw of ``rare`` of the others."""
     if rare >= 1.0:
         return np.arange(len(y))
-    keep_rng = np.random.default_rng(999)  # fixed: every strategy and seed sees the same pool
+    keep_rng = np.random.default_rng(999 + data_seed)  # fixed: every strategy and seed sees the same pool
     return np.flatnonzero((y == 0) | (keep_rng.random(len(y)) < rare))
 
 
@@ -357,7 +359,7 @@ def pool_cv_accuracy(x: np.ndarray, y: np.ndarray, groups: np.ndarray, seeds: in
 
 def select_task_epochs(pool: PatchSet, args: argparse.Namespace) -> None:
     """Print the pool-CV accuracy of the head on each candidate task representation (test set untouched)."""
-    keep = pool_keep(pool.y, args.rare)
+    keep = pool_keep(pool.y, args.rare, args.data_seed)
     y, groups = pool.y[keep], pool.groups[keep]
     print(f"pool-CV (5 grouped folds by z-block, 5 head seeds) of the head on {len(y)} pool patches, "
           f"TB/TM/FB/FM = {np.bincount(y, minlength=4).tolist()}; metric = mean per-class recall")  # fmt: skip
@@ -396,6 +398,8 @@ def main() -> None:
                     help="only print the pool-CV head accuracy for each candidate --task-epochs, then stop")
     ap.add_argument("--torch-seed", type=int, default=0, help="dropout masks during training and MC passes")
     ap.add_argument("--cache", default=str(REPO / "var" / "bench"))
+    ap.add_argument("--data-seed", type=int, default=0,
+                    help="0: the documented pool and test draw; N > 0: a fresh simulated draw from the same regions")
     ap.add_argument("--out", default=str(REPO / "docs" / "active_learning_curve_task.png"))
     args = ap.parse_args()
     if args.task_epochs is None:
@@ -403,13 +407,13 @@ def main() -> None:
     if args.pca is None:
         args.pca = 128 if args.features == "lite0" else 0
     t0 = time.time()
-    pool, test = patch_sets(args.n_pool, args.n_test, args.patch, Path(args.cache))
+    pool, test = patch_sets(args.n_pool, args.n_test, args.patch, Path(args.cache), args.data_seed)
     if args.select_task:
         select_task_epochs(pool, args)
         return
     # per-patch features of the whole simulated pool (one cache entry for every --rare)
     fp, ft = (frozen_features(args.features, ps, Path(args.cache), args.task_epochs) for ps in (pool, test))
-    keep = pool_keep(pool.y, args.rare)
+    keep = pool_keep(pool.y, args.rare, args.data_seed)
     pool, fp = pool.subset(keep), fp[keep]
     mu, sd = fp.mean(0), fp.std(0) + 1e-6  # standardised on the (unlabelled) pool only
     fp, ft = (fp - mu) / sd, (ft - mu) / sd
