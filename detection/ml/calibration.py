@@ -79,8 +79,9 @@ def calibrate(
 
     ``blocks`` = {"size": s, "parity": p}: only z-blocks ``((z - z0) // s) % 2 == p`` of the region (the
     others supplied hard negatives to training, see ``training.mine_hard_negatives``)."""
-    patches_per_series = len(detector.scoring_cells(np.asarray(vol, np.float32), spacing))
-    cells, prob = detector.cell_probs(vol, spacing, z_range)
+    all_cells = detector.scoring_cells(np.asarray(vol, np.float32), spacing)
+    patches_per_series = len(all_cells)
+    cells, prob = detector.cell_probs(vol, spacing, z_range, cells=all_cells)
     if blocks:
         keep = ((cells[:, 0] - z_range[0]) // int(blocks["size"])) % 2 == int(blocks["parity"])
         cells, prob = cells[keep], prob[keep]

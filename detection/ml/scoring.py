@@ -228,11 +228,13 @@ class Detector:
         return self._aggregate(vol.shape, cells, prob, top_k)
 
     def cell_probs(
-        self, vol: np.ndarray, spacing: Sequence[float], z_range: tuple[int, int] | None = None
+        self, vol: np.ndarray, spacing: Sequence[float], z_range: tuple[int, int] | None = None,
+        cells: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(cells (N, 3) z/iy/ix, probabilities (N, 4)) of the scoring grid, optionally of z_range only."""
+        """(cells (N, 3) z/iy/ix, probabilities (N, 4)) of the scoring grid, optionally of z_range only.
+        ``cells``: the grid from ``scoring_cells`` when the caller has it already (no second lung mask)."""
         vol = np.asarray(vol, dtype=np.float32)
-        cells = self.scoring_cells(vol, spacing)
+        cells = self.scoring_cells(vol, spacing) if cells is None else cells
         if z_range is not None:
             cells = cells[(cells[:, 0] >= z_range[0]) & (cells[:, 0] < z_range[1])]
         grid = PatchGrid(vol, self.patch, self.stride, self.channels, cells)
