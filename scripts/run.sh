@@ -20,4 +20,7 @@ fi
 $PY -m celery -A portal worker --pool=solo -l INFO > var/log/worker.log 2>&1 & pids+=($!)
 $PY manage.py load_demo
 echo "==> portal at http://127.0.0.1:${PORT}  (logs in var/log/)"
-$PY manage.py runserver "127.0.0.1:${PORT}" --noreload
+# In the background and waited for, so that a TERM to this script runs the cleanup at once (bash defers traps
+# while a foreground command runs).
+$PY manage.py runserver "127.0.0.1:${PORT}" --noreload & pids+=($!)
+wait "${pids[-1]}"
