@@ -8,7 +8,8 @@ import io
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.decorators import api_view, parser_classes, permission_classes
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
@@ -32,6 +33,7 @@ from annotations.serializers import (
 )
 from annotations.strategies import available
 from portal.accounts.permissions import CanLabel, IsAdmin, IsExpert
+from portal.api_schema import binary, errors, paged
 from portal.studies.selectors import visible_series, visible_studies
 
 
@@ -60,6 +62,12 @@ def _visible_label(request, pk: int) -> Label:
     return label
 
 
+@extend_schema(methods=["GET"], operation_id="labels_list", responses=paged(LabelSerializer), parameters=[
+    OpenApiParameter("series", str, description="series instance UID"),
+    OpenApiParameter("study", str, description="study instance UID"),
+    OpenApiParameter("page", int)])
+@extend_schema(methods=["POST"], operation_id="labels_create", request=LabelCreateSerializer,
+               responses={201: LabelSerializer, **errors(400, 404)})
 @api_view(["GET", "POST"])
 @permission_classes([LabelAccess])
 @django_errors
@@ -87,6 +95,10 @@ def labels(request):
     return Response(LabelSerializer(label, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(methods=["GET"], operation_id="labels_retrieve", responses={200: LabelSerializer, **errors(404)})
+@extend_schema(methods=["PATCH"], request=LabelUpdateSerializer, responses={200: LabelSerializer, **errors(400, 404)})
+@extend_schema(methods=["DELETE"], parameters=[OpenApiParameter("reason", str, description="why (kept in history)")],
+               responses={204: None, **errors(404)})
 @api_view(["GET", "PATCH", "DELETE"])
 @permission_classes([LabelAccess])
 @django_errors
@@ -106,6 +118,7 @@ def label_detail(request, pk: int):
     return Response(LabelSerializer(label, context={"request": request}).data)
 
 
+@extend_schema(responses={200: RevisionSerializer(many=True), **errors(404)})
 @api_view(["GET"])
 @permission_classes([LabelAccess])
 def label_history(request, pk: int):
@@ -116,6 +129,9 @@ def label_history(request, pk: int):
     return Response(RevisionSerializer(selectors.label_history(label), many=True).data)
 
 
+@extend_schema(request=RelabelSerializer, responses={
+    200: inline_serializer("Relabelled", {"label": LabelSerializer(), "history": RevisionSerializer(many=True)}),
+    **errors(400, 404)})
 @api_view(["POST"])
 @permission_classes([IsExpert])
 @django_errors
@@ -129,6 +145,8 @@ def label_relabel(request, pk: int):
                      "history": RevisionSerializer(selectors.label_history(label), many=True).data})
 
 
+@extend_schema(request=None, responses={
+    200: QueueItemSerializer, 204: OpenApiResponse(description="nothing to label for you now")})
 @api_view(["POST"])
 @permission_classes([CanLabel])
 def queue_next(request):
@@ -138,6 +156,7 @@ def queue_next(request):
     return Response(QueueItemSerializer(item).data)
 
 
+@extend_schema(request=None, responses={200: QueueItemSerializer, **errors(404)})
 @api_view(["POST"])
 @permission_classes([CanLabel])
 def queue_release(request, pk: int):
@@ -145,6 +164,9 @@ def queue_release(request, pk: int):
     return Response(QueueItemSerializer(services.lease_release(user=request.user, item=item)).data)
 
 
+@extend_schema(responses=paged(QueueItemSerializer), parameters=[
+    OpenApiParameter("status", str), OpenApiParameter("series", str, description="series instance UID"),
+    OpenApiParameter("page", int)])
 @api_view(["GET"])
 @permission_classes([CanLabel])
 def queue_list(request):
@@ -154,12 +176,16 @@ def queue_list(request):
     return paginate(request, qs, QueueItemSerializer)
 
 
+@extend_schema(responses=inline_serializer("Strategies", {
+    "strategies": serializers.ListField(child=serializers.CharField()), "default": serializers.CharField()}))
 @api_view(["GET"])
 @permission_classes([CanLabel])
 def strategies(request):
     return Response({"strategies": available(), "default": services.default_strategy()})
 
 
+@extend_schema(request=QueueRebuildSerializer, responses={
+    201: QueueItemSerializer(many=True), **errors(400, 404), **errors(409, description="series not scored yet")})
 @api_view(["POST"])
 @permission_classes([IsExpert])
 @django_errors
@@ -184,12 +210,17 @@ def queue_rebuild(request):
     return Response(QueueItemSerializer(items, many=True).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(operation_id="adjudications_list", responses=paged(AdjudicationItemSerializer),
+               parameters=[OpenApiParameter("page", int)])
 @api_view(["GET"])
 @permission_classes([IsExpert])
 def adjudication_list(request):
     return paginate(request, selectors.adjudication_queue(request.user), AdjudicationItemSerializer)
 
 
+@extend_schema(methods=["GET"], operation_id="adjudications_retrieve",
+               responses={200: AdjudicationItemSerializer, **errors(404)})
+@extend_schema(methods=["POST"], request=AdjudicateSerializer, responses={201: LabelSerializer, **errors(400, 404)})
 @api_view(["GET", "POST"])
 @permission_classes([IsExpert])
 @django_errors
@@ -210,6 +241,8 @@ def _visible_study(request, study_uid: str):
     return study
 
 
+@extend_schema(responses={**binary("text/csv", "labels in the CT-GAN layout type,uuid,slice,x,y"),
+                          **errors(404)})
 @api_view(["GET"])
 @permission_classes([LabelAccess])
 def export_csv(request, study_uid: str):
@@ -219,6 +252,8 @@ def export_csv(request, study_uid: str):
     return response
 
 
+@extend_schema(responses={**binary("application/dicom", "DICOM SR (TID 1500) of the study's labels"),
+                          **errors(404)})
 @api_view(["GET"])
 @permission_classes([LabelAccess])
 def export_sr(request, study_uid: str):
@@ -236,6 +271,14 @@ def export_sr(request, study_uid: str):
     return response
 
 
+@extend_schema(
+    request={"multipart/form-data": inline_serializer("CtganCsvUpload", {
+                 "file": serializers.FileField(), "series_uid": serializers.CharField(required=False)}),
+             "application/json": inline_serializer("CtganCsvText", {
+                 "csv": serializers.CharField(), "series_uid": serializers.CharField(required=False)})},
+    responses={201: inline_serializer("CtganImported", {
+        "imported": serializers.IntegerField(), "ids": serializers.ListField(child=serializers.IntegerField())}),
+        **errors(400, 404)})
 @api_view(["POST"])
 @permission_classes([IsExpert])
 @parser_classes([MultiPartParser, FormParser, JSONParser])
@@ -253,6 +296,10 @@ def import_csv(request):
     return Response({"imported": len(created), "ids": [lab.pk for lab in created]}, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(methods=["GET"], operation_id="retrain_list", responses=paged(RetrainRunSerializer),
+               parameters=[OpenApiParameter("page", int)])
+@extend_schema(methods=["POST"], operation_id="retrain_create", request=None,
+               responses={202: RetrainRunSerializer, **errors(403)})
 @api_view(["GET", "POST"])
 @permission_classes([IsExpert])
 def retrain(request):

@@ -150,6 +150,19 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Upload studies, browse them, read detector scores, label, check claims.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several models have a `status` or `kind`; name each choice set after its model instead of Status<hash>Enum.
+    "ENUM_NAME_OVERRIDES": {
+        "QueueItemStatusEnum": "annotations.models.QueueItem.Status",
+        "RetrainRunStatusEnum": "annotations.models.RetrainRun.Status",
+        "ModelVersionStatusEnum": "detection.models.ModelVersion.Status",
+        "ScoringJobStatusEnum": "detection.models.ScoringJob.Status",
+        "UploadBatchStatusEnum": "portal.studies.models.UploadBatch.Status",
+        "ClaimImageStatusEnum": "portal.claims.models.ClaimImage.Status",
+        "LabelClassEnum": "annotations.models.LABEL_CHOICES",
+        "StudyAccessKindEnum": "portal.studies.models.StudyAccess.Kind",
+        "ClaimImageKindEnum": "portal.claims.models.ClaimImage.Kind",
+        "EncryptedShareKindEnum": "portal.claims.models.EncryptedShare.Kind",
+    },
 }
 
 # Celery: the default filesystem transport needs no server; set CELERY_BROKER_URL for Redis/RabbitMQ.

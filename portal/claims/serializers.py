@@ -48,9 +48,10 @@ class EncryptedShareCreateSerializer(serializers.Serializer):
 
 
 class EncryptedShareSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
-    study_uid = serializers.CharField(source="study.study_uid", read_only=True, default=None)
-    revoked_by = serializers.CharField(source="revoked_by.username", read_only=True, default=None)
+    # None for a claim share, a deleted user or study, an unrevoked share (allow_null: for the schema only).
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
+    study_uid = serializers.CharField(source="study.study_uid", read_only=True, default=None, allow_null=True)
+    revoked_by = serializers.CharField(source="revoked_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = EncryptedShare
@@ -60,3 +61,14 @@ class EncryptedShareSerializer(serializers.ModelSerializer):
 
 class ShareKeySerializer(serializers.Serializer):
     key = serializers.CharField(max_length=128, trim_whitespace=True)
+
+
+class EncryptedShareCreatedSerializer(EncryptedShareSerializer):
+    """The response to creating a share (documents encrypted_shares POST): the share plus its key, shown once."""
+
+    key = serializers.CharField(read_only=True)
+    key_notice = serializers.CharField(read_only=True)
+    archive_url = serializers.CharField(read_only=True)
+
+    class Meta(EncryptedShareSerializer.Meta):
+        fields = [*EncryptedShareSerializer.Meta.fields, "key", "key_notice", "archive_url"]

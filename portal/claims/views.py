@@ -10,7 +10,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
-from rest_framework import status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.decorators import api_view, parser_classes, permission_classes
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -19,6 +21,7 @@ from rest_framework.response import Response
 from portal.accounts.models import Role
 from portal.accounts.permissions import IsAdmin
 from portal.accounts.services import audit, has_role
+from portal.api_schema import binary, errors
 from portal.claims import crypto, imaging, ledger, services, share_access
 from portal.claims.models import Claim, ClaimImage, EncryptedShare, LedgerEntry
 from portal.claims.permissions import CanCheckClaims, CanReadProvenance, CanShareStudies
@@ -33,6 +36,7 @@ from portal.claims.selectors import (
 from portal.claims.serializers import (
     ClaimCreateSerializer,
     ClaimSerializer,
+    EncryptedShareCreatedSerializer,
     EncryptedShareCreateSerializer,
     EncryptedShareSerializer,
     ShareInsurerSerializer,
@@ -53,8 +57,58 @@ def _claim_or_404(user: User, claim_id) -> Claim:
     return get_object_or_404(visible_claims(user), pk=claim_id)
 
 
+# --- OpenAPI description of the function views below (drf-spectacular) ----------------------------------------
+
+INVALID = {400: OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid input: {field: [message]} or {detail}.")}
+PACS_DOWN = errors(503, description="The image archive (PACS) is unreachable.")
+GONE = {410: OpenApiResponse(inline_serializer("ShareRevoked", {
+    "detail": serializers.CharField(), "ok": serializers.BooleanField(), "revoked": serializers.BooleanField(),
+}), description="The share was revoked by its creator.")}
+SHARE_FAILURE = inline_serializer("ShareFailure", {
+    "detail": serializers.CharField(), "ok": serializers.BooleanField(required=False, help_text="false when present"),
+})
+KEY_REFUSED = "the key is wrong, or the archive does not decrypt (altered, truncated, not a portal archive)"
+KEY_HOLDER_ERRORS = {
+    400: OpenApiResponse(SHARE_FAILURE, description=f"Invalid input ({{key: [message]}}), or {KEY_REFUSED}."),
+    **errors(404, description="No such share, or its archive is missing on the server."),
+    **GONE,
+}
+
+
+def share_opened(**more: serializers.Field) -> dict[str, serializers.Field]:
+    """services.encrypted_share_open's result without its private "_members" (a fresh dict: the serializer
+    class built from it takes its fields out)."""
+    return {
+        "header": serializers.DictField(),
+        "files": serializers.ListField(child=serializers.CharField()),
+        "ledger_verified": serializers.IntegerField(help_text="DICOM files whose pixels are in the provenance ledger"),
+        "problems": serializers.ListField(child=serializers.CharField()),
+        "ok": serializers.BooleanField(),
+        **more,
+    }
+
+
+LEDGER_ENTRY = inline_serializer("LedgerEntryChecked", {  # ledger.entry_dict
+    "seq": serializers.IntegerField(),
+    "recorded_at": serializers.DateTimeField(),
+    **{name: serializers.CharField() for name in ("study_uid", "series_uid", "sop_instance_uid", "pixel_sha256",
+                                                  "file_sha256", "render_sha256")},
+    "pixel_shape": serializers.ListField(child=serializers.IntegerField()),
+    **{name: serializers.CharField() for name in ("pixel_dtype", "transfer_syntax_uid", "key_id", "prev_hash",
+                                                  "entry_hash", "signature")},
+    "signature_valid": serializers.BooleanField(),
+    "problems": serializers.ListField(child=serializers.CharField()),
+}, many=True)
+
+
 # --- claims API ---------------------------------------------------------------------------------------------
 
+@extend_schema(methods=["GET"], operation_id="claims_list", responses=inline_serializer("ClaimSummary", {
+    "id": serializers.UUIDField(), "reference": serializers.CharField(), "created": serializers.DateTimeField(),
+    "insurer": serializers.CharField(), "report_url": serializers.CharField(),
+}, many=True))
+@extend_schema(methods=["POST"], operation_id="claims_create", request=ClaimCreateSerializer,
+               responses={201: ClaimSerializer, **INVALID})
 @api_view(["GET", "POST"])
 @permission_classes([CanCheckClaims])
 def claim_list(request):
@@ -72,6 +126,7 @@ def claim_list(request):
                       "report_url": f"/claims/{c.id}/"} for c in claims])
 
 
+@extend_schema(operation_id="claims_retrieve", responses={200: ClaimSerializer, **errors(404)})
 @api_view(["GET"])
 @permission_classes([CanCheckClaims])
 def claim_detail(request, claim_id):
@@ -80,6 +135,24 @@ def claim_detail(request, claim_id):
     return Response(ClaimSerializer(claim).data)
 
 
+@extend_schema(
+    operation_id="claims_images_create",
+    request={"multipart/form-data": {"type": "object", "properties": {
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                  "description": "DICOM, PNG or JPEG images"},
+        "file": {"type": "string", "format": "binary", "description": "one image; read only when 'files' is empty"},
+    }}},
+    responses={
+        201: inline_serializer("ClaimImagesAdded", {"images": inline_serializer("ClaimImageAdded", {
+            "position": serializers.IntegerField(),
+            "provenance": serializers.ChoiceField(choices=ClaimImage.Provenance.choices),
+            "status": serializers.ChoiceField(choices=ClaimImage.Status.choices),
+            "result": serializers.JSONField(),
+        }, many=True)}),
+        **errors(400, description="No file sent, or a file was refused."),
+        **errors(404),
+    },
+)
 @api_view(["POST"])
 @permission_classes([CanCheckClaims])
 @parser_classes([MultiPartParser, FormParser])
@@ -97,6 +170,9 @@ def claim_images(request, claim_id):
                                  "result": i.result} for i in images]}, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(operation_id="claims_studies_create", request=StudyRefSerializer, responses={
+    201: inline_serializer("ClaimStudyAdded", {"study_uid": serializers.CharField()}), **INVALID, **errors(404),
+})
 @api_view(["POST"])
 @permission_classes([CanCheckClaims])
 @parser_classes([JSONParser, FormParser])
@@ -113,6 +189,10 @@ def claim_studies(request, claim_id):
     return Response({"study_uid": study.study_uid}, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(operation_id="claims_shared_studies_list", responses=inline_serializer("SharedStudy", {
+    "study_uid": serializers.CharField(), "description": serializers.CharField(),
+    "study_date": serializers.DateField(allow_null=True), "patient_id": serializers.CharField(),
+}, many=True))
 @api_view(["GET"])
 @permission_classes([CanCheckClaims])
 def shared_studies(request):
@@ -125,6 +205,14 @@ def shared_studies(request):
 
 # --- provenance API -----------------------------------------------------------------------------------------
 
+@extend_schema(operation_id="provenance_keys_retrieve", responses=inline_serializer("PublicKeys", {
+    "algorithm": serializers.CharField(),
+    "active": serializers.CharField(help_text="id of the key that signs new entries"),
+    "keys": inline_serializer("PublicKey", {
+        "key_id": serializers.CharField(), "public_key_pem": serializers.CharField(),
+        "active": serializers.BooleanField(),
+    }, many=True),
+}))
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def public_keys(request):
@@ -136,6 +224,13 @@ def public_keys(request):
                               for kid, k in sorted(keys.items())]})
 
 
+@extend_schema(operation_id="provenance_ledger_verify", responses=inline_serializer("LedgerReport", {
+    "ok": serializers.BooleanField(), "entries": serializers.IntegerField(),
+    "head": serializers.CharField(help_text="entry_hash of the last entry"),
+    "problems": inline_serializer("LedgerProblem", {
+        "seq": serializers.IntegerField(), "problem": serializers.CharField(),
+    }, many=True),
+}))
 @api_view(["GET"])
 @permission_classes([IsAdmin])
 def ledger_verify(request):
@@ -145,6 +240,12 @@ def ledger_verify(request):
     return Response(report.as_dict())
 
 
+@extend_schema(operation_id="provenance_instance_retrieve", responses={
+    200: inline_serializer("InstanceProvenance", {
+        "sop_instance_uid": serializers.CharField(), "entries": LEDGER_ENTRY,
+    }),
+    **errors(404),
+})
 @api_view(["GET"])
 @permission_classes([CanReadProvenance])
 def instance_provenance(request, sop_uid):
@@ -156,6 +257,12 @@ def instance_provenance(request, sop_uid):
     return Response({"sop_instance_uid": sop_uid, "entries": [ledger.entry_dict(e, keys) for e in entries]})
 
 
+@extend_schema(operation_id="provenance_instance_png", responses={
+    **binary("image/png", "Lung-window 8-bit grey PNG, as an attachment."),
+    **errors(404),
+    **errors(409, description="The PACS copy does not match the signed original."),
+    **PACS_DOWN,
+})
 @api_view(["GET"])
 @permission_classes([CanReadProvenance])
 def instance_png(request, sop_uid):
@@ -177,6 +284,13 @@ def instance_png(request, sop_uid):
 
 # --- shares API ---------------------------------------------------------------------------------------------
 
+@extend_schema(operation_id="shares_studies_insurers_create", request=ShareInsurerSerializer, responses={
+    201: inline_serializer("StudySharedWithInsurer", {
+        "study_uid": serializers.CharField(), "insurer": serializers.CharField(),
+    }),
+    **INVALID,
+    **errors(404),
+})
 @api_view(["POST"])
 @permission_classes([CanShareStudies])
 @parser_classes([JSONParser, FormParser])
@@ -194,6 +308,11 @@ def share_with_insurer(request, study_uid):
     return Response({"study_uid": study.study_uid, "insurer": insurer.username}, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(methods=["GET"], operation_id="shares_encrypted_list", responses=EncryptedShareSerializer(many=True),
+               parameters=[OpenApiParameter("study", str, description="only the shares of this study UID")])
+@extend_schema(methods=["POST"], operation_id="shares_encrypted_create", request=EncryptedShareCreateSerializer,
+               responses={201: EncryptedShareCreatedSerializer, **INVALID,
+                          **errors(403, description="Only admins export claim bundles."), **errors(404), **PACS_DOWN})
 @api_view(["GET", "POST"])
 @permission_classes([CanShareStudies])
 @parser_classes([JSONParser, FormParser])
@@ -230,6 +349,9 @@ def encrypted_shares(request):
     return Response(body, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(operation_id="shares_encrypted_archive_retrieve", responses={
+    **binary("application/octet-stream", "The encrypted archive (.mitp), as an attachment."), **errors(404), **GONE,
+})
 @api_view(["GET"])
 @permission_classes([CanShareStudies])
 def encrypted_share_archive(request, share_id):
@@ -241,6 +363,18 @@ def encrypted_share_archive(request, share_id):
                         filename=f"{share.kind}-{share.id}.mitp", content_type="application/octet-stream")
 
 
+@extend_schema(
+    operation_id="shares_import_create",
+    request={"multipart/form-data": {"type": "object", "required": ["archive", "key"], "properties": {
+        "archive": {"type": "string", "format": "binary", "description": "the encrypted archive (.mitp)"},
+        "key": {"type": "string", "description": "the share's key"},
+    }}},
+    responses={
+        200: inline_serializer("ShareImported", share_opened()),
+        400: OpenApiResponse(SHARE_FAILURE, description=f"No archive or key ({{detail}} only), or {KEY_REFUSED}."),
+        **GONE,
+    },
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 @parser_classes([MultiPartParser, FormParser])
@@ -266,6 +400,11 @@ def _gone(exc: Exception) -> Response:
     return Response({"detail": str(exc), "ok": False, "revoked": True}, status=status.HTTP_410_GONE)
 
 
+@extend_schema(operation_id="shares_encrypted_revoke_create", request=None, responses={
+    200: EncryptedShareSerializer,
+    **errors(403, description="Only its creator or an admin may revoke a share."),
+    **errors(404),
+})
 @api_view(["POST"])
 @permission_classes([CanShareStudies])
 def encrypted_share_revoke(request, share_id):
@@ -289,6 +428,14 @@ def _key_holder_call(request, share_id, action):
         return share, Response({"detail": "the archive is missing on the server"}, status=status.HTTP_404_NOT_FOUND)
 
 
+@extend_schema(operation_id="shares_encrypted_open_create", request=ShareKeySerializer, responses={
+    200: inline_serializer("StoredShareOpened", share_opened(share=inline_serializer("StoredShareSummary", {
+        "id": serializers.UUIDField(), "kind": serializers.ChoiceField(choices=EncryptedShare.Kind.choices),
+        "created": serializers.DateTimeField(), "created_by": serializers.CharField(allow_null=True),
+        "recipient": serializers.CharField(), "archive_size": serializers.IntegerField(),
+    }))),
+    **KEY_HOLDER_ERRORS,
+})
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 @parser_classes([JSONParser, FormParser])
@@ -302,6 +449,9 @@ def encrypted_share_open(request, share_id):
                                          "recipient": share.recipient, "archive_size": share.archive_size}})
 
 
+@extend_schema(operation_id="shares_encrypted_files_create", request=ShareKeySerializer, responses={
+    **binary("application/zip", "The decrypted files and manifest.json, as an attachment."), **KEY_HOLDER_ERRORS,
+})
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 @parser_classes([JSONParser, FormParser])

@@ -10,9 +10,9 @@ from django.core.cache import cache
 from django.db.models import Prefetch, Q
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from PIL import Image
-from rest_framework import generics, status
+from rest_framework import generics, serializers, status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.parsers import MultiPartParser
@@ -23,6 +23,7 @@ from detection.models import ScoringJob
 from detection.services import heatmap_slice, latest_done_job
 from portal.accounts.permissions import CanBrowseStudies, CanUpload
 from portal.accounts.services import primary_role
+from portal.api_schema import binary, errors, file_errors
 from portal.studies import dicomweb, selectors, services
 from portal.studies.models import Instance, Series
 from portal.studies.serializers import (
@@ -35,8 +36,22 @@ from portal.studies.upload_stream import HeaderCsrfSessionAuthentication, Stream
 
 
 class MeView(APIView):
+    @extend_schema(responses=inline_serializer("Me", {"username": serializers.CharField(),
+                                                      "role": serializers.CharField()}))
     def get(self, request):
         return Response({"username": request.user.username, "role": primary_role(request.user)})
+
+
+UPLOAD_RESULT = inline_serializer("UploadResult", {
+    "batch": serializers.UUIDField(),
+    "stored": inline_serializer("StoredInstance", {
+        "file": serializers.CharField(), "sop_instance_uid": serializers.CharField(),
+        "study_uid": serializers.CharField(), "series_uid": serializers.CharField()}, many=True),
+    "errors": file_errors(),
+    "jobs": JobSerializer(many=True),
+    "detail": serializers.CharField(required=False),
+    "retry": serializers.BooleanField(required=False),
+})  # fmt: skip
 
 
 class UploadView(APIView):
@@ -45,7 +60,10 @@ class UploadView(APIView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {
-        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}})
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
+        responses={201: UPLOAD_RESULT, 207: OpenApiResponse(UPLOAD_RESULT, description="some files were refused"),
+                   400: OpenApiResponse(UPLOAD_RESULT, description="nothing could be stored"),
+                   503: OpenApiResponse(UPLOAD_RESULT, description="PACS unreachable; files kept, stored on retry")})
     def post(self, request):
         # Files are ingested while the rest of the body is still arriving (see upload_stream).
         streamed = StreamedUpload(request, "files") if StreamedUpload.possible(request) else None
@@ -137,9 +155,25 @@ def _visible_series_or_404(user, series_uid: str) -> Series:
     return get_object_or_404(selectors.visible_series(user), series_uid=series_uid)
 
 
+_PROBS = serializers.DictField(child=serializers.FloatField(), help_text="TB/TM/FB/FM probabilities")
+
+
 class SeriesScoresView(APIView):
     permission_classes = [CanBrowseStudies]
 
+    @extend_schema(responses={200: inline_serializer("SeriesScores", {
+        "job": serializers.IntegerField(),
+        "model_version": inline_serializer("ScoringModel", {
+            "name": serializers.CharField(), "status": serializers.CharField(), "trained": serializers.BooleanField(),
+        }, allow_null=True),
+        "verdict": serializers.CharField(), "verdict_score": serializers.FloatField(allow_null=True),
+        "slices": inline_serializer("SliceScore", {
+            "slice_index": serializers.IntegerField(), "sop_instance_uid": serializers.CharField(),
+            "probs": _PROBS, "tamper": serializers.FloatField()}, many=True),
+        "locations": inline_serializer("LocationScore", {
+            "slice_index": serializers.IntegerField(), "x": serializers.IntegerField(), "y": serializers.IntegerField(),
+            "probs": _PROBS, "tamper": serializers.FloatField()}, many=True),
+    }), **errors(404)})  # fmt: skip
     def get(self, request, series_uid: str):
         series = _visible_series_or_404(request.user, series_uid)
         job = latest_done_job(series)
@@ -161,6 +195,7 @@ class SeriesScoresView(APIView):
 class HeatmapView(APIView):
     permission_classes = [CanBrowseStudies]
 
+    @extend_schema(responses={**binary("image/png", "tamper heatmap of the slice, 0-255 grey"), **errors(404)})
     def get(self, request, series_uid: str, slice_index: int):
         series = _visible_series_or_404(request.user, series_uid)
         job = latest_done_job(series)

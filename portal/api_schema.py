@@ -1,0 +1,43 @@
+"""Small helpers for describing function-based API views to drf-spectacular (OpenAPI at /api/schema/)."""
+
+from __future__ import annotations
+
+from drf_spectacular.authentication import SessionScheme
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+DETAIL = inline_serializer("Detail", {"detail": serializers.CharField()})
+
+
+def paged(item: type[serializers.Serializer]) -> serializers.Serializer:
+    """The page PageNumberPagination answers: count, next/previous links, results."""
+    return inline_serializer(f"Paginated{item.__name__.removesuffix('Serializer')}List", {
+        "count": serializers.IntegerField(),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": item(many=True),
+    })  # fmt: skip
+
+
+def errors(*codes: int, description: str = "") -> dict[int, OpenApiResponse]:
+    """`{"detail": ...}` (or field errors for 400) at the given status codes."""
+    return {code: OpenApiResponse(DETAIL, description=description) for code in codes}
+
+
+def binary(media_type: str, description: str) -> dict[tuple[int, str], OpenApiResponse]:
+    return {(200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description=description)}
+
+
+# --- shared response shapes ------------------------------------------------------------------------------------
+def file_errors() -> serializers.Serializer:
+    """The per-file ``errors`` list of an upload: which file, and why it was refused."""
+    return inline_serializer("FileError", {"file": serializers.CharField(), "reason": serializers.CharField()},
+                             many=True)  # fmt: skip
+
+
+class HeaderCsrfSessionScheme(SessionScheme):
+    """The upload's session authentication (CSRF token from the header, body left unread) is a session cookie."""
+
+    target_class = "portal.studies.upload_stream.HeaderCsrfSessionAuthentication"
+    name = "headerCsrfCookieAuth"
