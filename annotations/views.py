@@ -10,7 +10,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view, parser_classes, permission_classes
+from rest_framework.decorators import api_view, parser_classes, permission_classes, renderer_classes
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -34,6 +34,7 @@ from annotations.serializers import (
 from annotations.strategies import available
 from portal.accounts.permissions import CanLabel, IsAdmin, IsExpert
 from portal.api_schema import binary, errors, paged
+from portal.renderers import download_renderers
 from portal.studies.selectors import visible_series, visible_studies
 
 
@@ -244,6 +245,7 @@ def _visible_study(request, study_uid: str):
 @extend_schema(responses={**binary("text/csv", "labels in the CT-GAN layout type,uuid,slice,x,y"),
                           **errors(404)})
 @api_view(["GET"])
+@renderer_classes(download_renderers('text/csv'))
 @permission_classes([LabelAccess])
 def export_csv(request, study_uid: str):
     study = _visible_study(request, study_uid)
@@ -255,6 +257,7 @@ def export_csv(request, study_uid: str):
 @extend_schema(responses={**binary("application/dicom", "DICOM SR (TID 1500) of the study's labels"),
                           **errors(404)})
 @api_view(["GET"])
+@renderer_classes(download_renderers('application/dicom'))
 @permission_classes([LabelAccess])
 def export_sr(request, study_uid: str):
     from annotations.sr import export_sr as build_sr

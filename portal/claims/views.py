@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view, parser_classes, permission_classes
+from rest_framework.decorators import api_view, parser_classes, permission_classes, renderer_classes
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -43,6 +43,7 @@ from portal.claims.serializers import (
     ShareKeySerializer,
     StudyRefSerializer,
 )
+from portal.renderers import download_renderers
 from portal.studies import dicomweb
 
 FIGURE_LABELS = {"input", "original", "overlay", "diff", "heatmap"}
@@ -264,6 +265,7 @@ def instance_provenance(request, sop_uid):
     **PACS_DOWN,
 })
 @api_view(["GET"])
+@renderer_classes(download_renderers('image/png'))
 @permission_classes([CanReadProvenance])
 def instance_png(request, sop_uid):
     """The portal's canonical export of a slice: lung window, 8-bit grey PNG (what claim PNGs are matched to)."""
@@ -353,14 +355,19 @@ def encrypted_shares(request):
     **binary("application/octet-stream", "The encrypted archive (.mitp), as an attachment."), **errors(404), **GONE,
 })
 @api_view(["GET"])
+@renderer_classes(download_renderers('application/octet-stream'))
 @permission_classes([CanShareStudies])
 def encrypted_share_archive(request, share_id):
     share = get_object_or_404(visible_shares(request.user), pk=share_id)
     if share.revoked_at is not None:
         return _gone(share_access.ShareRevoked(share))
+    try:
+        archive = open(share.archive_path, "rb")  # noqa: SIM115 - FileResponse closes it
+    except FileNotFoundError:
+        return Response({"detail": "this share's archive is missing on the server"}, status=status.HTTP_404_NOT_FOUND)
     audit(request.user, "share.download", share)
-    return FileResponse(open(share.archive_path, "rb"), as_attachment=True,  # noqa: SIM115
-                        filename=f"{share.kind}-{share.id}.mitp", content_type="application/octet-stream")
+    return FileResponse(archive, as_attachment=True, filename=f"{share.kind}-{share.id}.mitp",
+                        content_type="application/octet-stream")
 
 
 @extend_schema(
@@ -453,6 +460,7 @@ def encrypted_share_open(request, share_id):
     **binary("application/zip", "The decrypted files and manifest.json, as an attachment."), **KEY_HOLDER_ERRORS,
 })
 @api_view(["POST"])
+@renderer_classes(download_renderers('application/zip'))
 @permission_classes([IsAuthenticated])
 @parser_classes([JSONParser, FormParser])
 def encrypted_share_files(request, share_id):

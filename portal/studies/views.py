@@ -24,6 +24,7 @@ from detection.services import heatmap_slice, latest_done_job
 from portal.accounts.permissions import CanBrowseStudies, CanUpload
 from portal.accounts.services import primary_role
 from portal.api_schema import binary, errors, file_errors
+from portal.renderers import download_renderers
 from portal.studies import dicomweb, selectors, services
 from portal.studies.models import Instance, Series
 from portal.studies.serializers import (
@@ -194,6 +195,7 @@ class SeriesScoresView(APIView):
 
 class HeatmapView(APIView):
     permission_classes = [CanBrowseStudies]
+    renderer_classes = download_renderers("image/png")
 
     @extend_schema(responses={**binary("image/png", "tamper heatmap of the slice, 0-255 grey"), **errors(404)})
     def get(self, request, series_uid: str, slice_index: int):

@@ -28,8 +28,12 @@ def test_ctgan_csv_import_export_round_trip(user_factory, api_client, series_fac
     expected = sorted((t, series.series_uid, z, x, y) for t, _, z, x, y in _rows(one_scan))
     assert r.json()["imported"] == len(expected) == 4
 
-    exported = c.get(f"/api/studies/{series.study.study_uid}/labels.csv")
+    exported = c.get(f"/api/studies/{series.study.study_uid}/labels.csv", HTTP_ACCEPT="text/csv")
     assert exported.status_code == 200 and exported["Content-Type"].startswith("text/csv")
+    missing = c.get("/api/studies/1.2.3.999/labels.csv", HTTP_ACCEPT="text/csv")
+    assert missing.status_code == 404 and missing["Content-Type"] == "application/json" and missing.json()
+    unscored = c.get(f"/api/series/{series.series_uid}/heatmap/0.png", HTTP_ACCEPT="image/png")
+    assert unscored.status_code == 404 and unscored.json()
     text = exported.content.decode()
     assert text.splitlines()[0] == "type,uuid,slice,x,y"
     assert sorted(_rows(text)) == expected
@@ -57,7 +61,7 @@ def test_sr_export_has_one_measurement_group_per_label_with_its_point(user_facto
     for z, x, y, cls, box in [(2, 100, 200, "FM", None), (5, 300, 310, "FB", [290, 300, 310, 320])]:
         c.post("/api/labels", {"series_uid": series.series_uid, "slice_index": z, "x": x, "y": y, "box": box,
                                "label_class": cls, "comment": ""}, format="json")  # fmt: skip
-    r = c.get(f"/api/studies/{series.study.study_uid}/labels.sr.dcm")
+    r = c.get(f"/api/studies/{series.study.study_uid}/labels.sr.dcm", HTTP_ACCEPT="application/dicom")
     assert r.status_code == 200 and r["Content-Type"] == "application/dicom"
     ds = pydicom.dcmread(io.BytesIO(r.content))
     assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34"  # Comprehensive 3D SR

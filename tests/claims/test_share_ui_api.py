@@ -108,3 +108,21 @@ def test_admin_may_revoke_any_share(share, api_client, user_factory):
 @pytest.mark.parametrize("path", ["/studies/1.2.3.4", "/shares", "/shares/open", "/shares/open/abc-123/"])
 def test_share_pages_are_spa_routes(path):
     assert resolve(path).url_name == "spa"
+
+
+def test_downloads_answer_their_own_media_type_and_a_lost_archive_is_a_404(share, api_client):
+    client, share_id = share["client"], share["id"]
+    url = share["body"]["archive_url"]
+    # A strict client asks for the file's type; DRF used to answer 406 before the view ran.
+    r = client.get(url, HTTP_ACCEPT="application/octet-stream")
+    assert r.status_code == 200 and r["Content-Type"] == "application/octet-stream"
+    files = api_client(share["insurer"]).post(f"/api/shares/encrypted/{share_id}/files", {"key": share["key"]},
+                                              format="json", HTTP_ACCEPT="application/zip")  # fmt: skip
+    assert files.status_code == 200 and files["Content-Type"] == "application/zip"
+    # An error under such an Accept header is still JSON.
+    wrong = api_client(share["insurer"]).post(f"/api/shares/encrypted/{share_id}/files", {"key": "not-a-key"},
+                                              format="json", HTTP_ACCEPT="application/zip")  # fmt: skip
+    assert wrong.status_code == 400 and wrong["Content-Type"] == "application/json" and wrong.json()
+    Path(EncryptedShare.objects.get(pk=share_id).archive_path).unlink()
+    lost = client.get(url)
+    assert lost.status_code == 404 and "missing" in lost.json()["detail"]
