@@ -262,16 +262,20 @@ def instance_provenance(request, sop_uid):
     **binary("image/png", "Lung-window 8-bit grey PNG, as an attachment."),
     **errors(404),
     **errors(409, description="The PACS copy does not match the signed original."),
+    **errors(422, description="The instance has no decodable image pixels (e.g. a structured report)."),
     **PACS_DOWN,
 })
 @api_view(["GET"])
-@renderer_classes(download_renderers('image/png'))
+@renderer_classes(download_renderers("image/png"))
 @permission_classes([CanReadProvenance])
 def instance_png(request, sop_uid):
     """The portal's canonical export of a slice: lung window, 8-bit grey PNG (what claim PNGs are matched to)."""
     entry = LedgerEntry.objects.filter(sop_instance_uid=sop_uid).order_by("seq").first()
     if entry is None or not can_read_study_uid(request.user, entry.study_uid):
         raise Http404("no such instance you may read")
+    if not entry.pixel_sha256:  # recorded without decodable pixels (an SR, an unsupported encoding)
+        return Response({"detail": "this instance has no image pixels the portal could decode; nothing to render"},
+                        status=status.HTTP_422_UNPROCESSABLE_ENTITY)  # fmt: skip
     try:
         ds = services.fetch_original(entry)
     except services.OriginalMismatch as exc:
@@ -355,7 +359,7 @@ def encrypted_shares(request):
     **binary("application/octet-stream", "The encrypted archive (.mitp), as an attachment."), **errors(404), **GONE,
 })
 @api_view(["GET"])
-@renderer_classes(download_renderers('application/octet-stream'))
+@renderer_classes(download_renderers("application/octet-stream"))
 @permission_classes([CanShareStudies])
 def encrypted_share_archive(request, share_id):
     share = get_object_or_404(visible_shares(request.user), pk=share_id)
@@ -460,7 +464,7 @@ def encrypted_share_open(request, share_id):
     **binary("application/zip", "The decrypted files and manifest.json, as an attachment."), **KEY_HOLDER_ERRORS,
 })
 @api_view(["POST"])
-@renderer_classes(download_renderers('application/zip'))
+@renderer_classes(download_renderers("application/zip"))
 @permission_classes([IsAuthenticated])
 @parser_classes([JSONParser, FormParser])
 def encrypted_share_files(request, share_id):

@@ -73,7 +73,7 @@ def test_one_pixel_dicom_edit_is_detected_and_localised(claim_setup, ct_slice_pa
 def test_exported_png_matches_and_tampered_png_is_localised(claim_setup, ct_slice_paths):
     client, claim_id = claim_setup["client"], claim_setup["claim_id"]
     uid = pydicom.dcmread(ct_slice_paths[3]).SOPInstanceUID
-    r = client.get(f"/api/provenance/instances/{uid}/lung.png")
+    r = client.get(f"/api/provenance/instances/{uid}/lung.png", HTTP_ACCEPT="image/png")
     assert r.status_code == 200 and r["Content-Type"] == "image/png"
     exported = b"".join(r.streaming_content) if r.streaming else r.content
     exact = post_file(client, claim_id, "export.png", exported)
@@ -163,3 +163,17 @@ def test_undecodable_or_foreign_uploads_are_refused(claim_setup):
     r = client.post(f"/api/claims/{claim_id}/images", {"files": [file_obj("t.png", truncated)]}, format="multipart")
     assert r.status_code == 400 and "cannot be decoded" in r.json()["detail"]
     assert not ClaimImage.objects.filter(claim_id=claim_id).exists()
+
+
+def test_png_export_of_an_instance_without_pixels_is_refused_clearly(claim_setup):
+    from portal.claims import ledger
+
+    study = claim_setup["study"]
+    series_uid = study.series.first().series_uid
+    ledger.append(ledger.Fingerprint(
+        study_uid=study.study_uid, series_uid=series_uid, sop_instance_uid="1.2.826.0.1.3680043.8.498.1",
+        pixel_sha256="", file_sha256="0" * 64, render_sha256="", pixel_shape=[], pixel_dtype="",
+        transfer_syntax_uid="1.2.840.10008.1.2.1"))  # fmt: skip  (what ingest records for an SR)
+    r = claim_setup["client"].get("/api/provenance/instances/1.2.826.0.1.3680043.8.498.1/lung.png",
+                                  HTTP_ACCEPT="image/png")  # fmt: skip
+    assert r.status_code == 422 and "no image pixels" in r.json()["detail"]
