@@ -245,7 +245,7 @@ def _visible_study(request, study_uid: str):
 @extend_schema(responses={**binary("text/csv", "labels in the CT-GAN layout type,uuid,slice,x,y"),
                           **errors(404)})
 @api_view(["GET"])
-@renderer_classes(download_renderers('text/csv'))
+@renderer_classes(download_renderers("text/csv"))
 @permission_classes([LabelAccess])
 def export_csv(request, study_uid: str):
     study = _visible_study(request, study_uid)
@@ -257,7 +257,7 @@ def export_csv(request, study_uid: str):
 @extend_schema(responses={**binary("application/dicom", "DICOM SR (TID 1500) of the study's labels"),
                           **errors(404)})
 @api_view(["GET"])
-@renderer_classes(download_renderers('application/dicom'))
+@renderer_classes(download_renderers("application/dicom"))
 @permission_classes([LabelAccess])
 def export_sr(request, study_uid: str):
     from annotations.sr import export_sr as build_sr
