@@ -226,8 +226,10 @@ def lease_next(*, user: User, seconds: int | None = None) -> QueueItem | None:
         # One lease per annotator: serialise this user's own concurrent requests (double-clicks, two tabs)
         # on their user row; different annotators never wait on each other here.
         User.objects.select_for_update().filter(pk=user.pk).first()
+        # Wait for (never skip) the held row: another annotator's SKIP LOCKED scan may lock it for an instant
+        # while re-checking it, and skipping it then handed this user a second item (seen in CI).
         held = (
-            QueueItem.objects.select_for_update(skip_locked=True)
+            QueueItem.objects.select_for_update()
             .filter(leased_to=user, lease_expires__gt=now, status=QueueItem.Status.OPEN).first()
         )  # fmt: skip
         if held is not None:
