@@ -217,11 +217,12 @@ class DiverseMCDropoutStrategy(_DiverseStrategy):
     def score(self, pool: Pool) -> np.ndarray:
         return bald(pool)
 
+
 def typicality(emb: np.ndarray, knn: int) -> np.ndarray:
     """Inverse mean distance to the ``knn`` nearest other points: high in dense regions, low for outliers."""
     if len(emb) < 2:
         return np.ones(len(emb))
-    d = np.sqrt(np.maximum(((emb[:, None, :] - emb[None, :, :]) ** 2).sum(-1), 0.0))
+    d = np.sqrt(((emb[:, None, :] - emb[None, :, :]) ** 2).sum(-1))
     np.fill_diagonal(d, np.inf)
     k = max(1, min(knn, len(emb) - 1))
     return 1.0 / (np.sort(d, axis=1)[:, :k].mean(1) + EPS)

@@ -29,7 +29,6 @@ def binary(media_type: str, description: str) -> dict[tuple[int, str], OpenApiRe
     return {(200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description=description)}
 
 
-# --- shared response shapes ------------------------------------------------------------------------------------
 def file_errors() -> serializers.Serializer:
     """The per-file ``errors`` list of an upload: which file, and why it was refused."""
     return inline_serializer("FileError", {"file": serializers.CharField(), "reason": serializers.CharField()},

@@ -15,8 +15,6 @@ class _DownloadRenderer(BaseRenderer):
     charset = None
 
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
-        if isinstance(data, bytes | bytearray):
-            return bytes(data)
         response = (renderer_context or {}).get("response")
         if response is not None:
             response["Content-Type"] = "application/json"
