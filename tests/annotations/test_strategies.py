@@ -126,3 +126,28 @@ def test_typiclust_bald_switches_from_typical_to_epistemic_picks_at_40_labels():
 
     assert picks("typiclust_bald", 39) == picks("typiclust", 39) != picks("diverse_mc_dropout", 39)
     assert picks("typiclust_bald", 40) == picks("diverse_mc_dropout", 40) != picks("typiclust", 40)
+
+
+def test_pool_typicality_equals_the_direct_definition_in_chunks():
+    from annotations.strategies import pool_typicality, typicality
+
+    emb = np.random.default_rng(0).normal(size=(150, 8))
+    assert np.allclose(pool_typicality(emb, 20, chunk=32), typicality(emb, 20))
+
+
+def test_density_bald_prefers_a_dense_region_over_an_equally_unsure_outlier():
+    """Two candidates with the same (highest) BALD: one inside a crowd, one far out. Plain diverse BALD cannot
+    tell them apart; density-weighted BALD asks about the typical one first."""
+    rng = np.random.default_rng(0)
+    crowd = rng.normal(0, 0.3, (40, 2)) + [5.0, 0.0]
+    emb = np.vstack([crowd, [[-30.0, 2.0]]])
+    n = len(emb)
+    unsure = np.array([[0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]])  # two MC samples that disagree
+    sure = np.array([[0.25, 0.25, 0.25, 0.25]] * 2)  # agree: BALD 0
+    mc = np.repeat(sure[:, None, :], n, axis=1)
+    crowd_pick, outlier = 3, n - 1
+    mc[:, crowd_pick], mc[:, outlier] = unsure, unsure
+    pool = Pool(probs=mc.mean(0), mc_probs=mc, embeddings=emb, labelled_embeddings=None)
+    chosen, prio = get_strategy("density_bald").select(pool, 1, np.random.default_rng(0))
+    assert list(chosen) == [crowd_pick]
+    assert prio[crowd_pick] > prio[outlier] > 0
