@@ -31,7 +31,8 @@ def mc_head_samples(model: torch.nn.Module, emb: torch.Tensor, samples: int = MC
 def detector_features(
     detector, vol: np.ndarray, locs: Sequence[tuple[int, int, int]], mc_samples: int = MC_SAMPLES, batch: int = 256
 ) -> dict[str, np.ndarray]:
-    """Embeddings, deterministic probs and MC samples for (slice, x, y) locations of a HU volume."""
+    """Embeddings, deterministic probs and MC samples for (slice, x, y) locations of a HU volume
+    (``mc_samples=0``: no MC samples, ``mc_probs`` is None)."""
     embs, probs, mcs = [], [], []
     model = detector.model
     for start in range(0, len(locs), batch):
@@ -40,7 +41,10 @@ def detector_features(
             emb = model.embed(patches)
             probs.append(model.head(emb).softmax(1).float().cpu().numpy())
         embs.append(emb.float().cpu().numpy())
-        mcs.append(mc_head_samples(model, emb, mc_samples))
+        if mc_samples:
+            mcs.append(mc_head_samples(model, emb, mc_samples))
     if not locs:
-        return {"embeddings": np.zeros((0, 1)), "probs": np.zeros((0, 4)), "mc_probs": np.zeros((mc_samples, 0, 4))}
-    return {"embeddings": np.concatenate(embs), "probs": np.concatenate(probs), "mc_probs": np.concatenate(mcs, 1)}
+        empty_mc = np.zeros((mc_samples, 0, 4)) if mc_samples else None
+        return {"embeddings": np.zeros((0, 1)), "probs": np.zeros((0, 4)), "mc_probs": empty_mc}
+    mc_probs = np.concatenate(mcs, 1) if mc_samples else None
+    return {"embeddings": np.concatenate(embs), "probs": np.concatenate(probs), "mc_probs": mc_probs}

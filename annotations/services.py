@@ -281,13 +281,16 @@ def job_candidates(job: ScoringJob) -> list[Candidate]:
     ]
 
 
-def candidate_pool(job: ScoringJob, cands: list[Candidate], needs: frozenset[str]) -> Pool:
+def candidate_pool(
+    job: ScoringJob, cands: list[Candidate], needs: frozenset[str], labelled: list[tuple[int, int, int]]
+) -> Pool:
     """Stored probabilities suffice for entropy/margin/least-confidence/random; embeddings and MC samples
-    come from re-running the scoring model's trunk on the candidate patches (series fetched from the PACS)."""
+    come from re-running the scoring model's trunk on the candidate patches (series fetched from the PACS).
+    ``labelled``: the series' labelled locations (slice, x, y), embedded as what is known already."""
     probs = np.array([[c.probs[k] for k in CLASSES] for c in cands], dtype=np.float64).reshape(-1, len(CLASSES))
     if not needs:
         return Pool(probs=probs)
-    from annotations.features import detector_features
+    from annotations.features import MC_SAMPLES, detector_features
     from detection.ml.preprocessing import volume_from_datasets
     from detection.services import current_model_version, get_detector
     from portal.studies import dicomweb
@@ -296,20 +299,18 @@ def candidate_pool(job: ScoringJob, cands: list[Candidate], needs: frozenset[str
     datasets = dicomweb.retrieve_series(series.study.study_uid, series.series_uid)
     vol, _, _ = volume_from_datasets(datasets)
     detector = get_detector(job.model_version or current_model_version())
-    feats = detector_features(detector, vol, [(c.slice_index, c.x, c.y) for c in cands])
-    labelled = _labelled_embeddings(detector, vol, series)
+    locs = [(c.slice_index, c.x, c.y) for c in cands]
+    feats = detector_features(detector, vol, locs, mc_samples=MC_SAMPLES if "mc" in needs else 0)
+    known = [(z, x, y) for z, x, y in labelled if z < vol.shape[0]]
+    labelled_emb = detector_features(detector, vol, known, mc_samples=0)["embeddings"] if known else None
     return Pool(probs=feats["probs"], mc_probs=feats["mc_probs"], embeddings=feats["embeddings"],
-                labelled_embeddings=labelled)  # fmt: skip
+                labelled_embeddings=labelled_emb)  # fmt: skip
 
 
-def _labelled_embeddings(detector, vol: np.ndarray, series: Series) -> np.ndarray | None:
-    from annotations.features import detector_features
-
-    locs = list(
-        Label.objects.filter(series=series, is_deleted=False).values_list("slice_index", "x", "y")[:500]
-    )
-    locs = [(z, x, y) for z, x, y in locs if z < vol.shape[0]]
-    return detector_features(detector, vol, locs, mc_samples=1)["embeddings"] if locs else None
+def strategy_needs(strat, n_labelled: int) -> frozenset[str]:
+    """What the strategy will use at this many labels (typiclust_bald needs no MC samples before it switches)."""
+    needs_at = getattr(strat, "needs_at", None)
+    return needs_at(n_labelled) if needs_at else strat.needs
 
 
 def default_strategy() -> str:
@@ -333,11 +334,12 @@ def queue_build(
     batch_size = batch_size or int(getattr(settings, "ACTIVE_LEARNING_BATCH", 20))
     required = required_labels or int(getattr(settings, "ANNOTATION_REQUIRED_LABELS", 1))
     cands = job_candidates(job)
-    if pool is None:
-        pool = candidate_pool(job, cands, strat.needs)
     labelled = set(
         Label.objects.filter(series=job.series, is_deleted=False).values_list("slice_index", "x", "y")
     )
+    if pool is None:
+        # one embedding per labelled location (double reading labels one location twice)
+        pool = candidate_pool(job, cands, strategy_needs(strat, len(labelled)), sorted(labelled))
     rng = np.random.default_rng(job.pk)
     # Select among unlabelled candidates only, and ask for exactly one batch: batch-mode strategies
     # (diverse_*, coreset) spread *k* picks apart, so k must be the batch an annotator will see, not every

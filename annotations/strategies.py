@@ -290,6 +290,9 @@ class TypiClustThenBALDStrategy:
     needs: ClassVar[frozenset[str]] = frozenset({"mc", "embeddings"})
     switch_at: ClassVar[int] = 40
 
+    def needs_at(self, n_labelled: int) -> frozenset[str]:
+        return TypiClustStrategy.needs if n_labelled < self.switch_at else DiverseMCDropoutStrategy.needs
+
     def select(self, pool: Pool, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         labelled = 0 if pool.labelled_embeddings is None else len(pool.labelled_embeddings)
         inner = TypiClustStrategy() if labelled < self.switch_at else DiverseMCDropoutStrategy()

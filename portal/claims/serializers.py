@@ -46,6 +46,12 @@ class EncryptedShareCreateSerializer(serializers.Serializer):
     claim_id = serializers.UUIDField(required=False)
     recipient = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
+    def validate(self, attrs: dict) -> dict:
+        # A share is one study's archive or one claim's bundle; guessing which was meant would share the wrong one.
+        if bool(attrs.get("study_uid")) == bool(attrs.get("claim_id")):
+            raise serializers.ValidationError("give exactly one of study_uid or claim_id")
+        return attrs
+
 
 class EncryptedShareSerializer(serializers.ModelSerializer):
     # None for a claim share, a deleted user or study, an unrevoked share (allow_null: for the schema only).

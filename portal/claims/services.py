@@ -194,9 +194,25 @@ def _entry_ref(entry: LedgerEntry, keys) -> dict:
 def fetch_original(entry: LedgerEntry) -> pydicom.Dataset:
     """The PACS copy of a ledgered instance; refuses it unless its pixels still match the signed hash."""
     ds = dicomweb.retrieve_instance(entry.study_uid, entry.series_uid, entry.sop_instance_uid)
-    if imaging.pixel_hash(ds.pixel_array) != entry.pixel_sha256:
-        raise OriginalMismatch(f"the PACS copy of {entry.sop_instance_uid} no longer matches ledger #{entry.seq}")
+    actual = imaging.pixel_hash(ds.pixel_array)
+    if actual != entry.pixel_sha256:
+        raise OriginalMismatch(mismatch_reason(entry, actual))
     return ds
+
+
+def mismatch_reason(entry: LedgerEntry, actual_pixel_sha256: str) -> str:
+    """Why the PACS copy is not the signed original: re-stored through the portal later, or changed outside it."""
+    head = f"the PACS copy of {entry.sop_instance_uid} no longer matches its first signed upload, ledger #{entry.seq}"
+    later = (
+        LedgerEntry.objects.filter(sop_instance_uid=entry.sop_instance_uid, seq__gt=entry.seq,
+                                   pixel_sha256=actual_pixel_sha256)  # fmt: skip
+        .order_by("seq")
+        .first()
+    )
+    if later is not None:
+        again = f"ledger #{later.seq}, {later.recorded_at:%Y-%m-%d %H:%M} UTC"
+        return f"{head}: the same SOP Instance UID was uploaded again with other pixels ({again}); the PACS kept that"
+    return f"{head}: no upload signed by the portal has these pixels, so they were changed in the PACS"
 
 
 class OriginalMismatch(Exception):

@@ -335,12 +335,10 @@ def encrypted_shares(request):
     study = claim = None
     if data.get("study_uid"):
         study = get_object_or_404(readable_studies(request.user), study_uid=data["study_uid"])
-    elif data.get("claim_id"):
+    else:
         if not has_role(request.user, Role.ADMIN):
             return Response({"detail": "only admins export claim bundles"}, status=403)
         claim = get_object_or_404(Claim, pk=data["claim_id"])
-    else:
-        return Response({"detail": "give study_uid or claim_id"}, status=400)
     try:
         outcome = services.encrypted_share_create(actor=request.user, study=study, claim=claim,
                                                   recipient=data.get("recipient", ""))

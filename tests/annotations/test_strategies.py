@@ -151,3 +151,12 @@ def test_density_bald_prefers_a_dense_region_over_an_equally_unsure_outlier():
     chosen, prio = get_strategy("density_bald").select(pool, 1, np.random.default_rng(0))
     assert list(chosen) == [crowd_pick]
     assert prio[crowd_pick] > prio[outlier] > 0
+
+
+def test_typiclust_bald_asks_for_mc_samples_only_once_it_uses_them():
+    from annotations.services import strategy_needs
+
+    strat = get_strategy("typiclust_bald")
+    assert strategy_needs(strat, 39) == {"embeddings"}
+    assert strategy_needs(strat, 40) == {"mc", "embeddings"}
+    assert strategy_needs(get_strategy("entropy"), 39) == frozenset()

@@ -126,3 +126,15 @@ def test_downloads_answer_their_own_media_type_and_a_lost_archive_is_a_404(share
     Path(EncryptedShare.objects.get(pk=share_id).archive_path).unlink()
     lost = client.get(url)
     assert lost.status_code == 404 and "missing" in lost.json()["detail"]
+
+
+@pytest.mark.parametrize("extra", [{"claim_id": "6f1c2a8e-5d1b-4c55-9a43-0b9e7f2d1c10"}, {"study_uid": ""}])
+def test_a_share_of_both_or_neither_a_study_and_a_claim_is_refused(shared_study, api_client, extra):
+    """Naming a study and a claim used to share the study silently; naming neither must not share anything."""
+    body = {"study_uid": shared_study["study"].study_uid, "recipient": "ACME", **extra}
+    if body["study_uid"] == "":
+        del body["study_uid"]
+    r = api_client(shared_study["clinician"]).post("/api/shares/encrypted", body, format="json")
+    assert r.status_code == 400
+    assert "exactly one of study_uid or claim_id" in str(r.json())
+    assert not EncryptedShare.objects.exists()
