@@ -12,7 +12,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, parser_classes, permission_classes, renderer_classes
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -34,6 +33,7 @@ from annotations.serializers import (
 from annotations.strategies import available
 from portal.accounts.permissions import CanLabel, IsAdmin, IsExpert
 from portal.api_schema import binary, errors, paged
+from portal.pagination import paginate
 from portal.renderers import download_renderers
 from portal.studies.selectors import visible_series, visible_studies
 
@@ -48,12 +48,6 @@ def django_errors(view):
             return Response(detail, status=status.HTTP_400_BAD_REQUEST)
 
     return wrapper
-
-
-def paginate(request, qs, serializer_cls, **ctx):
-    paginator = PageNumberPagination()
-    page = paginator.paginate_queryset(qs, request)
-    return paginator.get_paginated_response(serializer_cls(page, many=True, context={"request": request}).data)
 
 
 def _visible_label(request, pk: int) -> Label:

@@ -4,7 +4,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from annotations.permissions import CanReadModels
@@ -13,6 +12,7 @@ from detection import promotion
 from detection.models import ModelVersion
 from portal.accounts.permissions import IsAdmin
 from portal.api_schema import errors, paged
+from portal.pagination import paginate
 
 
 @extend_schema(operation_id="models_list", responses=paged(ModelVersionSerializer),
@@ -20,9 +20,7 @@ from portal.api_schema import errors, paged
 @api_view(["GET"])
 @permission_classes([CanReadModels])
 def model_list(request):
-    paginator = PageNumberPagination()
-    page = paginator.paginate_queryset(ModelVersion.objects.select_related("parent").order_by("-created"), request)
-    return paginator.get_paginated_response(ModelVersionSerializer(page, many=True).data)
+    return paginate(request, ModelVersion.objects.select_related("parent").order_by("-created"), ModelVersionSerializer)
 
 
 @extend_schema(operation_id="models_retrieve", responses={200: ModelVersionSerializer, **errors(404)})
