@@ -202,7 +202,7 @@ def fetch_original(entry: LedgerEntry) -> pydicom.Dataset:
 
 def mismatch_reason(entry: LedgerEntry, actual_pixel_sha256: str) -> str:
     """Why the PACS copy is not the signed original: re-stored through the portal later, or changed outside it."""
-    head = f"the PACS copy of {entry.sop_instance_uid} no longer matches its first signed upload, ledger #{entry.seq}"
+    head = f"the PACS copy of {entry.sop_instance_uid} no longer has the pixels signed at ledger #{entry.seq}"
     later = (
         LedgerEntry.objects.filter(sop_instance_uid=entry.sop_instance_uid, seq__gt=entry.seq,
                                    pixel_sha256=actual_pixel_sha256)  # fmt: skip
