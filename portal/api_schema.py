@@ -25,6 +25,9 @@ def errors(*codes: int, description: str = "") -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(DETAIL, description=description) for code in codes}
 
 
+PACS_DOWN = errors(503, description="The image archive (PACS) is unreachable.")
+
+
 def binary(media_type: str, description: str) -> dict[tuple[int, str], OpenApiResponse]:
     return {(200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description=description)}
 

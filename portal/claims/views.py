@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from portal.accounts.models import Role
 from portal.accounts.permissions import IsAdmin
 from portal.accounts.services import audit, has_role
-from portal.api_schema import binary, errors
+from portal.api_schema import PACS_DOWN, binary, errors
 from portal.claims import crypto, imaging, ledger, services, share_access
 from portal.claims.models import Claim, ClaimImage, EncryptedShare, LedgerEntry
 from portal.claims.permissions import CanCheckClaims, CanReadProvenance, CanShareStudies
@@ -61,7 +61,6 @@ def _claim_or_404(user: User, claim_id) -> Claim:
 # --- OpenAPI description of the function views below (drf-spectacular) ----------------------------------------
 
 INVALID = {400: OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid input: {field: [message]} or {detail}.")}
-PACS_DOWN = errors(503, description="The image archive (PACS) is unreachable.")
 GONE = {410: OpenApiResponse(inline_serializer("ShareRevoked", {
     "detail": serializers.CharField(), "ok": serializers.BooleanField(), "revoked": serializers.BooleanField(),
 }), description="The share was revoked by its creator.")}

@@ -153,3 +153,28 @@ def test_rebuild_with_another_strategy_replaces_untouched_items(user_factory, ap
     assert QueueItem.objects.get(pk=leased["id"]).status == QueueItem.Status.OPEN
     bad = api_client(expert).post("/api/queue/rebuild", {"series_uid": series.series_uid, "strategy": "nope"})
     assert bad.status_code == 400
+
+
+@pytest.mark.django_db
+def test_rebuild_says_when_the_pacs_is_down_or_lacks_the_series_and_keeps_the_queue(
+    user_factory, api_client, queue_of, orthanc, settings
+):
+    """Embedding strategies re-read the series from the PACS: a PACS that is down is a 503 to retry, one that
+    does not hold the series a 502, and the series' queue stays as it was either way."""
+    from portal.orthanc import free_port
+
+    expert = user_factory("expert")
+    series, items = queue_of(4)
+    before = set(QueueItem.objects.filter(series=series, status=QueueItem.Status.OPEN).values_list("pk", flat=True))
+    body = {"series_uid": series.series_uid, "strategy": "typiclust_bald"}
+
+    missing = api_client(expert).post("/api/queue/rebuild", body, format="json")  # rows only, no pixels in Orthanc
+    assert missing.status_code == 502, missing.content
+    assert "not rebuilt" in missing.json()["detail"]
+
+    settings.DICOMWEB_URL = f"http://127.0.0.1:{free_port()}/dicom-web"  # nothing listens there
+    down = api_client(expert).post("/api/queue/rebuild", body, format="json")
+    assert down.status_code == 503 and down.json()["retry"] is True
+    assert "unreachable" in down.json()["detail"]
+    assert set(QueueItem.objects.filter(series=series, status=QueueItem.Status.OPEN).values_list("pk", flat=True)) \
+        == before
