@@ -180,6 +180,11 @@ export const api = {
     form.append('key', key);
     return (await apiRequest<ShareCheck>('POST', '/api/shares/import', form)).data;
   },
+  queueStrategies: () => getJson<{ strategies: string[]; default: string }>('/api/queue/strategies'),
+  rebuildQueue: async (seriesUid: string, strategy: string, batchSize: number, requiredLabels: number) =>
+    (await apiRequest<QueueItem[]>('POST', '/api/queue/rebuild', {
+      series_uid: seriesUid, strategy, batch_size: batchSize, required_labels: requiredLabels,
+    })).data,
   /** null when the queue is empty (HTTP 204). */
   async nextQueueItem(): Promise<QueueItem | null> {
     const { status, data } = await apiRequest<QueueItem | null>('POST', '/api/queue/next');

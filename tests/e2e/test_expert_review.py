@@ -100,7 +100,7 @@ def test_expert_relabels_with_reason_and_annotator_cannot(live_server, small_ser
     _open_viewer(page, live_server, series, annotator.username)
     page.locator(f"[data-testid=label-item][data-label-class=TB][data-slice-index='{SLICE}']").click()
     page.get_by_test_id("label-editor").get_by_text(f"{colleague.username}'s TB label").wait_for()
-    for test_id in ("label-review", "review-label", "relabel-form", "relabel-reason", "relabel-hint"):
+    for test_id in ("label-review", "review-label", "relabel-form", "relabel-reason", "relabel-hint", "rebuild-box"):
         assert page.get_by_test_id(test_id).count() == 0, test_id
     screenshot("annotator-view")
     # And the API refuses it, even with a valid session and CSRF token.
@@ -161,3 +161,43 @@ def test_expert_adjudicates_a_disputed_item(live_server, small_series, user_fact
 
     box.get_by_test_id("adjudication-next").click()
     page.get_by_test_id("adjudication-empty").wait_for()
+
+
+def test_expert_rebuilds_the_series_queue_with_a_chosen_strategy(live_server, small_series, user_factory, page,
+                                                                 screenshot):  # fmt: skip
+    from annotations.models import QueueItem
+    from annotations.services import default_strategy
+
+    series, expert = small_series, user_factory("expert")
+    _open_viewer(page, live_server, series, expert.username)
+    box = page.get_by_test_id("rebuild-box")
+    strategy = box.get_by_test_id("rebuild-strategy")
+    page.wait_for_function("() => !document.querySelector('[data-testid=rebuild-strategy]').disabled")
+    assert strategy.input_value() == default_strategy()
+
+    # Stored scores only: margin, three items, double reading.
+    strategy.select_option("margin")
+    box.get_by_test_id("rebuild-batch").fill("3")
+    box.get_by_test_id("rebuild-double").check()
+    box.get_by_test_id("rebuild-queue").click()
+    page.locator("[data-testid=rebuild-status][data-state=done]").wait_for()
+    assert box.get_by_test_id("rebuild-status").inner_text().startswith("3 items queued by margin")
+    open_items = QueueItem.objects.filter(series=series, status=QueueItem.Status.OPEN)
+    assert [(i.strategy, i.required_labels) for i in open_items] == [("margin", 2)] * 3
+
+    # The default re-reads the series from the PACS and runs the model's trunk on the candidates.
+    strategy.select_option(default_strategy())
+    box.get_by_test_id("rebuild-batch").fill("2")
+    box.get_by_test_id("rebuild-double").uncheck()
+    box.get_by_test_id("rebuild-queue").click()
+    page.wait_for_function("() => document.querySelector('[data-testid=rebuild-status]').textContent"
+                           f".startsWith('2 items queued by {default_strategy()}')")
+    assert {i.strategy for i in QueueItem.objects.filter(series=series, status=QueueItem.Status.OPEN)} == {
+        default_strategy()}
+    screenshot("queue-rebuilt")
+
+    # A batch the API would refuse is caught before sending.
+    box.get_by_test_id("rebuild-batch").fill("0")
+    box.get_by_test_id("rebuild-queue").click()
+    page.locator("[data-testid=rebuild-status][data-state=error]").wait_for()
+    assert "1 to 500" in box.get_by_test_id("rebuild-status").inner_text()

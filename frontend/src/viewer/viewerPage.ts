@@ -7,6 +7,7 @@ import {
   type SeriesDetail, type SeriesScores, sameLabelId,
 } from '../types';
 import { AdjudicationBox } from './adjudicationBox';
+import { QueueRebuildBox } from './queueRebuildBox';
 import { HeatmapOverlay } from './heatmapOverlay';
 import { LabelReview } from './labelReview';
 import { CLASS_COLOURS, MarkerLayer, type PendingMark } from './markerLayer';
@@ -123,6 +124,9 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
         })())
     : null;
 
+  const rebuildBox = isExpert ? new QueueRebuildBox(route.seriesUid) : null;
+  void rebuildBox?.load();
+
   const focusViewport = (): void => wrap.focus({ preventScroll: true });
   const review = isExpert && showLabels ? new LabelReview({
     labelsOnSlice: () => labelsOnSlice(currentIndex()),
@@ -168,7 +172,8 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
           labelEditor,
           labelError,
           labelList) : null,
-        review?.element),
+        review?.element,
+        rebuildBox?.element),
       helpPanel),
   );
 
