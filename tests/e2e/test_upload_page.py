@@ -64,8 +64,7 @@ def test_archive_down_says_files_are_kept(live_server, orthanc, scoring_worker, 
     log_in(page, clinician.username)
     page.get_by_test_id("file-input").set_input_files([str(p) for p in ct_files[:2]])
     page.get_by_test_id("upload-start").click()
-    # While the portal tries the archive the rows say the bytes are in and being stored.
-    page.locator("[data-testid=file-row][data-state=storing]").first.wait_for()
+    # (The rows' "storing" state is not awaited: with nothing listening the store attempt fails at once.)
     banner = page.get_by_test_id("upload-pacs-down")
     banner.wait_for(timeout=120_000)
     assert "kept on the server" in banner.inner_text() and "do not need to upload them again" in banner.inner_text()
