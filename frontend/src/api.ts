@@ -180,6 +180,8 @@ export const api = {
     form.append('key', key);
     return (await apiRequest<ShareCheck>('POST', '/api/shares/import', form)).data;
   },
+  queueItems: (seriesUid: string, status = 'open') =>
+    getJson<Page<QueueItem>>(`/api/queue${query({ series: seriesUid, status })}`),
   queueStrategies: () => getJson<{ strategies: string[]; default: string }>('/api/queue/strategies'),
   rebuildQueue: async (seriesUid: string, strategy: string, batchSize: number, requiredLabels: number) =>
     (await apiRequest<QueueItem[]>('POST', '/api/queue/rebuild', {

@@ -174,6 +174,9 @@ def test_expert_rebuilds_the_series_queue_with_a_chosen_strategy(live_server, sm
     strategy = box.get_by_test_id("rebuild-strategy")
     page.wait_for_function("() => !document.querySelector('[data-testid=rebuild-strategy]').disabled")
     assert strategy.input_value() == default_strategy()
+    # Upload scored the series, which queued it with the default strategy.
+    queued = QueueItem.objects.filter(series=series, status=QueueItem.Status.OPEN).count()
+    page.locator(f"[data-testid=rebuild-current][data-count='{queued}']").wait_for()
 
     # Stored scores only: margin, three items, double reading.
     strategy.select_option("margin")
@@ -184,6 +187,8 @@ def test_expert_rebuilds_the_series_queue_with_a_chosen_strategy(live_server, sm
     assert box.get_by_test_id("rebuild-status").inner_text().startswith("3 items queued by margin")
     open_items = QueueItem.objects.filter(series=series, status=QueueItem.Status.OPEN)
     assert [(i.strategy, i.required_labels) for i in open_items] == [("margin", 2)] * 3
+    page.locator("[data-testid=rebuild-current][data-count='3']").wait_for()
+    assert box.get_by_test_id("rebuild-current").inner_text() == "3 open items (margin)."
 
     # The default re-reads the series from the PACS and runs the model's trunk on the candidates.
     strategy.select_option(default_strategy())
@@ -194,6 +199,8 @@ def test_expert_rebuilds_the_series_queue_with_a_chosen_strategy(live_server, sm
                            f".startsWith('2 items queued by {default_strategy()}')")
     assert {i.strategy for i in QueueItem.objects.filter(series=series, status=QueueItem.Status.OPEN)} == {
         default_strategy()}
+    page.locator("[data-testid=rebuild-current][data-count='2']").wait_for()  # the margin items were retired
+    assert box.get_by_test_id("rebuild-current").inner_text() == f"2 open items ({default_strategy()})."
     screenshot("queue-rebuilt")
 
     # A batch the API would refuse is caught before sending.

@@ -25,10 +25,12 @@ export class QueueRebuildBox {
   private readonly double = h('input', { id: 'rebuild-double', type: 'checkbox', 'data-testid': 'rebuild-double' });
   private readonly button = h('button', { type: 'button', className: 'btn btn-small', 'data-testid': 'rebuild-queue', disabled: true }, 'Rebuild queue');
   private readonly status = h('p', { className: 'small', 'aria-live': 'polite', 'data-testid': 'rebuild-status' });
+  private readonly current = h('p', { className: 'small muted', 'data-testid': 'rebuild-current' }, 'Loading the queue…');
 
   constructor(private readonly seriesUid: string) {
     this.element = h('div', { className: 'side-section rebuild-box', 'data-testid': 'rebuild-box' },
       h('h2', {}, 'Review queue'),
+      this.current,
       h('div', { className: 'inline-field' }, h('label', { for: 'rebuild-strategy' }, 'Strategy'), this.strategy),
       h('div', { className: 'inline-field' }, h('label', { for: 'rebuild-batch' }, 'Items'), this.batch),
       h('div', { className: 'inline-field' }, this.double, h('label', { for: 'rebuild-double' }, 'Two independent labels per item')),
@@ -37,6 +39,7 @@ export class QueueRebuildBox {
   }
 
   async load(): Promise<void> {
+    void this.showCurrent();
     try {
       const { strategies, default: preferred } = await api.queueStrategies();
       replaceChildren(this.strategy, strategies.map((name) =>
@@ -63,10 +66,25 @@ export class QueueRebuildBox {
       const slices = new Set(items.map((i) => i.slice_index)).size;
       this.status.dataset.state = 'done';
       replaceChildren(this.status, `${items.length} item${items.length === 1 ? '' : 's'} queued by ${this.strategy.value} over ${slices} slice${slices === 1 ? '' : 's'}.`);
+      void this.showCurrent();
     } catch (error) {
       this.fail(`The queue was not rebuilt: ${(error as Error).message}`);
     } finally {
       this.button.disabled = false;
+    }
+  }
+
+  /** What annotators get now: the series' open items and the strategy that ranked them. */
+  private async showCurrent(): Promise<void> {
+    try {
+      const page = await api.queueItems(this.seriesUid);
+      const strategies = [...new Set(page.results.map((i) => i.strategy))].join(', ');
+      this.current.dataset.count = String(page.count);
+      replaceChildren(this.current, page.count === 0
+        ? 'No open items for this series.'
+        : `${page.count} open item${page.count === 1 ? '' : 's'} (${strategies}).`);
+    } catch (error) {
+      replaceChildren(this.current, `Could not read the queue: ${(error as Error).message}`);
     }
   }
 
