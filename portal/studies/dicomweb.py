@@ -14,6 +14,10 @@ from django.conf import settings
 PACS_DOWN_ERRORS = (requests.ConnectionError, requests.Timeout)
 
 
+# The headers dicomweb-client sends with a chunked STOW (kept the same: see _post_whole_body).
+CHUNKED_HEADERS = {"Transfer-Encoding": "chunked", "Cache-Control": "no-cache", "Connection": "Keep-Alive"}
+
+
 class PacsUnavailable(Exception):
     """The DICOMweb server could not be reached; the caller keeps the data and retries."""
 
@@ -71,7 +75,8 @@ class PortalDICOMwebClient(DICOMwebClient):
 
         for attempt in (1, 2):
             try:
-                response = self._session.post(url, data=chunks(), headers=headers, timeout=self._timeout)
+                response = self._session.post(url, data=chunks(), headers={**headers, **CHUNKED_HEADERS},
+                                              timeout=self._timeout)
                 break
             except requests.ConnectionError:
                 if attempt == 2:
