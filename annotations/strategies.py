@@ -220,14 +220,29 @@ class DiverseMCDropoutStrategy(_DiverseStrategy):
         return bald(pool)
 
 
-def typicality(emb: np.ndarray, knn: int) -> np.ndarray:
-    """Inverse mean distance to the ``knn`` nearest other points: high in dense regions, low for outliers."""
-    if len(emb) < 2:
-        return np.ones(len(emb))
-    d = np.sqrt(((emb[:, None, :] - emb[None, :, :]) ** 2).sum(-1))
-    np.fill_diagonal(d, np.inf)
-    k = max(1, min(knn, len(emb) - 1))
-    return 1.0 / (np.sort(d, axis=1)[:, :k].mean(1) + EPS)
+def typicality(emb: np.ndarray, knn: int, chunk: int = 1024) -> np.ndarray:
+    """Inverse mean distance to the ``knn`` nearest other points: high in dense regions, low for outliers.
+    Squared distances from the Gram matrix, ``chunk`` rows at a time: no (N, N, D) difference tensor, so a
+    whole scored CT (thousands of candidates) fits."""
+    n = len(emb)
+    if n < 2:
+        return np.ones(n)
+    k = max(1, min(knn, n - 1))
+    sq = (emb**2).sum(1)
+    out = np.empty(n)
+    for start in range(0, n, chunk):
+        rows = slice(start, min(start + chunk, n))
+        d2 = sq[rows, None] + sq[None, :] - 2.0 * emb[rows] @ emb.T
+        d2[np.arange(d2.shape[0]), np.arange(start, rows.stop)] = np.inf  # not its own neighbour
+        nearest = np.partition(d2, k - 1, axis=1)[:, :k]
+        out[rows] = 1.0 / (np.sqrt(np.maximum(nearest, 0.0)).mean(1) + EPS)
+    return out
+
+
+def _candidates_then_labelled(pool: Pool) -> np.ndarray:
+    """L2-normalised embeddings of the candidates (first ``len(pool)`` rows), then of the labelled items."""
+    labelled = pool.labelled_embeddings if pool.labelled_embeddings is not None else pool.embeddings[:0]
+    return _normalise(np.vstack([pool.embeddings, labelled]).astype(np.float64))
 
 
 @register
@@ -254,9 +269,9 @@ class TypiClustStrategy:
         k = min(k, n)
         if k <= 0:
             return np.zeros(0, int), np.zeros(n)
-        labelled = pool.labelled_embeddings if pool.labelled_embeddings is not None else pool.embeddings[:0]
-        points = _normalise(np.vstack([pool.embeddings, labelled]).astype(np.float64))
-        n_clusters = min(len(labelled) + k, self.max_clusters, len(points))
+        points = _candidates_then_labelled(pool)
+        n_labelled = len(points) - n
+        n_clusters = min(n_labelled + k, self.max_clusters, len(points))
         cluster = KMeans(n_clusters, n_init=1, random_state=int(rng.integers(2**31))).fit_predict(points)
         size = np.bincount(cluster, minlength=n_clusters)
         covered = np.bincount(cluster[n:], minlength=n_clusters).astype(float)
@@ -290,31 +305,15 @@ class TypiClustThenBALDStrategy:
     needs: ClassVar[frozenset[str]] = frozenset({"mc", "embeddings"})
     switch_at: ClassVar[int] = 40
 
+    def _inner(self, n_labelled: int) -> Strategy:
+        return TypiClustStrategy() if n_labelled < self.switch_at else DiverseMCDropoutStrategy()
+
     def needs_at(self, n_labelled: int) -> frozenset[str]:
-        return TypiClustStrategy.needs if n_labelled < self.switch_at else DiverseMCDropoutStrategy.needs
+        return self._inner(n_labelled).needs
 
     def select(self, pool: Pool, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         labelled = 0 if pool.labelled_embeddings is None else len(pool.labelled_embeddings)
-        inner = TypiClustStrategy() if labelled < self.switch_at else DiverseMCDropoutStrategy()
-        return inner.select(pool, k, rng)
-
-
-def pool_typicality(emb: np.ndarray, knn: int, chunk: int = 1024) -> np.ndarray:
-    """``typicality`` over a whole pool without the (N, N, D) difference tensor: squared distances from the
-    Gram matrix, ``chunk`` rows at a time (a scored CT has thousands of candidates)."""
-    n = len(emb)
-    if n < 2:
-        return np.ones(n)
-    k = max(1, min(knn, n - 1))
-    sq = (emb**2).sum(1)
-    out = np.empty(n)
-    for start in range(0, n, chunk):
-        rows = slice(start, min(start + chunk, n))
-        d2 = sq[rows, None] + sq[None, :] - 2.0 * emb[rows] @ emb.T
-        d2[np.arange(d2.shape[0]), np.arange(start, rows.stop)] = np.inf  # not its own neighbour
-        nearest = np.partition(d2, k - 1, axis=1)[:, :k]
-        out[rows] = 1.0 / (np.sqrt(np.maximum(nearest, 0.0)).mean(1) + EPS)
-    return out
+        return self._inner(labelled).select(pool, k, rng)
 
 
 @register
@@ -329,10 +328,6 @@ class DensityBALDStrategy(_DiverseStrategy):
     needs = frozenset({"mc", "embeddings"})
     knn: ClassVar[int] = 20
 
-    def score(self, pool: Pool) -> np.ndarray:
-        if pool.embeddings is None:
-            raise ValueError(f"{self.name} needs embeddings")
-        labelled = pool.labelled_embeddings if pool.labelled_embeddings is not None else pool.embeddings[:0]
-        points = _normalise(np.vstack([pool.embeddings, labelled]).astype(np.float64))
-        typ = pool_typicality(points, self.knn)[: len(pool)]
+    def score(self, pool: Pool) -> np.ndarray:  # select() has checked that the pool carries embeddings
+        typ = typicality(_candidates_then_labelled(pool), self.knn)[: len(pool)]
         return bald(pool) * typ / (typ.max() + EPS)

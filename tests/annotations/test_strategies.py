@@ -128,11 +128,15 @@ def test_typiclust_bald_switches_from_typical_to_epistemic_picks_at_40_labels():
     assert picks("typiclust_bald", 40) == picks("diverse_mc_dropout", 40) != picks("typiclust", 40)
 
 
-def test_pool_typicality_equals_the_direct_definition_in_chunks():
-    from annotations.strategies import pool_typicality, typicality
+def test_typicality_equals_the_direct_definition_in_chunks():
+    from annotations.strategies import typicality
 
     emb = np.random.default_rng(0).normal(size=(150, 8))
-    assert np.allclose(pool_typicality(emb, 20, chunk=32), typicality(emb, 20))
+    d = np.sqrt(((emb[:, None, :] - emb[None, :, :]) ** 2).sum(-1))  # the definition, all pairs at once
+    np.fill_diagonal(d, np.inf)
+    direct = 1.0 / np.sort(d, axis=1)[:, :20].mean(1)
+    assert np.allclose(typicality(emb, 20, chunk=32), direct)
+    assert np.allclose(typicality(emb, 20), direct)
 
 
 def test_density_bald_prefers_a_dense_region_over_an_equally_unsure_outlier():
