@@ -32,10 +32,9 @@ from annotations.serializers import (
 )
 from annotations.strategies import available
 from portal.accounts.permissions import CanLabel, IsAdmin, IsExpert
-from portal.api_schema import PACS_DOWN, binary, errors, paged
+from portal.api_schema import PACS_ERRORS, binary, errors, paged
 from portal.pagination import paginate
 from portal.renderers import download_renderers
-from portal.studies import dicomweb
 from portal.studies.selectors import visible_series, visible_studies
 
 
@@ -182,7 +181,7 @@ def strategies(request):
 
 @extend_schema(request=QueueRebuildSerializer, responses={
     201: QueueItemSerializer(many=True), **errors(400, 404), **errors(409, description="series not scored yet"),
-    **errors(502, description="The PACS refused to return the series."), **PACS_DOWN})
+    **PACS_ERRORS})
 @api_view(["POST"])
 @permission_classes([IsExpert])
 @django_errors
@@ -200,16 +199,12 @@ def queue_rebuild(request):
     job = latest_done_job(series)
     if job is None:
         return Response({"detail": "this series has not been scored yet"}, status=status.HTTP_409_CONFLICT)
-    try:  # strategies on embeddings or MC samples re-read the series from the PACS
-        items = services.queue_build(
-            job=job, strategy=d["strategy"] or None, batch_size=d["batch_size"],
-            required_labels=d["required_labels"], actor=request.user,
-        )  # fmt: skip
-    except dicomweb.PacsUnavailable as exc:
-        return Response({"detail": f"the queue was not rebuilt; {exc}", "retry": True},
-                        status=status.HTTP_503_SERVICE_UNAVAILABLE)  # fmt: skip
-    except dicomweb.PacsRejected as exc:
-        return Response({"detail": f"the queue was not rebuilt; {exc}"}, status=status.HTTP_502_BAD_GATEWAY)
+    # Strategies on embeddings or MC samples re-read the series from the PACS; if it is down or refuses,
+    # the answer is a 503/502 (portal.api_errors) and the series' queue stays as it was.
+    items = services.queue_build(
+        job=job, strategy=d["strategy"] or None, batch_size=d["batch_size"],
+        required_labels=d["required_labels"], actor=request.user,
+    )  # fmt: skip
     return Response(QueueItemSerializer(items, many=True).data, status=status.HTTP_201_CREATED)
 
 

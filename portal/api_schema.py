@@ -25,7 +25,11 @@ def errors(*codes: int, description: str = "") -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(DETAIL, description=description) for code in codes}
 
 
-PACS_DOWN = errors(503, description="The image archive (PACS) is unreachable.")
+# What portal.api_errors answers for a PACS failure met by any view.
+PACS_ERRORS = {
+    **errors(503, description="The image archive (PACS) is unreachable; `retry` is true, retry after Retry-After."),
+    **errors(502, description="The image archive (PACS) refused the request (e.g. it no longer holds the images)."),
+}
 
 
 def binary(media_type: str, description: str) -> dict[tuple[int, str], OpenApiResponse]:

@@ -459,7 +459,9 @@ def _deterministic_zip(members: list[tuple[str, bytes]]) -> bytes:
 
 
 def _study_members(study: Study) -> list[tuple[str, bytes]]:
-    members = []
+    """The study's instances as the portal ingested them; refuses (PacsRejected) rather than seal a study the
+    PACS has lost part of, since the recipient could not tell the archive is incomplete."""
+    members, missing = [], []
     for series in study.series.order_by("series_uid"):
         # The PACS may hold more of this study than the portal indexed (other uploaders, other tools):
         # share only what the portal itself ingested and signed.
@@ -467,9 +469,15 @@ def _study_members(study: Study) -> list[tuple[str, bytes]]:
         for ds in dicomweb.retrieve_series(study.study_uid, series.series_uid):
             if ds.SOPInstanceUID not in indexed:
                 continue
+            indexed.discard(ds.SOPInstanceUID)
             buf = io.BytesIO()
             ds.save_as(buf, enforce_file_format=True)
             members.append((f"{series.series_uid}/{ds.SOPInstanceUID}.dcm", buf.getvalue()))
+        missing += sorted(indexed)
+    if missing:
+        raise dicomweb.PacsRejected(
+            f"the PACS no longer holds {len(missing)} of the {len(members) + len(missing)} instances the portal "
+            f"stored for this study (first: {missing[0]}); nothing was shared")
     return members
 
 

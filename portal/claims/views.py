@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from portal.accounts.models import Role
 from portal.accounts.permissions import IsAdmin
 from portal.accounts.services import audit, has_role
-from portal.api_schema import PACS_DOWN, binary, errors
+from portal.api_schema import PACS_ERRORS, binary, errors
 from portal.claims import crypto, imaging, ledger, services, share_access
 from portal.claims.models import Claim, ClaimImage, EncryptedShare, LedgerEntry
 from portal.claims.permissions import CanCheckClaims, CanReadProvenance, CanShareStudies
@@ -44,7 +44,6 @@ from portal.claims.serializers import (
     StudyRefSerializer,
 )
 from portal.renderers import download_renderers
-from portal.studies import dicomweb
 
 FIGURE_LABELS = {"input", "original", "overlay", "diff", "heatmap"}
 
@@ -262,7 +261,7 @@ def instance_provenance(request, sop_uid):
     **errors(404),
     **errors(409, description="The PACS copy does not match the signed original."),
     **errors(422, description="The instance has no decodable image pixels (e.g. a structured report)."),
-    **PACS_DOWN,
+    **PACS_ERRORS,
 })
 @api_view(["GET"])
 @renderer_classes(download_renderers("image/png"))
@@ -279,8 +278,6 @@ def instance_png(request, sop_uid):
         ds = services.fetch_original(entry)
     except services.OriginalMismatch as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-    except dicomweb.PacsUnavailable as exc:
-        return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     audit(request.user, "provenance.export_png", object_type="Instance", object_id=sop_uid)
     response = HttpResponse(imaging.png_bytes(imaging.render_lung(ds)), content_type="image/png")
     response["Content-Disposition"] = f'attachment; filename="{sop_uid}-lung.png"'
@@ -317,7 +314,7 @@ def share_with_insurer(request, study_uid):
                parameters=[OpenApiParameter("study", str, description="only the shares of this study UID")])
 @extend_schema(methods=["POST"], operation_id="shares_encrypted_create", request=EncryptedShareCreateSerializer,
                responses={201: EncryptedShareCreatedSerializer, **INVALID,
-                          **errors(403, description="Only admins export claim bundles."), **errors(404), **PACS_DOWN})
+                          **errors(403, description="Only admins export claim bundles."), **errors(404), **PACS_ERRORS})
 @api_view(["GET", "POST"])
 @permission_classes([CanShareStudies])
 @parser_classes([JSONParser, FormParser])
@@ -343,8 +340,6 @@ def encrypted_shares(request):
                                                   recipient=data.get("recipient", ""))
     except ValidationError as exc:
         return _error(exc)
-    except dicomweb.PacsUnavailable as exc:
-        return Response({"detail": str(exc)}, status=503)
     body = EncryptedShareSerializer(outcome.share).data
     body["key"] = outcome.key  # the only time the key leaves the server
     body["key_notice"] = "Store this key now: the portal keeps only its SHA-256 and cannot show it again."

@@ -111,7 +111,7 @@ def _call(fn, *args, **kwargs):
         status = exc.response.status_code if exc.response is not None else None
         if status is not None and status >= 500 and status != 501:
             raise PacsUnavailable(f"DICOMweb server error {status}: {exc}") from exc
-        raise PacsRejected(str(exc)) from exc
+        raise PacsRejected(f"the PACS refused the request: {exc}") from exc
 
 
 REFERENCED_SOP_SEQUENCE, FAILED_SOP_SEQUENCE = "00081199", "00081198"

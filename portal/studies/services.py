@@ -118,7 +118,7 @@ def _stow(chunk: list[StagedInstance]) -> tuple[set[str], dict[str, str]]:
         return dicomweb.store({item.sop_uid: item.data if item.data is not None
                                else item.path.read_bytes() for item in chunk})
     except dicomweb.PacsRejected as exc:
-        return set(), {item.sop_uid: f"PACS rejected the request: {exc}" for item in chunk}
+        return set(), {item.sop_uid: str(exc) for item in chunk}
 
 
 def _prepare(chunk: list[StagedInstance]) -> None:

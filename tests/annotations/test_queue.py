@@ -170,11 +170,11 @@ def test_rebuild_says_when_the_pacs_is_down_or_lacks_the_series_and_keeps_the_qu
 
     missing = api_client(expert).post("/api/queue/rebuild", body, format="json")  # rows only, no pixels in Orthanc
     assert missing.status_code == 502, missing.content
-    assert "not rebuilt" in missing.json()["detail"]
+    assert "PACS refused" in missing.json()["detail"] and missing.json()["retry"] is False
 
     settings.DICOMWEB_URL = f"http://127.0.0.1:{free_port()}/dicom-web"  # nothing listens there
     down = api_client(expert).post("/api/queue/rebuild", body, format="json")
-    assert down.status_code == 503 and down.json()["retry"] is True
+    assert down.status_code == 503 and down.json()["retry"] is True and down["Retry-After"] == "30"
     assert "unreachable" in down.json()["detail"]
     assert set(QueueItem.objects.filter(series=series, status=QueueItem.Status.OPEN).values_list("pk", flat=True)) \
         == before

@@ -70,3 +70,27 @@ def test_a_re_upload_with_other_pixels_is_named_in_the_refusal(shared_study, ort
     assert r.status_code == 409, r.content
     assert f"ledger #{entries[0].seq}" in r.json()["detail"]
     assert f"uploaded again with other pixels (ledger #{entries[1].seq}" in r.json()["detail"]
+
+
+def test_a_slice_the_pacs_no_longer_holds_is_a_502_saying_so(shared_study, orthanc, ct_slice_paths, api_client,
+                                                            restore_original):  # fmt: skip
+    """Not a 500: the portal signed it, the PACS lost it; the answer names the PACS as the party that refused."""
+    uid = pydicom.dcmread(ct_slice_paths[0], stop_before_pixels=True).SOPInstanceUID
+    _delete_from_pacs(orthanc, uid)
+    r = api_client(shared_study["insurer"]).get(f"/api/provenance/instances/{uid}/lung.png",
+                                                HTTP_ACCEPT="application/json")
+    assert r.status_code == 502, r.content
+    assert "PACS refused" in r.json()["detail"] and r.json()["retry"] is False
+
+
+def test_sharing_a_study_the_pacs_lost_part_of_is_a_502_and_creates_no_share(shared_study, orthanc, ct_slice_paths,
+                                                                            api_client, restore_original):  # fmt: skip
+    from portal.claims.models import EncryptedShare
+
+    _delete_from_pacs(orthanc, pydicom.dcmread(ct_slice_paths[0], stop_before_pixels=True).SOPInstanceUID)
+    before = EncryptedShare.objects.count()
+    r = api_client(shared_study["clinician"]).post(
+        "/api/shares/encrypted", {"study_uid": shared_study["study"].study_uid}, format="json")
+    assert r.status_code == 502, r.content
+    assert "no longer holds 1 of the 5 instances" in r.json()["detail"], r.json()
+    assert EncryptedShare.objects.count() == before
