@@ -103,6 +103,25 @@ class QueueRebuildSerializer(serializers.Serializer):
                                                default=None)
 
 
+class CtganImportSerializer(serializers.Serializer):
+    """A CT-GAN label table as an uploaded file or as text; exactly one of the two."""
+
+    file = serializers.FileField(required=False)
+    csv = serializers.CharField(required=False, trim_whitespace=False)
+    series_uid = serializers.CharField(required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        if ("file" in attrs) == ("csv" in attrs):
+            raise serializers.ValidationError("send the CT-GAN table as a file ('file') or as text ('csv')")
+        if "file" in attrs:
+            try:
+                attrs["csv"] = attrs.pop("file").read().decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                raise serializers.ValidationError({"file": f"not a UTF-8 text file ({exc.reason} at byte "
+                                                           f"{exc.start})"}) from exc  # fmt: skip
+        return attrs
+
+
 class ModelVersionSerializer(serializers.ModelSerializer):
     parent = serializers.CharField(source="parent.name", default=None, read_only=True)
 

@@ -21,6 +21,7 @@ from annotations.permissions import LabelAccess
 from annotations.serializers import (
     AdjudicateSerializer,
     AdjudicationItemSerializer,
+    CtganImportSerializer,
     LabelCreateSerializer,
     LabelSerializer,
     LabelUpdateSerializer,
@@ -285,14 +286,15 @@ def export_sr(request, study_uid: str):
 @django_errors
 def import_csv(request):
     """CT-GAN CSV (file field ``file`` or JSON ``csv``); ``series_uid`` maps CT-GAN scan ids to one series."""
-    upload = request.FILES.get("file")
-    text = upload.read().decode("utf-8-sig") if upload else str(request.data.get("csv", ""))
+    form = CtganImportSerializer(data=request.data)
+    form.is_valid(raise_exception=True)
     default_series = None
-    if series_uid := request.data.get("series_uid"):
+    if series_uid := form.validated_data.get("series_uid"):
         default_series = visible_series(request.user).filter(series_uid=series_uid).first()
         if default_series is None:
             raise NotFound("no such series")
-    created = services.import_ctgan_csv(user=request.user, text=text, default_series=default_series)
+    created = services.import_ctgan_csv(user=request.user, text=form.validated_data["csv"],
+                                        default_series=default_series)  # fmt: skip
     return Response({"imported": len(created), "ids": [lab.pk for lab in created]}, status=status.HTTP_201_CREATED)
 
 

@@ -54,6 +54,22 @@ def test_import_refuses_unknown_scans_and_bad_headers(user_factory, api_client):
 
 
 @pytest.mark.django_db
+def test_import_says_what_is_wrong_with_a_body_that_is_no_table(user_factory, api_client, shared_data):
+    """Each of these was a 500 before: a JSON list, a binary file, a request with neither file nor text."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    c = api_client(user_factory("expert"))
+    as_list = c.post("/api/labels/import", [None, None], format="json")
+    assert as_list.status_code == 400 and "Expected a dictionary" in str(as_list.json())
+    dicom = next((shared_data / "cptac-lscc-C3N-00247-chest-ct").rglob("*.dcm")).read_bytes()
+    binary = c.post("/api/labels/import", {"file": SimpleUploadedFile("labels.csv", dicom)}, format="multipart")
+    assert binary.status_code == 400 and "not a UTF-8 text file" in binary.json()["file"][0]
+    neither = c.post("/api/labels/import", {"series_uid": "1.2.3"}, format="json")
+    assert neither.status_code == 400 and "as a file ('file') or as text ('csv')" in str(neither.json())
+    assert Label.objects.count() == 0
+
+
+@pytest.mark.django_db
 def test_sr_export_has_one_measurement_group_per_label_with_its_point(user_factory, api_client, series_factory):
     a1 = user_factory("annotator")
     series = series_factory(shared_with=[a1])
