@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -38,16 +39,36 @@ def retrain_every_n_labels() -> int:
     return int(getattr(settings, "RETRAIN_EVERY_N_LABELS", 0))  # 0: only manual retraining
 
 
-def _validate(label_class: str, x: int, y: int, slice_index: int, box) -> None:
+def _validate(series: Series, label_class: str, x: int, y: int, slice_index: int, box) -> None:
     if label_class not in CLASSES:
         raise ValidationError({"label_class": f"must be one of {', '.join(CLASSES)}"})
     if min(x, y, slice_index) < 0:
         raise ValidationError("slice_index, x and y must be >= 0")
     bad_box = box is not None and (
-        len(box) != 4 or not all(isinstance(v, int | float) for v in box) or box[0] > box[2] or box[1] > box[3]
-    )
+        len(box) != 4 or not all(isinstance(v, int | float) and math.isfinite(v) for v in box)
+        or box[0] > box[2] or box[1] > box[3]
+    )  # fmt: skip
     if bad_box:
         raise ValidationError({"box": "must be [x0, y0, x1, y1] with x0 <= x1 and y0 <= y1, or null"})
+    _validate_inside_image(series, x, y, slice_index, box)
+
+
+def _validate_inside_image(series: Series, x: int, y: int, slice_index: int, box) -> None:
+    """A label must point into the slice it names (exports and retraining read the image there). A series with
+    no indexed instances yet has no geometry to check against."""
+    slices = Instance.objects.filter(series=series)
+    if not slices.exists():
+        return
+    geometry = slices.filter(slice_index=slice_index).values("rows", "columns").first()
+    if geometry is None:
+        raise ValidationError({"slice_index": f"slice {slice_index} is not in this series "
+                                              f"({slices.count()} slices, 0-based)"})  # fmt: skip
+    rows, columns = geometry["rows"], geometry["columns"]
+    if rows and columns:
+        if x >= columns or y >= rows:
+            raise ValidationError(f"({x}, {y}) is outside the {columns}x{rows} image")
+        if box is not None and (min(box) < 0 or box[2] > columns or box[3] > rows):
+            raise ValidationError({"box": f"must lie inside the {columns}x{rows} image"})
 
 
 def _snapshot(label: Label, *, action: str, actor: User | None, reason: str = "") -> LabelRevision:
@@ -72,7 +93,7 @@ def label_create(
     action: str = LabelRevision.Action.CREATE,
 ) -> Label:  # fmt: skip
     """Create a label; when it answers a leased queue item, count it towards that item's consensus."""
-    _validate(label_class, x, y, slice_index, box)
+    _validate(series, label_class, x, y, slice_index, box)
     if queue_item is None:
         queue_item = _held_item(user=user, series=series, slice_index=slice_index)
     if queue_item is not None:
@@ -147,7 +168,7 @@ def label_update(*, user: User, label: Label, reason: str = "", **changes) -> La
         return label
     for key, value in changed.items():
         setattr(label, key, value)
-    _validate(label.label_class, label.x, label.y, label.slice_index, label.box)
+    _validate(label.series, label.label_class, label.x, label.y, label.slice_index, label.box)
     label.version += 1
     label.save()
     action = LabelRevision.Action.UPDATE if label.annotator_id == user.pk else LabelRevision.Action.RELABEL
@@ -199,7 +220,7 @@ def adjudicate(*, expert: User, item: QueueItem, label_class: str, reason: str, 
         raise ValidationError(f"queue item {item.pk} is {item.status}, not awaiting adjudication")
     if not reason.strip():
         raise ValidationError({"reason": "give a reason for the decision"})
-    _validate(label_class, item.x, item.y, item.slice_index, None)
+    _validate(item.series, label_class, item.x, item.y, item.slice_index, None)
     label = Label.objects.create(
         study=item.series.study, series=item.series, sop_instance_uid=item.sop_instance_uid,
         slice_index=item.slice_index, x=item.x, y=item.y, label_class=label_class, annotator=expert,
@@ -400,13 +421,15 @@ def import_ctgan_csv(
             rows.append((series, row["type"], int(row["slice"]), int(row["x"]), int(row["y"])))
         except ValueError as exc:
             raise ValidationError(f"line {n}: {exc}") from exc
-    with transaction.atomic():
-        labels = [
-            label_create(user=user, series=series, slice_index=z, x=x, y=y, label_class=cls,
-                         comment="imported from CT-GAN CSV", action=LabelRevision.Action.IMPORT,
-                         queue_item=None)
-            for series, cls, z, x, y in rows
-        ]  # fmt: skip
+    labels = []
+    with transaction.atomic():  # all rows or none
+        for n, (series, cls, z, x, y) in enumerate(rows, start=2):
+            try:
+                labels.append(label_create(user=user, series=series, slice_index=z, x=x, y=y, label_class=cls,
+                                           comment="imported from CT-GAN CSV", action=LabelRevision.Action.IMPORT,
+                                           queue_item=None))  # fmt: skip
+            except ValidationError as exc:
+                raise ValidationError(f"line {n}: {'; '.join(exc.messages)}") from exc
     return labels
 
 

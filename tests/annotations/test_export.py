@@ -54,6 +54,16 @@ def test_import_refuses_unknown_scans_and_bad_headers(user_factory, api_client):
 
 
 @pytest.mark.django_db
+def test_import_names_the_line_that_points_outside_the_series_and_imports_nothing(user_factory, api_client,
+                                                                                  series_factory):  # fmt: skip
+    series = series_factory(n_slices=20)
+    table = f"type,uuid,slice,x,y\nFM,{series.series_uid},3,100,100\nTM,{series.series_uid},57,100,100\n"
+    r = api_client(user_factory("expert")).post("/api/labels/import", {"csv": table}, format="json")
+    assert r.status_code == 400 and "line 3: " in str(r.json()) and "slice 57 is not in this series" in str(r.json())
+    assert Label.objects.count() == 0
+
+
+@pytest.mark.django_db
 def test_import_says_what_is_wrong_with_a_body_that_is_no_table(user_factory, api_client, shared_data):
     """Each of these was a 500 before: a JSON list, a binary file, a request with neither file nor text."""
     from django.core.files.uploadedfile import SimpleUploadedFile

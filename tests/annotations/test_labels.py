@@ -43,6 +43,29 @@ def test_invalid_labels_are_refused(user_factory, api_client, series_factory):
 
 
 @pytest.mark.django_db
+def test_a_label_must_point_into_the_slice_it_names(user_factory, api_client, series_factory):
+    """Found by fuzzing: a box of 1e308 was stored and then broke the study's DICOM SR export for everyone."""
+    a1 = user_factory("annotator")
+    series = series_factory(shared_with=[a1], n_slices=20)  # 512x512 slices
+    c = api_client(a1)
+    outside = [dict(slice_index=20), dict(x=512), dict(y=600, box=None), dict(box=[0, 0, 1.7976931348623157e308, 5]),
+               dict(box=[-3, 0, 5, 5])]  # fmt: skip
+    for change in outside:
+        r = _post(c, series, **change)
+        assert r.status_code == 400, (change, r.content)
+    assert "slice 20 is not in this series (20 slices" in str(_post(c, series, slice_index=20).json())
+    assert "outside the 512x512 image" in str(_post(c, series, x=512).json())
+    assert Label.objects.count() == 0
+
+    edge = _post(c, series, slice_index=19, x=511, y=511, box=[500, 500, 512, 512])
+    assert edge.status_code == 201, edge.content
+    moved = c.patch(f"/api/labels/{edge.json()['id']}", {"x": 700}, format="json")
+    assert moved.status_code == 400 and Label.objects.get().x == 511
+    sr = c.get(f"/api/studies/{series.study.study_uid}/labels.sr.dcm", HTTP_ACCEPT="application/dicom")
+    assert sr.status_code == 200, sr.content
+
+
+@pytest.mark.django_db
 def test_every_change_is_versioned_and_delete_is_soft(user_factory, api_client, series_factory):
     a1 = user_factory("annotator")
     series = series_factory(shared_with=[a1])
