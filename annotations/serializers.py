@@ -123,7 +123,7 @@ class CtganImportSerializer(serializers.Serializer):
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
-    parent = serializers.CharField(source="parent.name", default=None, read_only=True)
+    parent = serializers.CharField(source="parent.name", default=None, read_only=True, allow_null=True)
 
     class Meta:
         model = ModelVersion
@@ -132,8 +132,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 
 class RetrainRunSerializer(serializers.ModelSerializer):
-    base_version = serializers.CharField(source="base_version.name", default=None, read_only=True)
-    candidate_version = serializers.CharField(source="candidate_version.name", default=None, read_only=True)
+    base_version = serializers.CharField(source="base_version.name", default=None, read_only=True, allow_null=True)
+    candidate_version = serializers.CharField(source="candidate_version.name", default=None, read_only=True,
+                                              allow_null=True)  # fmt: skip
 
     class Meta:
         model = RetrainRun

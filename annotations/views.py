@@ -45,7 +45,7 @@ def django_errors(view):
         try:
             return view(request, *args, **kwargs)
         except ValidationError as exc:
-            detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+            detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": "; ".join(exc.messages)}
             return Response(detail, status=status.HTTP_400_BAD_REQUEST)
 
     return wrapper

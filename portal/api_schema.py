@@ -21,8 +21,11 @@ def paged(item: type[serializers.Serializer]) -> serializers.Serializer:
 
 
 def errors(*codes: int, description: str = "") -> dict[int, OpenApiResponse]:
-    """`{"detail": ...}` (or field errors for 400) at the given status codes."""
-    return {code: OpenApiResponse(DETAIL, description=description) for code in codes}
+    """`{"detail": ...}` at the given status codes; for 400 also `{field: [message, ...]}`."""
+    return {code: OpenApiResponse(OpenApiTypes.OBJECT if code == 400 else DETAIL,
+                                  description=description or ("Invalid input: {field: [message]} or {detail}."
+                                                              if code == 400 else ""))
+            for code in codes}  # fmt: skip
 
 
 # What portal.api_errors answers for a PACS failure met by any view.

@@ -1,8 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import FileResponse, HttpResponse
-from django.urls import include, path, re_path
+from django.http import FileResponse, HttpResponse, JsonResponse
+from django.urls import Resolver404, include, path, re_path
+from django.views import defaults
 from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
@@ -22,6 +23,26 @@ def spa(request, *args, **kwargs):
         return HttpResponse("The front end is not built: run `make frontend` (npm ci && npm run build in frontend/).",
                             status=503, content_type="text/plain")
     return FileResponse(index.open("rb"), content_type="text/html")
+
+
+API_PREFIXES = ("/api/", "/dicomweb/")
+
+
+def not_found(request, exception):
+    """API clients get JSON, not Django's HTML page, also for a URL that matches no endpoint."""
+    if not request.path.startswith(API_PREFIXES):
+        return defaults.page_not_found(request, exception)
+    detail = f"no API endpoint at {request.path}" if isinstance(exception, Resolver404) else str(exception)
+    return JsonResponse({"detail": detail or "not found"}, status=404)
+
+
+def server_error(request):
+    if not request.path.startswith(API_PREFIXES):
+        return defaults.server_error(request)
+    return JsonResponse({"detail": "internal server error; it was logged"}, status=500)
+
+
+handler404, handler500 = not_found, server_error
 
 
 def healthz(request):

@@ -10,7 +10,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, parser_classes, permission_classes, renderer_classes
@@ -59,7 +58,7 @@ def _claim_or_404(user: User, claim_id) -> Claim:
 
 # --- OpenAPI description of the function views below (drf-spectacular) ----------------------------------------
 
-INVALID = {400: OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid input: {field: [message]} or {detail}.")}
+INVALID = errors(400)
 GONE = {410: OpenApiResponse(inline_serializer("ShareRevoked", {
     "detail": serializers.CharField(), "ok": serializers.BooleanField(), "revoked": serializers.BooleanField(),
 }), description="The share was revoked by its creator.")}

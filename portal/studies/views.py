@@ -44,7 +44,7 @@ class MeView(APIView):
 
 
 UPLOAD_RESULT = inline_serializer("UploadResult", {
-    "batch": serializers.UUIDField(),
+    "batch": serializers.UUIDField(required=False, help_text="absent only when the request held no file"),
     "stored": inline_serializer("StoredInstance", {
         "file": serializers.CharField(), "sop_instance_uid": serializers.CharField(),
         "study_uid": serializers.CharField(), "series_uid": serializers.CharField()}, many=True),

@@ -178,3 +178,13 @@ def test_rebuild_says_when_the_pacs_is_down_or_lacks_the_series_and_keeps_the_qu
     assert "unreachable" in down.json()["detail"]
     assert set(QueueItem.objects.filter(series=series, status=QueueItem.Status.OPEN).values_list("pk", flat=True)) \
         == before
+
+
+@pytest.mark.django_db
+def test_a_refused_adjudication_says_why_in_one_string(user_factory, api_client, queue_of):
+    """The service's ValidationError reaches the client as {"detail": "..."}, the shape the schema documents."""
+    _, items = queue_of(1)
+    r = api_client(user_factory("expert")).post(f"/api/adjudications/{items[0].pk}",
+                                                {"label_class": "FB", "reason": "seam"}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {"detail": f"queue item {items[0].pk} is open, not awaiting adjudication"}

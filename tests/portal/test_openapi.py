@@ -21,6 +21,12 @@ def test_schema_generates_without_warnings_and_validates(tmp_path):
     labels = schema["paths"]["/api/labels"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     page = schema["components"]["schemas"][labels["$ref"].rsplit("/", 1)[1]]
     assert {"count", "next", "previous", "results"} <= set(page["properties"])
+    # What the API answers and the schema must agree on (each was a mismatch schemathesis found).
+    components = schema["components"]["schemas"]
+    assert components["ModelVersion"]["properties"]["parent"].get("nullable") is True
+    assert components["RetrainRun"]["properties"]["base_version"].get("nullable") is True
+    label_400 = schema["paths"]["/api/labels"]["post"]["responses"]["400"]["content"]["application/json"]["schema"]
+    assert label_400["type"] == "object" and "$ref" not in label_400  # field errors, not only {detail}
 
 
 @pytest.mark.django_db
