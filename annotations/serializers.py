@@ -64,7 +64,7 @@ class RevisionSerializer(serializers.ModelSerializer):
 class QueueItemSerializer(serializers.ModelSerializer):
     study_uid = serializers.CharField(source="series.study.study_uid", read_only=True)
     series_uid = serializers.CharField(source="series.series_uid", read_only=True)
-    leased_to = serializers.CharField(source="leased_to.username", default=None, read_only=True)
+    leased_to = serializers.CharField(source="leased_to.username", default=None, read_only=True, allow_null=True)
 
     class Meta:
         model = QueueItem

@@ -63,7 +63,8 @@ GONE = {410: OpenApiResponse(inline_serializer("ShareRevoked", {
     "detail": serializers.CharField(), "ok": serializers.BooleanField(), "revoked": serializers.BooleanField(),
 }), description="The share was revoked by its creator.")}
 SHARE_FAILURE = inline_serializer("ShareFailure", {
-    "detail": serializers.CharField(), "ok": serializers.BooleanField(required=False, help_text="false when present"),
+    "detail": serializers.CharField(required=False, help_text="absent when a field is missing: {field: [message]}"),
+    "ok": serializers.BooleanField(required=False, help_text="false when present"),
 })
 KEY_REFUSED = "the key is wrong, or the archive does not decrypt (altered, truncated, not a portal archive)"
 KEY_HOLDER_ERRORS = {

@@ -71,7 +71,7 @@ class UploadView(APIView):
         files = iter(streamed if streamed else request.FILES.getlist("files"))
         first = next(files, None)
         if first is None:
-            return Response({"detail": "no files: send them as multipart field 'files'",
+            return Response({"detail": "no files: send them as multipart field 'files'", "stored": [], "jobs": [],
                              "errors": streamed.errors if streamed else []}, status=status.HTTP_400_BAD_REQUEST)
         outcome = services.study_upload(user=request.user, files=itertools.chain([first], files),
                                         body_errors=streamed.errors if streamed else None)
