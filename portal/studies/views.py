@@ -1,6 +1,7 @@
 import hashlib
 import io
 import itertools
+import re
 
 import django_filters
 import numpy as np
@@ -255,6 +256,9 @@ def _can_view_study(user, study_uid: str) -> bool:
 
 
 PASS_HEADERS = ("Content-Type", "Content-Length", "Content-Encoding", "ETag", "Last-Modified")
+# A WADO-RS path segment: a UID, a keyword (series, metadata, frames...), frame numbers "1,2", a bulk data tag.
+# Nothing else: the PACS resolves "..", also percent-encoded, after the study in the path was checked.
+PROXY_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.,_-]*")
 
 
 def dicomweb_proxy(request, path: str):
@@ -268,6 +272,9 @@ def dicomweb_proxy(request, path: str):
     parts = path.strip("/").split("/")
     if len(parts) < 2 or parts[0] != "studies":
         return JsonResponse({"detail": "only /dicomweb/studies/{StudyInstanceUID}/... is proxied"}, status=404)
+    if not all(PROXY_SEGMENT.fullmatch(part) for part in parts):
+        return JsonResponse({"detail": "a WADO-RS path has only UIDs, keywords and frame numbers between its "
+                                       "slashes (no '..', '%' or empty segments)"}, status=400)  # fmt: skip
     if not _can_view_study(user, parts[1]):
         return JsonResponse({"detail": "study not found"}, status=404)
     try:
