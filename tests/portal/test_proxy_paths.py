@@ -39,3 +39,15 @@ def test_a_path_cannot_climb_from_a_readable_study_into_another(orthanc, ct_file
         assert response.status_code in (400, 404), (climb, response.status_code)
         body = b"".join(response.streaming_content) if response.streaming else response.content
         assert other["series_uid"].encode() not in body, climb
+
+
+def test_a_query_cannot_widen_a_study_scoped_search(orthanc, ct_files, user_factory, api_client, tmp_path):
+    mine, theirs = user_factory("clinician"), user_factory("clinician")
+    own = upload_paths(mine, ct_files[:1]).stored[0]
+    other = upload_paths(theirs, [_another_patients_study(ct_files[1], tmp_path)]).stored[0]
+    client = api_client(mine)
+    for query in [f"StudyInstanceUID={other['study_uid']}", f"0020000D={other['study_uid']}",
+                  f"SeriesInstanceUID={other['series_uid']}"]:
+        response = client.get(f"/dicomweb/studies/{own['study_uid']}/series?{query}")
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        assert other["series_uid"].encode() not in body, (query, response.status_code)
