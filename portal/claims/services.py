@@ -26,6 +26,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from PIL import Image
 
 from portal.accounts.models import Role
 from portal.accounts.services import audit, has_role
@@ -41,6 +42,9 @@ MAX_CHANGED_FRACTION = 0.25  # beyond this the "nearest" slice is a different im
 JPEG_TOLERANCE = 24  # grey levels of lossy-compression noise ignored when comparing a JPEG
 JPEG_MIN_REGION = 9  # JPEG: differing regions smaller than this (pixels) are ringing, not edits
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+# Read from the header before decoding: a few kB of PNG can hold a gigapixel of zeros. 40 MP is above any
+# radiograph or mammogram (about 4k x 5.6k) and keeps the analysis' float copies under a few GB.
+MAX_IMAGE_PIXELS = 40_000_000
 ZIP_DATE = (2000, 1, 1, 0, 0, 0)  # fixed member timestamps: the same inputs give the same archive bytes
 
 
@@ -91,9 +95,23 @@ def _kind_of(name: str, data: bytes) -> str:
     raise ValidationError(f"{name}: not a DICOM (Part 10), PNG or JPEG file")
 
 
+def _refuse_oversized(name: str, kind: str, data: bytes) -> None:
+    if kind == ClaimImage.Kind.DICOM:
+        head = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+        width, height = int(head.get("Columns", 0)), int(head.get("Rows", 0))
+        count = width * height * int(head.get("NumberOfFrames", 1) or 1)
+    else:
+        with Image.open(io.BytesIO(data)) as img:  # reads the header only
+            (width, height), count = img.size, img.size[0] * img.size[1]
+    if count > MAX_IMAGE_PIXELS:
+        raise ValidationError(f"{name}: {width}x{height} pixels ({count / 1e6:.0f} megapixels) is more than the "
+                              f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels a claim image may have")
+
+
 def _check_decodable(name: str, kind: str, data: bytes) -> None:
     """Refuse at upload what the analysis could not read, instead of leaving a check pending forever."""
     try:
+        _refuse_oversized(name, kind, data)
         if kind == ClaimImage.Kind.DICOM:
             pixels = pydicom.dcmread(io.BytesIO(data)).pixel_array
             if pixels.ndim != 2:

@@ -165,6 +165,17 @@ def test_undecodable_or_foreign_uploads_are_refused(claim_setup):
     assert not ClaimImage.objects.filter(claim_id=claim_id).exists()
 
 
+def test_a_small_file_holding_a_huge_image_is_refused_before_decoding(claim_setup):
+    """49 megapixels of zeros compress to about 50 kB of PNG; the limit is read from the header."""
+    client, claim_id = claim_setup["client"], claim_setup["claim_id"]
+    bomb = png_bytes(np.zeros((7000, 7000), np.uint8))
+    assert len(bomb) < 1_000_000
+    r = client.post(f"/api/claims/{claim_id}/images", {"files": [file_obj("big.png", bomb)]}, format="multipart")
+    assert r.status_code == 400, r.content
+    assert "7000x7000 pixels (49 megapixels) is more than the 40 megapixels" in r.json()["detail"]
+    assert not ClaimImage.objects.filter(claim_id=claim_id).exists()
+
+
 def test_png_export_of_an_instance_without_pixels_is_refused_clearly(claim_setup):
     from portal.claims import ledger
 
