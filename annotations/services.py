@@ -400,11 +400,18 @@ def import_ctgan_csv(
 
     CT-GAN's TB rows carry slice=x=y=0 (a scan-level "nothing here"); they import as such.
     """
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        return _import_ctgan_rows(user, csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline="")),
+                                  dict(series_by_uuid or {}), default_series)  # fmt: skip
+    except csv.Error as exc:
+        raise ValidationError(f"not a readable CSV table: {exc}") from exc
+
+
+def _import_ctgan_rows(user: User, reader: csv.DictReader, series_by_uuid: dict[str, Series],
+                       default_series: Series | None) -> list[Label]:  # fmt: skip
     needed = {"type", "uuid", "slice", "x", "y"}
     if not reader.fieldnames or not needed <= {f.strip() for f in reader.fieldnames}:
         raise ValidationError(f"CSV header must be type,uuid,slice,x,y (got {reader.fieldnames})")
-    series_by_uuid = dict(series_by_uuid or {})
     rows = []
     for n, row in enumerate(reader, start=2):
         row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
