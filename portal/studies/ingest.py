@@ -23,6 +23,9 @@ REQUIRED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOP
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 IGNORED_MEMBERS = ("__MACOSX/", ".DS_Store", "Thumbs.db")
 T = TypeVar("T")
+# Decoded pixel bytes of one instance: RLE compresses a blank 16-bit image 64:1, JPEG 2000 far more, so the
+# file size limit alone lets a small file decode to tens of GB in the web process.
+DEFAULT_MAX_DECODED_PIXEL_BYTES = 2 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class Limits:
     max_file_bytes: int
     max_zip_total_bytes: int
     max_zip_ratio: int
+    max_decoded_pixel_bytes: int = DEFAULT_MAX_DECODED_PIXEL_BYTES
 
 
 @dataclass
@@ -112,16 +116,14 @@ def iter_zip_members(
             yield label, data
 
 
-def _expected_pixel_bytes(ds: pydicom.Dataset) -> int | None:
-    if ds.file_meta.TransferSyntaxUID.is_compressed:
-        return None
+def _decoded_pixel_bytes(ds: pydicom.Dataset) -> int:
     frames = int(header.value(ds, "NumberOfFrames", 1) or 1)
     samples = int(header.value(ds, "SamplesPerPixel", 1))
     rows, columns, bits = (header.value(ds, keyword) for keyword in ("Rows", "Columns", "BitsAllocated"))
     return int(rows) * int(columns) * samples * frames * int(bits) // 8
 
 
-def validate(label: str, data: bytes) -> tuple[pydicom.Dataset | None, str | None]:
+def validate(label: str, data: bytes, limits: Limits | None = None) -> tuple[pydicom.Dataset | None, str | None]:
     """Parse and check one file. Returns (dataset, None) or (None, reason)."""
     try:
         ds = pydicom.dcmread(io.BytesIO(data))
@@ -136,13 +138,19 @@ def validate(label: str, data: bytes) -> tuple[pydicom.Dataset | None, str | Non
         return None, f"DICOM file lacks required attribute(s): {', '.join(missing)}"
     if "PixelData" in ds:
         try:
-            expected = _expected_pixel_bytes(ds)
+            decoded = _decoded_pixel_bytes(ds)
         except (AttributeError, TypeError, ValueError) as exc:
             return None, f"image attributes are inconsistent: {exc}"
+        compressed = ds.file_meta.TransferSyntaxUID.is_compressed
         actual = len(ds.PixelData or b"")
-        if expected is not None and actual < expected:
-            return None, f"truncated DICOM: pixel data has {actual} of {expected} bytes"
-        if expected is None:
+        if not compressed and actual < decoded:
+            return None, f"truncated DICOM: pixel data has {actual} of {decoded} bytes"
+        cap = limits.max_decoded_pixel_bytes if limits else DEFAULT_MAX_DECODED_PIXEL_BYTES
+        if decoded > cap:
+            return None, (f"the image decodes to {decoded / 2**20:,.0f} MiB of pixels ({header.value(ds, 'Columns')}x"
+                          f"{header.value(ds, 'Rows')}, {header.value(ds, 'NumberOfFrames', 1) or 1} frame(s)), more "
+                          f"than the {cap / 2**20:,.0f} MiB an instance may have")
+        if compressed:
             try:
                 np.asarray(ds.pixel_array)  # compressed: prove the frames decode
             except Exception as exc:
@@ -159,7 +167,7 @@ def iter_ingest(files: Iterable[tuple[str, BinaryIO, int]], staging_dir: Path, l
     seen: dict[str, str] = {}
 
     def accept(label: str, data: bytes) -> StagedInstance | None:
-        ds, reason = validate(label, data)
+        ds, reason = validate(label, data, limits)
         if ds is None:
             result.errors.append(FileError(label, reason or "invalid"))
             return None

@@ -49,6 +49,7 @@ def upload_limits() -> Limits:
         max_file_bytes=settings.UPLOAD_MAX_FILE_BYTES,
         max_zip_total_bytes=settings.UPLOAD_MAX_ZIP_UNCOMPRESSED_BYTES,
         max_zip_ratio=settings.UPLOAD_MAX_ZIP_RATIO,
+        max_decoded_pixel_bytes=settings.UPLOAD_MAX_DECODED_PIXEL_BYTES,
     )
 
 

@@ -166,6 +166,41 @@ def test_zip_upload_flattens_folders_and_refuses_traversal_and_bombs(orthanc, ct
     assert "zip bomb" in reasons["scan.zip/bomb.bin"]
 
 
+def _rle_blank_image(template, side: int) -> bytes:
+    """A 16-bit RLE Lossless image of side x side zeros, built by hand: 2 bytes per 128 pixels per byte plane."""
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import RLELossless
+
+    ds = pydicom.dcmread(template)
+    plane = b"\x81\x00" * (side * side // 128)  # -127: repeat the next byte 128 times
+    offsets = [64, 64 + len(plane)]
+    frame = (2).to_bytes(4, "little") + b"".join(o.to_bytes(4, "little") for o in offsets) + b"\0" * 52
+    ds.Rows = ds.Columns = side
+    ds.PixelData = encapsulate([frame + plane + plane])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = RLELossless
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def test_a_small_file_that_decodes_to_a_huge_image_is_refused_before_decoding(orthanc, ct_files, user_factory,
+                                                                              api_client, settings):  # fmt: skip
+    settings.UPLOAD_MAX_DECODED_PIXEL_BYTES = 100 * 2**20  # the default is 2 GiB; the rule is the same
+    bomb = _rle_blank_image(ct_files[3], 12_000)  # 4.5 MB of RLE, 275 MiB of pixels
+    assert len(bomb) < 5_000_000
+    files = [SimpleUploadedFile("good.dcm", ct_files[12].read_bytes()), SimpleUploadedFile("bomb.dcm", bomb)]
+    response = api_client(user_factory("clinician")).post("/api/studies/upload", {"files": files},
+                                                          format="multipart")  # fmt: skip
+    assert response.status_code == 207, response.content
+    body = response.json()
+    assert [s["file"] for s in body["stored"]] == ["good.dcm"]
+    refused = body["errors"][0]
+    assert refused["file"] == "bomb.dcm"
+    assert "decodes to 275 MiB of pixels (12000x12000, 1 frame(s)), more than the 100 MiB" in refused["reason"]
+
+
 def test_upload_of_only_bad_files_is_400_with_reasons(user_factory, api_client, orthanc):
     response = api_client(user_factory("clinician")).post(
         "/api/studies/upload", {"files": [SimpleUploadedFile("x.jpg", b"\xff\xd8\xff\xe0 not dicom")]},
