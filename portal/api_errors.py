@@ -13,7 +13,7 @@ RETRY_AFTER_S = "30"
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    # A view that wrote rows before the PACS failed must not keep half a change.
+    # As DRF's own handler does: where ATOMIC_REQUESTS is on, the request's transaction is rolled back.
     if isinstance(exc, PacsUnavailable):
         set_rollback()
         return Response({"detail": str(exc), "retry": True}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
