@@ -77,6 +77,24 @@ def upload_paths(user, paths: list[Path]):
     return study_upload(user=user, files=[SimpleUploadedFile(p.name, p.read_bytes()) for p in paths])
 
 
+def fresh_copies(paths: list[Path], tmp_path: Path, patient_id: str | None = None) -> list[Path]:
+    """The slices under new study/series/instance UIDs (one new study): the session's PACS cannot already
+    hold them. ``patient_id``: also make them another patient's."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    study, series, out = generate_uid(), generate_uid(), []
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        if patient_id:
+            ds.PatientID = patient_id
+        out.append(tmp_path / path.name)
+        ds.save_as(out[-1], enforce_file_format=True)
+    return out
+
+
 @pytest.fixture
 def uploaded_ct(orthanc, ct_files, user_factory) -> Callable:
     """uploaded_ct(user=None) -> Study: the real 99-slice CT stored in Orthanc and indexed (not scored)."""

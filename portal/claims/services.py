@@ -95,14 +95,9 @@ def _kind_of(name: str, data: bytes) -> str:
     raise ValidationError(f"{name}: not a DICOM (Part 10), PNG or JPEG file")
 
 
-def _refuse_oversized(name: str, kind: str, data: bytes) -> None:
-    if kind == ClaimImage.Kind.DICOM:
-        head = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-        width, height = int(head.get("Columns", 0)), int(head.get("Rows", 0))
-        count = width * height * int(head.get("NumberOfFrames", 1) or 1)
-    else:
-        with Image.open(io.BytesIO(data)) as img:  # reads the header only
-            (width, height), count = img.size, img.size[0] * img.size[1]
+def _refuse_oversized(name: str, width: int, height: int, frames: int = 1) -> None:
+    """Called with the header's dimensions, before the pixels are decoded."""
+    count = width * height * frames
     if count > MAX_IMAGE_PIXELS:
         raise ValidationError(f"{name}: {width}x{height} pixels ({count / 1e6:.0f} megapixels) is more than the "
                               f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels a claim image may have")
@@ -111,12 +106,15 @@ def _refuse_oversized(name: str, kind: str, data: bytes) -> None:
 def _check_decodable(name: str, kind: str, data: bytes) -> None:
     """Refuse at upload what the analysis could not read, instead of leaving a check pending forever."""
     try:
-        _refuse_oversized(name, kind, data)
         if kind == ClaimImage.Kind.DICOM:
-            pixels = pydicom.dcmread(io.BytesIO(data)).pixel_array
-            if pixels.ndim != 2:
+            ds = pydicom.dcmread(io.BytesIO(data))  # pixels stay encoded until pixel_array
+            _refuse_oversized(name, int(ds.get("Columns", 0)), int(ds.get("Rows", 0)),
+                              int(ds.get("NumberOfFrames", 1) or 1))  # fmt: skip
+            if ds.pixel_array.ndim != 2:
                 raise ValidationError(f"{name}: only single-frame greyscale DICOM images can be checked")
         else:
+            with Image.open(io.BytesIO(data)) as img:  # reads the header only
+                _refuse_oversized(name, *img.size)
             imaging.load_raster(data)
     except ValidationError:
         raise

@@ -23,9 +23,6 @@ REQUIRED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOP
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 IGNORED_MEMBERS = ("__MACOSX/", ".DS_Store", "Thumbs.db")
 T = TypeVar("T")
-# Decoded pixel bytes of one instance: RLE compresses a blank 16-bit image 64:1, JPEG 2000 far more, so the
-# file size limit alone lets a small file decode to tens of GB in the web process.
-DEFAULT_MAX_DECODED_PIXEL_BYTES = 2 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -33,7 +30,9 @@ class Limits:
     max_file_bytes: int
     max_zip_total_bytes: int
     max_zip_ratio: int
-    max_decoded_pixel_bytes: int = DEFAULT_MAX_DECODED_PIXEL_BYTES
+    # Decoded pixel bytes of one instance: RLE compresses a blank 16-bit image 64:1, JPEG 2000 far more, so
+    # the file size limit alone lets a small file decode to tens of GB in the web process.
+    max_decoded_pixel_bytes: int = 2 * 1024**3
 
 
 @dataclass
@@ -123,7 +122,7 @@ def _decoded_pixel_bytes(ds: pydicom.Dataset) -> int:
     return int(rows) * int(columns) * samples * frames * int(bits) // 8
 
 
-def validate(label: str, data: bytes, limits: Limits | None = None) -> tuple[pydicom.Dataset | None, str | None]:
+def validate(label: str, data: bytes, limits: Limits) -> tuple[pydicom.Dataset | None, str | None]:
     """Parse and check one file. Returns (dataset, None) or (None, reason)."""
     try:
         ds = pydicom.dcmread(io.BytesIO(data))
@@ -145,7 +144,7 @@ def validate(label: str, data: bytes, limits: Limits | None = None) -> tuple[pyd
         actual = len(ds.PixelData or b"")
         if not compressed and actual < decoded:
             return None, f"truncated DICOM: pixel data has {actual} of {decoded} bytes"
-        cap = limits.max_decoded_pixel_bytes if limits else DEFAULT_MAX_DECODED_PIXEL_BYTES
+        cap = limits.max_decoded_pixel_bytes
         if decoded > cap:
             return None, (f"the image decodes to {decoded / 2**20:,.0f} MiB of pixels ({header.value(ds, 'Columns')}x"
                           f"{header.value(ds, 'Rows')}, {header.value(ds, 'NumberOfFrames', 1) or 1} frame(s)), more "

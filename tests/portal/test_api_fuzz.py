@@ -51,8 +51,8 @@ def real_objects(orthanc, ct_files, user_factory, django_capture_on_commit_callb
     label = label_create(user=admin, series=series, slice_index=1, x=100, y=100, label_class="TB")
     claim = Claim.objects.create(insurer=insurer, reference="fuzz")
     share = encrypted_share_create(actor=clinician, study=study).share
-    ids = {"labels": label.pk, "queue": QueueItem.objects.filter(series=series).first().pk,
-           "adjudications": QueueItem.objects.filter(series=series).first().pk,
+    item = QueueItem.objects.filter(series=series).first()
+    ids = {"labels": label.pk, "queue": item.pk, "adjudications": item.pk,
            "models": ModelVersion.objects.latest("pk").pk, "jobs": job.pk}  # fmt: skip
     named = {"study_uid": study.study_uid, "series_uid": series.series_uid, "sop_uid": instance.sop_instance_uid,
              "claim_id": str(claim.pk), "share_id": str(share.pk), "slice_index": 1}  # fmt: skip

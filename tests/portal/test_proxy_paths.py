@@ -1,34 +1,18 @@
 """The WADO-RS proxy checks the study named in the path, so the path must not be able to name another one:
 Orthanc resolves "..", also percent-encoded, after the portal's check."""
 
-import io
-
-import pydicom
 import pytest
-from pydicom.uid import generate_uid
 
-from tests.conftest import upload_paths
+from tests.conftest import fresh_copies, upload_paths
 
 pytestmark = pytest.mark.django_db
-
-
-def _another_patients_study(path, tmp_path):
-    ds = pydicom.dcmread(path)
-    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid(), generate_uid()
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.PatientID = "OTHER-PATIENT"
-    out = tmp_path / "other.dcm"
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    out.write_bytes(buf.getvalue())
-    return out
 
 
 def test_a_path_cannot_climb_from_a_readable_study_into_another(orthanc, ct_files, user_factory, api_client,
                                                                 tmp_path):  # fmt: skip
     mine, theirs = user_factory("clinician"), user_factory("clinician")
     own = upload_paths(mine, ct_files[:1]).stored[0]
-    other = upload_paths(theirs, [_another_patients_study(ct_files[1], tmp_path)]).stored[0]
+    other = upload_paths(theirs, fresh_copies(ct_files[1:2], tmp_path, patient_id="OTHER-PATIENT")).stored[0]
     client = api_client(mine)
     assert client.get(f"/dicomweb/studies/{own['study_uid']}/series").status_code == 200
     assert client.get(f"/dicomweb/studies/{other['study_uid']}/series").status_code == 404
@@ -44,7 +28,7 @@ def test_a_path_cannot_climb_from_a_readable_study_into_another(orthanc, ct_file
 def test_a_query_cannot_widen_a_study_scoped_search(orthanc, ct_files, user_factory, api_client, tmp_path):
     mine, theirs = user_factory("clinician"), user_factory("clinician")
     own = upload_paths(mine, ct_files[:1]).stored[0]
-    other = upload_paths(theirs, [_another_patients_study(ct_files[1], tmp_path)]).stored[0]
+    other = upload_paths(theirs, fresh_copies(ct_files[1:2], tmp_path, patient_id="OTHER-PATIENT")).stored[0]
     client = api_client(mine)
     for query in [f"StudyInstanceUID={other['study_uid']}", f"0020000D={other['study_uid']}",
                   f"SeriesInstanceUID={other['series_uid']}"]:

@@ -5,12 +5,10 @@ import contextlib
 import socket
 import threading
 
-import pydicom
 import pytest
 import requests
-from pydicom.uid import generate_uid
 
-from tests.conftest import upload_paths
+from tests.conftest import fresh_copies, upload_paths
 
 
 class DroppingProxy:
@@ -58,21 +56,9 @@ class DroppingProxy:
         self.listener.close()
 
 
-def _fresh_copies(paths, tmp_path) -> list:
-    """The slices under new study/series/instance UIDs: the session's PACS cannot already hold them."""
-    study, series, out = generate_uid(), generate_uid(), []
-    for path in paths:
-        ds = pydicom.dcmread(path)
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-        out.append(tmp_path / path.name)
-        ds.save_as(out[-1], enforce_file_format=True)
-    return out
-
-
 @pytest.mark.django_db
 def test_stow_survives_a_connection_dropped_mid_request(orthanc, ct_files, user_factory, settings, tmp_path):
-    files = _fresh_copies(ct_files[60:70], tmp_path)
+    files = fresh_copies(ct_files[60:70], tmp_path)
     settings.DICOMWEB_STOW_PARALLEL = 1  # one connection at a time: the first one is the one dropped
     proxy = DroppingProxy(orthanc.http_port, drop_after=1_500_000)
     settings.DICOMWEB_URL = f"http://127.0.0.1:{proxy.port}/dicom-web"
