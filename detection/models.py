@@ -49,6 +49,10 @@ class ScoringJob(models.Model):
     finished = models.DateTimeField(null=True, blank=True)
     verdict = models.CharField(max_length=2, blank=True)
     verdict_score = models.FloatField(null=True, blank=True)
+    # The model's location threshold on P(FB)+P(FM), calibrated for a whole series, and how many
+    # locations reached it: a location below it is not a finding, however high its score looks.
+    flag_threshold = models.FloatField(null=True, blank=True)
+    flagged_locations = models.IntegerField(null=True, blank=True)
     heatmap_path = models.CharField(max_length=512, blank=True)
     duration_s = models.FloatField(null=True, blank=True)
 

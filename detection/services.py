@@ -134,11 +134,13 @@ def run_scoring_job(*, job_id: int) -> ScoringJob:
         job.status = ScoringJob.Status.DONE
         job.verdict = result.verdict
         job.verdict_score = float(result.verdict_score)
+        job.flag_threshold = float(result.threshold)
+        job.flagged_locations = result.n_flagged
         job.heatmap_path = str(heatmap_path)
         job.finished = timezone.now()
         job.duration_s = time.perf_counter() - started
         job.save()
-        _update_study_verdict(series.study, version)
+        update_study_verdict(series.study)
     series_scored.send(sender=ScoringJob, job=job)
     return job
 
@@ -150,17 +152,22 @@ def _save_heatmaps(job_id: int, heatmaps: np.ndarray) -> Path:
     return path
 
 
-def _update_study_verdict(study: Study, version: ModelVersion) -> None:
-    """Study verdict = the most suspicious finished series (latest job per series)."""
-    best = None
-    for series in study.series.all():
-        job = series.scoring_jobs.filter(status=ScoringJob.Status.DONE).order_by("-finished").first()
-        if job and job.verdict and (best is None or (job.verdict_score or 0) > (best.verdict_score or 0)):
-            best = job
-    if best is not None:
-        Study.objects.filter(pk=study.pk).update(
-            verdict=best.verdict, verdict_score=best.verdict_score, model_version=version.name
-        )
+# A tamper verdict outranks any genuine one, whatever the scores: a verdict's score is the probability of
+# its own class, so a confident TM series would otherwise hide a tampered series of the same study.
+VERDICT_SEVERITY = {"FM": 2, "FB": 2, "TM": 1, "TB": 0}
+
+
+def update_study_verdict(study: Study) -> None:
+    """Study verdict = the most severe verdict among its series' latest finished jobs, the higher score
+    breaking ties."""
+    jobs = [job for series in study.series.all() if (job := latest_done_job(series)) and job.verdict]
+    if not jobs:
+        return
+    best = max(jobs, key=lambda job: (VERDICT_SEVERITY.get(job.verdict, 0), job.verdict_score or 0.0))
+    Study.objects.filter(pk=study.pk).update(
+        verdict=best.verdict, verdict_score=best.verdict_score,
+        model_version=best.model_version.name if best.model_version else "",
+    )
 
 
 def latest_done_job(series: Series) -> ScoringJob | None:

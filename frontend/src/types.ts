@@ -123,6 +123,11 @@ export interface LocationScore {
 
 export interface SeriesScores {
   model_version: ModelVersion;
+  verdict: LabelClass;
+  verdict_score: number | null;
+  /** A location is a finding when its tamper score reaches this (calibrated for a whole series); null on old jobs. */
+  flag_threshold: number | null;
+  flagged_locations: number | null;
   slices: SliceScore[];
   locations: LocationScore[];
 }

@@ -169,6 +169,11 @@ class SeriesScoresView(APIView):
             "name": serializers.CharField(), "status": serializers.CharField(), "trained": serializers.BooleanField(),
         }, allow_null=True),
         "verdict": serializers.CharField(), "verdict_score": serializers.FloatField(allow_null=True),
+        "flag_threshold": serializers.FloatField(
+            allow_null=True, help_text="a location is a finding when its tamper score (P(FB)+P(FM)) reaches "
+            "this; calibrated by the model for a whole series (null for jobs scored before it was recorded)"),
+        "flagged_locations": serializers.IntegerField(
+            allow_null=True, help_text="locations of the series at or above flag_threshold"),
         "slices": inline_serializer("SliceScore", {
             "slice_index": serializers.IntegerField(), "sop_instance_uid": serializers.CharField(),
             "probs": _PROBS, "tamper": serializers.FloatField()}, many=True),
@@ -187,6 +192,7 @@ class SeriesScoresView(APIView):
             "model_version": {"name": version.name, "status": version.status, "trained": version.trained}
             if version else None,
             "verdict": job.verdict, "verdict_score": job.verdict_score,
+            "flag_threshold": job.flag_threshold, "flagged_locations": job.flagged_locations,
             "slices": [{"slice_index": s.slice_index, "sop_instance_uid": s.sop_instance_uid, "probs": s.probs(),
                         "tamper": s.tamper} for s in job.slice_scores.all()],
             "locations": [{"slice_index": loc.slice_index, "x": loc.x, "y": loc.y, "probs": loc.probs(),

@@ -22,7 +22,7 @@ def test_queue_item_label_then_edit_move_delete(live_server, uploaded_ct, user_f
     log_in(page, expert.username)
     row = page.get_by_test_id("study-row").first
     row.wait_for()
-    assert row.get_by_test_id("verdict").inner_text().split()[0] in {"TB", "TM", "FB", "FM"}
+    assert row.get_by_test_id("verdict").get_attribute("data-verdict") == study.verdict
     other_verdicts = {"TB", "TM", "FB", "FM"} - {study.verdict}
     page.get_by_test_id("filter-verdict").select_option(sorted(other_verdicts)[0])
     page.get_by_text("No studies match these filters.").wait_for()
@@ -39,6 +39,16 @@ def test_queue_item_label_then_edit_move_delete(live_server, uploaded_ct, user_f
     assert current_slice(page) == item.slice_index
     page.get_by_test_id("queue-target").wait_for()
     page.get_by_test_id("pending-marker").wait_for()
+
+    # The series verdict is in words, and only locations at the calibrated threshold are marked findings.
+    job = series.scoring_jobs.get()
+    assert page.get_by_test_id("series-verdict").get_attribute("data-verdict") == job.verdict
+    page.locator("[data-testid=location-item]").first.wait_for()
+    listed = page.locator("[data-testid=location-item]")
+    findings = page.locator("[data-testid=location-item][data-finding=true]")
+    assert findings.count() == min(job.flagged_locations, listed.count())
+    if findings.count() < listed.count():  # the rest are listed for review, not as findings
+        assert "flag threshold" in page.get_by_test_id("location-note").inner_text()
     screenshot("queue-item")
 
     # 2 labels the queue item's location as TM (keyboard), linked to the item.

@@ -1,13 +1,15 @@
 """The scoring pipeline on real services: a job per uploaded series, a real worker, kills and outages."""
 
 import time
+from datetime import timedelta
 
 import pytest
 import requests
+from django.utils import timezone
 
 from detection.models import ScoringJob
-from detection.services import run_scoring_job
-from portal.studies.models import Instance, UploadBatch
+from detection.services import get_detector, run_scoring_job, update_study_verdict
+from portal.studies.models import Instance, Patient, Series, Study, UploadBatch
 from tests.conftest import upload_paths, wait_for
 
 CLASSES = {"TB", "TM", "FB", "FM"}
@@ -35,12 +37,41 @@ def test_scoring_job_stores_per_slice_scores_and_marks_model_version(uploaded_ct
     by_index = dict(Instance.objects.filter(series=series).values_list("slice_index", "sop_instance_uid"))
     assert all(row["sop_instance_uid"] == by_index[row["slice_index"]] for row in scores["slices"])
     assert client.get(f"/api/series/{series.series_uid}/heatmap/50.png")["Content-Type"] == "image/png"
+    # The calibrated threshold comes with the scores, so a client can tell a finding from a high score
+    # below it; the verdict is a tamper class exactly when some location reached it.
+    threshold, flagged = scores["flag_threshold"], scores["flagged_locations"]
+    assert threshold == pytest.approx(get_detector(job.model_version).threshold)
+    assert flagged == sum(loc["tamper"] >= threshold for loc in scores["locations"]) or flagged > 200
+    assert (scores["verdict"] in {"FB", "FM"}) == (flagged > 0)
     listed = client.get("/api/studies").json()["results"][0]
     assert listed["verdict"] in CLASSES and listed["model_version"]
 
     # Idempotent: running a finished job again changes nothing.
     again = run_scoring_job(job_id=job.pk)
     assert again.attempts == job.attempts and again.slice_scores.count() == 99
+
+
+@pytest.mark.django_db
+def test_study_verdict_is_the_most_severe_series_verdict_not_the_highest_score():
+    """A verdict's score is its own class's probability: a confident genuine series (TM 0.98) must not hide a
+    tampered one (FM 0.60) of the same study, and a later genuine re-score of that series clears it."""
+    patient = Patient.objects.create(patient_id="v1")
+    study = Study.objects.create(study_uid="1.2.826.0.1.3680043.10.5.1", patient=patient)
+    genuine, tampered = (Series.objects.create(series_uid=f"1.2.826.0.1.3680043.10.5.1.{n}", study=study)
+                         for n in (1, 2))
+    ScoringJob.objects.create(series=genuine, status=ScoringJob.Status.DONE, verdict="TM", verdict_score=0.98,
+                              finished=timezone.now())
+    ScoringJob.objects.create(series=tampered, status=ScoringJob.Status.DONE, verdict="FM", verdict_score=0.60,
+                              finished=timezone.now())
+    update_study_verdict(study)
+    study.refresh_from_db()
+    assert (study.verdict, study.verdict_score) == ("FM", 0.60)
+
+    ScoringJob.objects.create(series=tampered, status=ScoringJob.Status.DONE, verdict="TB", verdict_score=0.99,
+                              finished=timezone.now() + timedelta(seconds=1))
+    update_study_verdict(study)
+    study.refresh_from_db()
+    assert (study.verdict, study.verdict_score) == ("TM", 0.98)
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 import { api, ApiError, viewerPath } from '../api';
-import { formatPercent, h, replaceChildren } from '../dom';
+import { h, replaceChildren } from '../dom';
 import { updateQuery, type Page } from '../router';
 import { LABEL_CLASS_NAMES, LABEL_CLASSES, type ModelVersion, type StudySummary } from '../types';
+import { verdictBadge } from '../verdict';
 
 const FILTER_KEYS = ['search', 'modality', 'verdict', 'date_from', 'date_to'] as const;
 const PAGE_SIZE_GUESS = 20;
@@ -13,12 +14,6 @@ function modelName(model: ModelVersion | string | null): string {
 
 function modalities(value: string[] | string): string {
   return Array.isArray(value) ? value.join(', ') : value;
-}
-
-function verdictBadge(study: StudySummary): HTMLElement {
-  if (!study.verdict) return h('span', { className: 'badge verdict-none', 'data-testid': 'verdict' }, 'Not scored');
-  return h('span', { className: `badge verdict-${study.verdict}`, title: LABEL_CLASS_NAMES[study.verdict], 'data-testid': 'verdict' },
-    `${study.verdict} ${formatPercent(study.verdict_score)}`);
 }
 
 export function mountStudiesPage(container: HTMLElement, initialQuery: URLSearchParams): Page {
@@ -107,7 +102,7 @@ export function mountStudiesPage(container: HTMLElement, initialQuery: URLSearch
         h('td', { className: 'truncate', title: study.description }, study.description || '—'),
         h('td', { className: 'num' }, study.num_series),
         h('td', { className: 'num' }, study.num_instances),
-        h('td', {}, verdictBadge(study)),
+        h('td', {}, verdictBadge(study.verdict, study.verdict_score)),
         h('td', { className: 'small' }, modelName(study.model_version)),
         h('td', {}, expand));
       expand.addEventListener('click', () => void toggleSeries(study, row, expand));

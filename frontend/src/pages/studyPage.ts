@@ -1,8 +1,9 @@
 import { api, ApiError, viewerPath } from '../api';
-import { formatPercent, h, replaceChildren } from '../dom';
+import { h, replaceChildren } from '../dom';
 import type { Page } from '../router';
 import { createSharePanel } from '../shares/sharePanel';
-import { LABEL_CLASS_NAMES, type Me } from '../types';
+import type { Me } from '../types';
+import { verdictBadge } from '../verdict';
 
 /** One study: its series (open in the viewer) and, for clinicians and admins, its encrypted shares. */
 export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: string): Promise<Page> {
@@ -13,9 +14,7 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
   try {
     const study = await api.study(studyUid);
     const canShare = me.role === 'clinician' || me.role === 'admin';
-    const verdict = study.verdict
-      ? h('span', { className: `badge verdict-${study.verdict}`, title: LABEL_CLASS_NAMES[study.verdict] }, `${study.verdict} ${formatPercent(study.verdict_score)}`)
-      : h('span', { className: 'badge verdict-none' }, 'Not scored');
+    const verdict = verdictBadge(study.verdict, study.verdict_score);
     replaceChildren(section,
       h('p', { className: 'small' }, h('a', { href: '/studies' }, '← Studies')),
       h('h1', {}, study.patient_name || study.patient_id || 'Study'),

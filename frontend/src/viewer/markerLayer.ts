@@ -15,6 +15,8 @@ export interface MarkerScene {
   selectedId: Label['id'] | null;
   pending: PendingMark | null;
   locations: LocationScore[];
+  /** Locations at or above it are findings (red); below it, review candidates (amber). Null: all red. */
+  flagThreshold: number | null;
   queueTarget: Point | null;
   toCanvas: (point: Point) => Point | null;
   onLabelPointerDown: (label: Label, event: PointerEvent) => void;
@@ -113,7 +115,8 @@ export class MarkerLayer {
   private drawLocation(location: LocationScore, scene: MarkerScene): void {
     const centre = scene.toCanvas([location.x, location.y]);
     if (!centre) return;
-    const ring = svg('circle', { cx: centre[0], cy: centre[1], r: 16, class: 'location-marker', 'data-testid': 'location-marker' });
+    const finding = scene.flagThreshold == null || location.tamper >= scene.flagThreshold;
+    const ring = svg('circle', { cx: centre[0], cy: centre[1], r: 16, class: `location-marker ${finding ? 'finding' : 'review'}`, 'data-testid': 'location-marker' });
     this.root.append(ring);
   }
 

@@ -6,6 +6,7 @@ import {
   LABEL_CLASS_NAMES, LABEL_CLASSES, type Box, type Label, type LabelClass, type LocationScore, type Me,
   type SeriesDetail, type SeriesScores, sameLabelId,
 } from '../types';
+import { isTamperVerdict, verdictBadge } from '../verdict';
 import { AdjudicationBox } from './adjudicationBox';
 import { QueueRebuildBox } from './queueRebuildBox';
 import { HeatmapOverlay } from './heatmapOverlay';
@@ -98,6 +99,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   const overlayToggle = h('input', { type: 'checkbox', id: 'overlay-toggle', checked: true, disabled: true, 'data-testid': 'overlay-toggle' });
   const overlayOpacity = h('input', { type: 'range', id: 'overlay-opacity', min: '0', max: '100', value: '50', disabled: true, 'data-testid': 'overlay-opacity' });
   const overlayNote = h('span', { className: 'muted small', 'data-testid': 'overlay-note' }, '');
+  const locationNote = h('p', { className: 'muted small', 'data-testid': 'location-note' });
   const locationList = h('ol', { className: 'location-list', 'data-testid': 'location-list' });
   const labelEditor = h('div', { className: 'label-editor', 'data-testid': 'label-editor' });
   const labelList = h('ul', { className: 'label-list', 'data-testid': 'label-list' });
@@ -165,7 +167,8 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
           h('div', { className: 'inline-field' }, h('label', { for: 'overlay-opacity' }, 'Opacity'), overlayOpacity),
           overlayNote),
         h('div', { className: 'side-section side-grow' },
-          h('h2', {}, 'Suspicious locations'),
+          h('h2', {}, 'Most suspicious locations'),
+          locationNote,
           locationList),
         showLabels ? h('div', { className: 'side-section side-grow labels-section' },
           h('h2', {}, 'Labels'),
@@ -231,6 +234,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       selectedId,
       pending,
       locations: locationsOnSlice(index),
+      flagThreshold: scores?.flag_threshold ?? null,
       queueTarget: queueTarget && numberParam(route.query, 'slice') === index ? queueTarget : null,
       toCanvas: (p) => stackViewer.pixelToCanvas(p),
       onLabelPointerDown: startLabelDrag,
@@ -530,18 +534,42 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   wrap.addEventListener('pointerleave', () => (hoverPixel = null));
 
   // ---- scores & overlay --------------------------------------------------
+  // A location is a finding only at or above the model's series-calibrated threshold: a genuine scan has
+  // thousands of locations, and its highest scores routinely look alarming without being findings.
+  const isFinding = (location: LocationScore): boolean =>
+    scores?.flag_threshold == null || location.tamper >= scores.flag_threshold;
+
   function renderLocations(): void {
     if (!scores) return;
     const sorted = [...scores.locations].sort((a, b) => b.tamper - a.tamper);
+    const threshold = scores.flag_threshold;
+    locationNote.textContent = threshold == null || sorted.length === 0 ? ''
+      : (scores.flagged_locations ?? 0) === 0
+        ? `None reaches the flag threshold (${formatPercent(threshold, 1)}): listed for review, not findings.`
+        : `Red: at or above the flag threshold (${formatPercent(threshold, 1)}).`;
     replaceChildren(locationList, sorted.length === 0 ? h('li', { className: 'muted small', 'data-testid': 'locations-empty' }, 'The model found no suspicious locations.') :
       sorted.map((location) => {
         const top = LABEL_CLASSES.reduce((best, c) => ((location.probs[c] ?? 0) > (location.probs[best] ?? 0) ? c : best), LABEL_CLASSES[0]!);
-        const button = h('button', { type: 'button', className: 'location-item', 'data-testid': 'location-item', 'data-slice-index': String(location.slice_index) },
+        const finding = isFinding(location);
+        const button = h('button', { type: 'button', className: `location-item${finding ? ' finding' : ''}`, 'data-testid': 'location-item', 'data-slice-index': String(location.slice_index), 'data-finding': String(finding) },
           h('span', { className: 'tamper-score' }, formatPercent(location.tamper)),
           ` slice ${location.slice_index + 1} · (${Math.round(location.x)}, ${Math.round(location.y)}) · ${top}`);
         button.addEventListener('click', () => jumpToLocation(location));
         return h('li', {}, button);
       }));
+  }
+
+  function verdictSummary(result: SeriesScores): (HTMLElement | string)[] {
+    const tampered = isTamperVerdict(result.verdict);
+    const badge = verdictBadge(result.verdict, result.verdict_score, 'series-verdict');
+    const threshold = result.flag_threshold;
+    const highest = Math.max(0, ...result.locations.map((l) => l.tamper));
+    const detail = threshold == null
+      ? ''
+      : tampered
+        ? ` ${LABEL_CLASS_NAMES[result.verdict]} · ${result.flagged_locations ?? 0} location(s) at or above the flag threshold ${formatPercent(threshold, 1)}`
+        : ` no location reaches the flag threshold ${formatPercent(threshold, 1)} (highest ${formatPercent(highest, 1)})`;
+    return [badge, detail];
   }
 
   function jumpToLocation(location: LocationScore): void {
@@ -597,10 +625,10 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       }
       return;
     }
-    const seriesTamper = Math.max(0, ...scores.slices.map((s) => s.tamper));
     replaceChildren(scoreInfo,
-      h('span', { className: 'badge status-done', 'data-testid': 'score-status' }, 'Scored'),
-      ` max slice tamper ${formatPercent(seriesTamper)} · model ${scores.model_version?.name ?? '?'}`);
+      h('span', { className: 'badge status-done', 'data-testid': 'score-status' }, 'Scored'), ' ',
+      ...verdictSummary(scores),
+      h('div', { className: 'muted small' }, `model ${scores.model_version?.name ?? '?'}`));
     overlayToggle.disabled = false;
     overlayOpacity.disabled = false;
     overlayNote.textContent = '';
