@@ -1,4 +1,5 @@
-"""Plain CLI for the ML core (no Django): ``python -m detection.cli train|calibrate|evaluate|score|report``."""
+"""Plain CLI for the ML core (no Django): ``python -m detection.cli <command>`` (train, calibrate, evaluate,
+score, single-image, report)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,26 @@ def _calibrate(args: argparse.Namespace) -> None:
     print(json.dumps(result, indent=2))
 
 
+def _single_image(args: argparse.Namespace) -> None:
+    from detection.ml import single_image
+    from detection.ml.data import load_scan
+    from detection.ml.scoring import Detector
+
+    det = Detector.load(args.artifact)
+    vol, spacing = load_scan(args.scan_dir)
+    z = tuple(det.config.get("val_z", (64, 92)))
+    result = single_image.evaluate(det, vol, spacing, z, args.n, args.seed)
+    print(f"single images of held-out slices z {z[0]}-{z[1] - 1}, flagged (FB/FM verdict) / images:")
+    print(f"{'path':10} {'threshold':14} {'genuine':>9} {'FM inject':>10} {'FB remove':>10}")
+    for path, r in result["paths"].items():
+        for name, flagged in r["flagged"].items():
+            cells = [f"{flagged[k]}/{r['n'][k]}" for k in ("genuine", "FM", "FB")]
+            label = f"{name} {r['thresholds'][name]:.7f}"
+            print(f"{path:10} {label:>14} {cells[0]:>9} {cells[1]:>10} {cells[2]:>10}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1))
+
+
 def _report(args: argparse.Namespace) -> None:
     from detection.ml.report import write_report
 
@@ -128,6 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--z-range", help="z0,z1 of the calibration slices (default: the training region)")
     c.add_argument("--alpha", type=float, help="expected genuine locations above the threshold per series")
     c.set_defaults(fn=_calibrate)
+    si = sub.add_parser("single-image", help="claim images: single-slice verdicts on held-out slices and "
+                        "simulated tampers, single-image vs series threshold")
+    si.add_argument("--artifact", default=None)
+    si.add_argument("--scan-dir", default=None)
+    si.add_argument("--n", type=int, default=20, help="simulated tampers per class (FM, FB)")
+    si.add_argument("--seed", type=int, default=0)
+    si.add_argument("--out", help="write the full result (every image's max score) as JSON")
+    si.set_defaults(fn=_single_image)
     r = sub.add_parser("report", help="write docs/evaluation (model vs SVM/RF/DT, plots)")
     r.add_argument("--artifact", default=None)
     r.add_argument("--out", default=str(Path("docs") / "evaluation"))

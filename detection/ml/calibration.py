@@ -9,7 +9,8 @@ per-location exceedance probability must be alpha / M.
 That probability is far below what a few thousand calibration patches can resolve, so the upper tail of
 the genuine scores is modelled (peaks over threshold): on the logit scale the largest ``tail_fraction``
 of the scores minus the smallest of them is fitted with an exponential distribution, and the threshold is
-extrapolated from it. It is never set below the largest genuine score seen.
+extrapolated from it. It is never set at or below the largest genuine score seen (a location is flagged at
+or above the threshold, so that score itself must stay below it).
 
 Calibration patches are the scoring grid of a genuine scan restricted to the training z-region: the
 held-out region and the rest of the scan stay untouched for evaluation.
@@ -53,8 +54,12 @@ def tail_threshold(
     # P(u > t) = (k/n) exp(-(t - u0) / scale)  =>  t = u0 + scale * ln(k / (n * target))
     extrapolated = u0 + scale * math.log(max(k / (n * target), 1.0))
     threshold_logit = max(extrapolated, float(u[0]))
+    threshold = 1 / (1 + math.exp(-threshold_logit))
+    if extrapolated <= u[0]:  # the next float32 above the largest genuine score (scores are float32)
+        largest = np.float32(np.max(scores))
+        threshold = float(max(np.nextafter(largest, np.float32(1)), np.float32(threshold)))
     return {
-        "tamper_threshold": float(1 / (1 + math.exp(-threshold_logit))),
+        "tamper_threshold": float(threshold),
         "threshold_logit": threshold_logit,
         "alpha": alpha,
         "patches_per_series": int(patches_per_series),

@@ -134,6 +134,11 @@ class Detector:
         # threshold set on genuine patches of their training region for the whole series (calibration.py);
         # otherwise 0.5, as before calibration existed.
         self.threshold = float(calib.get("tamper_threshold", config.get("threshold", 0.5)))
+        # One image scored alone (a claim image) has its own threshold per input path (single_image.py);
+        # an artefact without that calibration has none, and its single-image verdicts are not calibrated.
+        self.single_image_thresholds: dict[str, float] = {
+            path: float(c["tamper_threshold"]) for path, c in (config.get("calibration_single_image") or {}).items()
+        }
         self.tm_threshold = float(config.get("tm_threshold", 0.5))
         self.mask_params = dict(config.get("scoring_mask", {}))
 
@@ -207,9 +212,11 @@ class Detector:
         }
 
     # ---- series level ------------------------------------------------------------------------------
-    def score_series(self, datasets: Sequence[pydicom.Dataset], top_k: int | None = 64) -> SeriesResult:
+    def score_series(
+        self, datasets: Sequence[pydicom.Dataset], top_k: int | None = 64, threshold: float | None = None
+    ) -> SeriesResult:
         vol, spacing, order = volume_from_datasets(datasets)
-        result = self.score_volume(vol, spacing, top_k=top_k)
+        result = self.score_volume(vol, spacing, top_k=top_k, threshold=threshold)
         result.order = order
         return result
 
@@ -220,12 +227,14 @@ class Detector:
         return grid_cells(masks["score"], MASK_STEP, self.stride, ny, nx)
 
     def score_volume(
-        self, hu: np.ndarray, spacing: Sequence[float] = (1.0, 1.0, 1.0), top_k: int | None = 64
+        self, hu: np.ndarray, spacing: Sequence[float] = (1.0, 1.0, 1.0), top_k: int | None = 64,
+        threshold: float | None = None,
     ) -> SeriesResult:
-        """Score a (Z, H, W) HU volume in z order. Patches are native px."""
+        """Score a (Z, H, W) HU volume in z order. Patches are native px. ``threshold``: the location
+        threshold to use instead of the series one (e.g. ``single_image_thresholds[path]``)."""
         vol = np.asarray(hu, dtype=np.float32)
         cells, prob = self.cell_probs(vol, spacing)
-        return self._aggregate(vol.shape, cells, prob, top_k)
+        return self._aggregate(vol.shape, cells, prob, top_k, threshold)
 
     def cell_probs(
         self, vol: np.ndarray, spacing: Sequence[float], z_range: tuple[int, int] | None = None,
@@ -315,8 +324,10 @@ class Detector:
         return prob
 
     def _aggregate(
-        self, shape: tuple[int, ...], meta: np.ndarray, prob: np.ndarray, top_k: int | None
+        self, shape: tuple[int, ...], meta: np.ndarray, prob: np.ndarray, top_k: int | None,
+        threshold: float | None = None,
     ) -> SeriesResult:
+        threshold = self.threshold if threshold is None else threshold
         n, h, w = shape
         ny, nx = -(-h // self.stride), -(-w // self.stride)
         tamper = prob[:, _FB] + prob[:, _FM]
@@ -337,8 +348,8 @@ class Detector:
             self._location(meta[i], prob[i], float(tamper[i]))
             for i in by_tamper[: top_k if top_k is not None else None]
         ]
-        flagged = by_tamper[: int((tamper >= self.threshold).sum())]
-        verdict, score = self._verdict(prob, tamper)
+        flagged = by_tamper[: int((tamper >= threshold).sum())]
+        verdict, score = self._verdict(prob, tamper, threshold)
         return SeriesResult(
             slice_probs=slice_probs,
             slice_tamper=slice_tamper,
@@ -350,7 +361,7 @@ class Detector:
             model_version=str(self.config.get("model_version", "0")),
             trained=bool(self.config.get("trained", False)),
             n_patches=len(prob),
-            threshold=self.threshold,
+            threshold=threshold,
             n_flagged=len(flagged),
             findings=[self._location(meta[i], prob[i], float(tamper[i])) for i in flagged[:64]],
         )
@@ -366,11 +377,11 @@ class Detector:
             tamper,
         )
 
-    def _verdict(self, prob: np.ndarray, tamper: np.ndarray) -> tuple[str, float]:
+    def _verdict(self, prob: np.ndarray, tamper: np.ndarray, threshold: float) -> tuple[str, float]:
         if len(prob) == 0:
             return "TB", 0.0
         i = int(np.argmax(tamper))
-        if tamper[i] >= self.threshold:  # the most suspicious location decides FB or FM
+        if tamper[i] >= threshold:  # the most suspicious location decides FB or FM
             return ("FM", float(prob[i, _FM])) if prob[i, _FM] >= prob[i, _FB] else ("FB", float(prob[i, _FB]))
         j = int(np.argmax(prob[:, _TM]))
         if prob[j, _TM] >= self.tm_threshold:

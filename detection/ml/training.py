@@ -319,7 +319,9 @@ def calibrate_artifact(
     blocks: dict | None = None,
 ) -> dict[str, Any]:
     """Calibrate the artefact's series-level tamper threshold on the genuine scoring grid of its training
-    z-region (never the held-out region) and store it in config.json (``calibration``)."""
+    z-region (never the held-out region) and store it in config.json (``calibration``), and the thresholds
+    for one image scored alone, on the same slices (``calibration_single_image``, single_image.py)."""
+    from . import single_image
     from .calibration import calibrate
 
     path = Path(artifact_dir)
@@ -333,9 +335,12 @@ def calibrate_artifact(
     a = float(alpha if alpha is not None else previous.get("alpha", config.get("calibration_alpha", 0.05)))
     blocks = blocks if blocks is not None else previous.get("blocks")
     vol, spacing = load_scan(scan or None)
-    result = calibrate(Detector.load(path, "cpu"), vol, spacing, (int(z[0]), int(z[1])), alpha=a, blocks=blocks)
+    detector = Detector.load(path, "cpu")
+    result = calibrate(detector, vol, spacing, (int(z[0]), int(z[1])), alpha=a, blocks=blocks)
     result["scan_dir"] = scan
     config["calibration"] = result
+    config["calibration_single_image"] = single_image.calibrate(
+        detector, vol, spacing, (int(z[0]), int(z[1])), alpha=a, blocks=blocks)
     (path / "config.json").write_text(json.dumps(config, indent=2, default=list))
     return result
 

@@ -1,6 +1,6 @@
 import type {
   AdjudicationItem, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, NewLabel, Page, QueueItem,
-  RelabelResult, SeriesDetail, SeriesScores, ShareCheck, StudyDetail, StudySummary,
+  InsurerAccess, InsurerAccount, RelabelResult, SeriesDetail, SeriesScores, ShareCheck, StudyDetail, StudySummary,
 } from './types';
 
 export class ApiError extends Error {
@@ -165,6 +165,14 @@ export const api = {
   adjudication: (id: number | string) => getJson<AdjudicationItem>(`/api/adjudications/${encodeURIComponent(String(id))}`),
   adjudicate: async (id: number | string, labelClass: LabelClass, reason: string) =>
     (await apiRequest<Label>('POST', `/api/adjudications/${encodeURIComponent(String(id))}`, { label_class: labelClass, reason })).data,
+  insurers: () => getJson<InsurerAccount[]>('/api/insurers'),
+  insurerAccess: (studyUid: string) =>
+    getJson<InsurerAccess[]>(`/api/shares/studies/${encodeURIComponent(studyUid)}/insurers`),
+  grantInsurer: async (studyUid: string, insurer: string) =>
+    (await apiRequest<InsurerAccess>('POST', `/api/shares/studies/${encodeURIComponent(studyUid)}/insurers`, { insurer })).data,
+  revokeInsurer: async (studyUid: string, insurer: string) => {
+    await apiRequest<null>('DELETE', `/api/shares/studies/${encodeURIComponent(studyUid)}/insurers/${encodeURIComponent(insurer)}`);
+  },
   shares: (studyUid?: string) => getJson<EncryptedShare[]>(`/api/shares/encrypted${query({ study: studyUid })}`),
   createShare: async (studyUid: string, recipient: string) =>
     (await apiRequest<CreatedShare>('POST', '/api/shares/encrypted', { study_uid: studyUid, recipient })).data,

@@ -240,3 +240,16 @@ export interface ShareCheck {
   problems: string[];
   share?: { id: string; kind: string; created: string; created_by: string | null; recipient: string; archive_size: number };
 }
+
+export interface InsurerAccount {
+  username: string;
+  name: string;
+}
+
+/** An insurer who may see a study and use it in their claims. */
+export interface InsurerAccess {
+  insurer: string;
+  name: string;
+  granted_by: string | null;
+  created: string;
+}

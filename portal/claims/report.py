@@ -50,7 +50,9 @@ def image_rows(image: ClaimImage) -> list[tuple[str, str]]:
         probs = ", ".join(f"{k} {v:.3f}" for k, v in sorted(det["probs"].items()))
         rows += [("Detector", f"{det['model']}{'' if det['trained'] else ' (UNTRAINED)'}"),
                  ("Detector input", det["path"]),
-                 ("Verdict", f"{det['verdict']} (score {det['verdict_score']:.3f}, tamper {det['tamper']:.3f})"),
+                 ("Verdict", f"{det['verdict']} (score {det['verdict_score']:.3f}, tamper {det['tamper']:.6f})"),
+                 ("Single-image threshold", f"{det['threshold']} (tamper at or above it flags the image)"
+                  if det.get("threshold") else "none calibrated for this model: the verdict does not count"),
                  ("Class probabilities", probs)]
     else:
         rows.append(("Detector", f"not available: {det.get('error', '')}"))

@@ -24,6 +24,16 @@ def studies_shared_with_insurer(user: User) -> QuerySet[Study]:
     return Study.objects.filter(access__user=user, access__kind=StudyAccess.Kind.SHARE).select_related("patient")
 
 
+def insurer_accounts() -> QuerySet[User]:
+    """Active insurer accounts, for the clinician's share picker."""
+    return User.objects.filter(is_active=True, groups__name=Role.INSURER).order_by("username")
+
+
+def insurers_with_access(study: Study) -> QuerySet[StudyAccess]:
+    return (StudyAccess.objects.filter(study=study, kind=StudyAccess.Kind.SHARE, user__groups__name=Role.INSURER)
+            .select_related("user", "granted_by").order_by("created"))
+
+
 def readable_studies(user: User) -> QuerySet[Study]:
     """Studies whose pixels this user may see: the studies app's rule plus insurer shares."""
     if has_role(user, Role.INSURER) and not has_role(user, Role.ADMIN, Role.CLINICIAN, Role.ANNOTATOR):

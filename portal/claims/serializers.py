@@ -41,6 +41,15 @@ class ShareInsurerSerializer(serializers.Serializer):
     insurer = serializers.CharField(max_length=150)
 
 
+class InsurerAccessSerializer(serializers.Serializer):
+    """An insurer's access to a study (a StudyAccess of kind share)."""
+
+    insurer = serializers.CharField(source="user.username")
+    name = serializers.CharField(source="user.get_full_name")
+    granted_by = serializers.CharField(source="granted_by.username", allow_null=True, default=None)
+    created = serializers.DateTimeField()
+
+
 class EncryptedShareCreateSerializer(serializers.Serializer):
     study_uid = serializers.CharField(max_length=64, required=False)
     claim_id = serializers.UUIDField(required=False)

@@ -170,12 +170,17 @@ def analyse_image(*, image: ClaimImage) -> ClaimImage:
 
 def final_status(provenance: dict, detector: dict) -> tuple[str, list[str]]:
     reasons: list[str] = list(provenance.get("reasons", []))
-    flagged = detector.get("available") and detector.get("trained") and detector.get("tampered")
+    flagged = (detector.get("available") and detector.get("trained") and detector.get("calibrated", True)
+               and detector.get("tampered"))
     if detector.get("available") and not detector.get("trained"):
         reasons.append("detector weights are untrained: its scores are shown but do not affect the status")
+    elif detector.get("available") and not detector.get("calibrated", True):
+        reasons.append(f"detector model {detector['model']} has no threshold calibrated for single images: its "
+                       "scores are shown but do not affect the status")
     elif detector.get("available"):
+        threshold = f", single-image threshold {detector['threshold']}" if detector.get("threshold") else ""
         reasons.append(
-            f"detector verdict {detector['verdict']} (tamper probability {detector['tamper']:.3f}, "
+            f"detector verdict {detector['verdict']} (tamper probability {detector['tamper']:.3f}{threshold}, "
             f"model {detector['model']})"
         )
     else:
@@ -235,8 +240,14 @@ class OriginalMismatch(Exception):
     pass
 
 
+def _comparable_studies(claim: Claim):
+    """The claim's referenced studies its insurer may still read: a clinician who revokes the share stops new
+    comparisons with (and figures of) that study, while the claim keeps its record of the reference."""
+    return claim.studies.filter(pk__in=readable_studies(claim.insurer).values("pk"))
+
+
 def _claim_study_uids(claim: Claim) -> set[str]:
-    return set(claim.studies.values_list("study_uid", flat=True))
+    return set(_comparable_studies(claim).values_list("study_uid", flat=True))
 
 
 def _diff_report(image: ClaimImage, grey: np.ndarray, result: imaging.Diff, original_grey: np.ndarray) -> dict:
@@ -321,7 +332,7 @@ def _candidates(claim: Claim, shape: tuple[int, ...]) -> list[Candidate]:
     """Rendered signed originals of the claim's studies; PACS copies that fail the ledger are skipped."""
     keys = crypto.public_keys()
     out = []
-    for study in claim.studies.order_by("study_uid"):
+    for study in _comparable_studies(claim).order_by("study_uid"):
         by_uid = {}
         for e in LedgerEntry.objects.filter(study_uid=study.study_uid).order_by("seq"):
             if list(e.pixel_shape) == list(shape) and not ledger.verify_entry(e, keys):
@@ -351,8 +362,9 @@ def _analyse_raster(image: ClaimImage, data: bytes) -> dict:
     }
     study_uids = _claim_study_uids(image.claim)
     if not study_uids:
-        out["provenance"] = {"status": ClaimImage.Provenance.UNKNOWN, "ledger": None,
-                             "reasons": ["the claim references no study to compare this image with"]}
+        reason = ("the studies this claim references are no longer shared with its insurer"
+                  if image.claim.studies.exists() else "the claim references no study to compare this image with")
+        out["provenance"] = {"status": ClaimImage.Provenance.UNKNOWN, "ledger": None, "reasons": [reason]}
         return out
     exact = next((e for e in LedgerEntry.objects.filter(render_sha256=rhash, study_uid__in=study_uids)
                   .order_by("seq") if not ledger.verify_entry(e, keys)), None)
@@ -405,23 +417,26 @@ def _analyse_raster(image: ClaimImage, data: bytes) -> dict:
 
 
 def _detect(image: ClaimImage, detector_input: tuple[str, object]) -> dict:
-    """Passive detection. DICOM: score_series([ds]). PNG/JPEG: the ML core has no 2D scorer, so the grey
-    image is mapped back through the lung window to HU and scored as a one-slice pseudo-volume."""
+    """Passive detection of one image scored alone, with the model's threshold for single images of that
+    kind (detection.ml.single_image): DICOM as HU at its spacing; PNG/JPEG mapped back to HU through the
+    lung window. A model without that calibration reports its scores but cannot flag the image."""
     kind, payload = detector_input
     try:
+        from detection.ml import single_image
         from detection.services import current_model_version, get_detector
 
         version = current_model_version()
         detector = get_detector(version)
         if kind == "dicom":
-            res = detector.score_series([payload])
-            path = "score_series([ds]) on the DICOM slice"
+            threshold = detector.single_image_thresholds.get("dicom")
+            res = detector.score_series([payload], threshold=threshold)
+            path = "the DICOM slice scored alone (HU at its pixel spacing)"
         else:
-            lo, hi = imaging.LUNG_WINDOW
-            hu = payload.astype(np.float32) / 255.0 * (hi - lo) + lo
-            res = detector.score_volume(hu[None], (1.0, 1.0, 1.0))
-            path = ("single-slice pseudo-volume: grey levels mapped back to HU through the lung window "
-                    "(values outside the window are clipped)")
+            threshold = detector.single_image_thresholds.get("lung_png")
+            res = detector.score_volume(single_image.grey_to_hu(payload)[None], single_image.PNG_SPACING,
+                                        threshold=threshold)
+            path = ("the image scored alone: grey levels mapped back to HU through the lung window (values "
+                    "outside the window are clipped), 1 mm pixels")
     except Exception as exc:  # the report must still show provenance when the model cannot run
         logger.exception("detector failed on claim image %s", image.pk)
         return {"available": False, "error": f"{type(exc).__name__}: {exc}"}
@@ -429,11 +444,13 @@ def _detect(image: ClaimImage, detector_input: tuple[str, object]) -> dict:
     tamper = float(res.slice_tamper[0])
     grey = payload if kind == "raster" else imaging.render_lung(payload)
     heat = np.asarray(res.heatmaps[0], dtype=np.float32)
+    calibrated = threshold is not None
     return {
         "available": True, "path": path, "model": f"{res.model_name}:{res.model_version}",
-        "model_version_id": version.pk, "trained": bool(res.trained), "verdict": res.verdict,
-        "verdict_score": round(float(res.verdict_score), 6), "tamper": round(tamper, 6),
-        "tampered": res.verdict in ("FB", "FM"), "probs": probs,
+        "model_version_id": version.pk, "trained": bool(res.trained), "calibrated": calibrated,
+        "threshold": None if threshold is None else round(float(threshold), 7),
+        "verdict": res.verdict, "verdict_score": round(float(res.verdict_score), 6), "tamper": round(tamper, 6),
+        "tampered": calibrated and res.verdict in ("FB", "FM"), "probs": probs,
         "locations": [{"x": loc.x, "y": loc.y, "tamper": round(float(loc.tamper), 6)} for loc in res.locations[:5]],
         "heatmap": _save_png(image, "heatmap", imaging.heatmap_overlay(grey, heat)),
     }
@@ -461,6 +478,20 @@ def study_share_with_insurer(*, actor: User, study: Study, insurer: User) -> Stu
     )
     audit(actor, "study.share_insurer", study, insurer=insurer.username, created=created)
     return access
+
+
+def study_unshare_with_insurer(*, actor: User, study: Study, insurer: User) -> None:
+    """Withdraw an insurer's access to a study (the same people who may grant it). The insurer's claims keep
+    their reference and finished reports; new checks no longer compare with the study."""
+    if not has_role(actor, Role.CLINICIAN, Role.ADMIN):
+        raise PermissionDenied("only clinicians and admins share studies with insurers")
+    if not readable_studies(actor).filter(pk=study.pk).exists():
+        raise PermissionDenied("you cannot change the sharing of a study you cannot see")
+    deleted, _ = StudyAccess.objects.filter(study=study, user=insurer, kind=StudyAccess.Kind.SHARE,
+                                            user__groups__name=Role.INSURER).delete()
+    if not deleted:
+        raise StudyAccess.DoesNotExist(f"{insurer.username} has no insurer access to this study")
+    audit(actor, "study.unshare_insurer", study, insurer=insurer.username)
 
 
 def _deterministic_zip(members: list[tuple[str, bytes]]) -> bytes:

@@ -27,6 +27,8 @@ from portal.claims.permissions import CanCheckClaims, CanReadProvenance, CanShar
 from portal.claims.report import image_figures, image_rows, render_pdf
 from portal.claims.selectors import (
     can_read_study_uid,
+    insurer_accounts,
+    insurers_with_access,
     readable_studies,
     studies_shared_with_insurer,
     visible_claims,
@@ -38,11 +40,13 @@ from portal.claims.serializers import (
     EncryptedShareCreatedSerializer,
     EncryptedShareCreateSerializer,
     EncryptedShareSerializer,
+    InsurerAccessSerializer,
     ShareInsurerSerializer,
     ShareKeySerializer,
     StudyRefSerializer,
 )
 from portal.renderers import download_renderers
+from portal.studies.models import StudyAccess
 
 FIGURE_LABELS = {"input", "original", "overlay", "diff", "heatmap"}
 
@@ -286,28 +290,54 @@ def instance_png(request, sop_uid):
 
 # --- shares API ---------------------------------------------------------------------------------------------
 
-@extend_schema(operation_id="shares_studies_insurers_create", request=ShareInsurerSerializer, responses={
-    201: inline_serializer("StudySharedWithInsurer", {
-        "study_uid": serializers.CharField(), "insurer": serializers.CharField(),
-    }),
-    **INVALID,
-    **errors(404),
-})
-@api_view(["POST"])
+@extend_schema(methods=["GET"], operation_id="shares_studies_insurers_list",
+               responses={200: InsurerAccessSerializer(many=True), **errors(404)})
+@extend_schema(methods=["POST"], operation_id="shares_studies_insurers_create", request=ShareInsurerSerializer,
+               responses={201: InsurerAccessSerializer, **INVALID, **errors(404)})
+@api_view(["GET", "POST"])
 @permission_classes([CanShareStudies])
 @parser_classes([JSONParser, FormParser])
 def share_with_insurer(request, study_uid):
+    """The insurers who may see this study (and use it in their claims); POST grants one more."""
     study = get_object_or_404(readable_studies(request.user), study_uid=study_uid)
+    if request.method == "GET":
+        return Response(InsurerAccessSerializer(insurers_with_access(study), many=True).data)
     form = ShareInsurerSerializer(data=request.data)
     form.is_valid(raise_exception=True)
     insurer = User.objects.filter(username=form.validated_data["insurer"]).first()
     if insurer is None:
         return Response({"detail": "no such user"}, status=400)
     try:
-        services.study_share_with_insurer(actor=request.user, study=study, insurer=insurer)
+        access = services.study_share_with_insurer(actor=request.user, study=study, insurer=insurer)
     except ValidationError as exc:
         return _error(exc)
-    return Response({"study_uid": study.study_uid, "insurer": insurer.username}, status=status.HTTP_201_CREATED)
+    return Response(InsurerAccessSerializer(access).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(operation_id="shares_studies_insurers_destroy",
+               responses={204: None, **errors(404, description="no such study, or that insurer has no access")})
+@api_view(["DELETE"])
+@permission_classes([CanShareStudies])
+def unshare_with_insurer(request, study_uid, insurer):
+    """Withdraw an insurer's access. Their claims keep the reference and finished reports; new image checks no
+    longer compare with this study. The frame proxy forgets a granted study within DICOMWEB_PROXY_ACCESS_TTL."""
+    study = get_object_or_404(readable_studies(request.user), study_uid=study_uid)
+    user = get_object_or_404(User, username=insurer)
+    try:
+        services.study_unshare_with_insurer(actor=request.user, study=study, insurer=user)
+    except StudyAccess.DoesNotExist as exc:
+        raise Http404(str(exc)) from exc
+    return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(operation_id="insurers_list", responses={200: inline_serializer("InsurerAccount", {
+    "username": serializers.CharField(), "name": serializers.CharField(),
+}, many=True)})
+@api_view(["GET"])
+@permission_classes([CanShareStudies])
+def insurer_list(request):
+    """Insurer accounts a study can be shared with."""
+    return Response([{"username": u.username, "name": u.get_full_name()} for u in insurer_accounts()])
 
 
 @extend_schema(methods=["GET"], operation_id="shares_encrypted_list", responses=EncryptedShareSerializer(many=True),

@@ -66,6 +66,11 @@ def endpoints(w):
          dict(insurer=200, other_insurer=404, clinician=200, admin=200)),
         ("share with insurer", "post", f"/api/shares/studies/{s}/insurers",
          lambda: {"insurer": w["users"]["other_insurer"].username}, dict(clinician=201, admin=201)),
+        ("insurers with access", "get", f"/api/shares/studies/{s}/insurers", None, dict(clinician=200, admin=200)),
+        # Each allowed role shares with other_insurer (above), then revokes it.
+        ("revoke insurer", "delete", f"/api/shares/studies/{s}/insurers/{w['users']['other_insurer'].username}",
+         None, dict(clinician=204, admin=204)),
+        ("insurer accounts", "get", "/api/insurers", None, dict(clinician=200, admin=200)),
         ("encrypted study", "post", "/api/shares/encrypted", lambda: {"study_uid": s}, dict(clinician=201, admin=201)),
         ("encrypted claim", "post", "/api/shares/encrypted", lambda: {"claim_id": str(c)}, dict(admin=201)),
         ("list shares", "get", "/api/shares/encrypted", None, dict(clinician=200, admin=200)),

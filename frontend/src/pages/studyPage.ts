@@ -1,6 +1,7 @@
 import { api, ApiError, viewerPath } from '../api';
 import { h, replaceChildren } from '../dom';
 import type { Page } from '../router';
+import { createInsurerAccessPanel } from '../shares/insurerAccessPanel';
 import { createSharePanel } from '../shares/sharePanel';
 import type { Me } from '../types';
 import { verdictBadge } from '../verdict';
@@ -32,6 +33,7 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
               h('a', { href: viewerPath(study.study_uid, series.series_uid), 'data-testid': 'open-series' },
                 `${series.modality} · ${series.description || 'Series'} · ${series.num_instances} images`),
               series.job ? h('span', { className: `badge status-${series.job.status}` }, `scoring ${series.job.status}`) : null)))),
+      canShare ? createInsurerAccessPanel(study.study_uid) : null,
       canShare ? createSharePanel(study.study_uid) : null);
   } catch (error) {
     const text = error instanceof ApiError && error.status === 404 ? 'This study does not exist or you cannot see it.' : `Could not load the study: ${(error as Error).message}`;

@@ -1,6 +1,8 @@
 import os
 from pathlib import Path
 
+import pydicom
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -8,7 +10,7 @@ from django.core.management.base import BaseCommand
 
 from portal.accounts.models import Role
 from portal.accounts.services import user_create
-from portal.studies.models import Study, StudyAccess
+from portal.studies.models import Instance, Study, StudyAccess
 from portal.studies.services import study_upload
 
 DEMO_CT = Path(os.environ.get("SHARED_DATA", settings.BASE_DIR.parent / "shared" / "data")) / \
@@ -16,7 +18,8 @@ DEMO_CT = Path(os.environ.get("SHARED_DATA", settings.BASE_DIR.parent / "shared"
 
 
 class Command(BaseCommand):
-    help = "Create one demo user per role and upload the demo chest CT (idempotent)."
+    help = ("Create one demo user per role, upload the demo chest CT, share it with demo-insurer and file a demo "
+            "claim (idempotent).")
 
     def add_arguments(self, parser):
         parser.add_argument("--password", default=os.environ.get("DEMO_PASSWORD", "demo-portal-2026"))
@@ -43,4 +46,17 @@ class Command(BaseCommand):
         for study in Study.objects.all():
             StudyAccess.objects.get_or_create(study=study, user=users[Role.ANNOTATOR],
                                               defaults={"kind": StudyAccess.Kind.ASSIGN})
+        headers = {p: pydicom.dcmread(p, stop_before_pixels=True) for p in files}
+        demo_study = Study.objects.filter(study_uid=headers[files[0]].StudyInstanceUID).first()
+        stored_uids = Instance.objects.filter(series__study=demo_study).values_list("sop_instance_uid", flat=True)
+        if apps.is_installed("portal.claims") and demo_study is not None and stored_uids.exists():
+            from portal.claims.demo import load_demo_claim
+
+            path_by_sop = {ds.SOPInstanceUID: p for p, ds in headers.items()}
+            stored = list(Instance.objects.filter(series__study=demo_study, sop_instance_uid__in=path_by_sop)
+                          .order_by("series__series_number", "slice_index").values_list("sop_instance_uid", flat=True))
+            middle = pydicom.dcmread(path_by_sop[stored[len(stored) // 2]])
+            if load_demo_claim(clinician=users[Role.CLINICIAN], insurer=users[Role.INSURER], study=demo_study,
+                               middle_slice=middle):
+                self.stdout.write("demo claim filed for demo-insurer (an exact and a retouched slice export)")
         self.stdout.write("demo users: " + ", ".join(f"demo-{r}" for r in Role.values) + f" (password {password!r})")

@@ -1,0 +1,30 @@
+"""`manage.py load_demo` on real services: users, the study, the insurer's share and a checked demo claim."""
+
+import shutil
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from portal.claims.demo import DEMO_REFERENCE
+from portal.claims.models import Claim
+from portal.studies.models import Study, StudyAccess
+
+pytestmark = pytest.mark.django_db
+
+
+def test_load_demo_files_a_claim_that_finds_the_retouched_copy(orthanc, ct_slice_paths, tmp_path):
+    for path in ct_slice_paths:
+        shutil.copy(path, tmp_path / path.name)
+    call_command("load_demo", ct_dir=str(tmp_path), password="demo-pass-for-test")
+    call_command("load_demo", ct_dir=str(tmp_path), password="demo-pass-for-test")  # idempotent
+
+    study = Study.objects.get()
+    insurer = User.objects.get(username="demo-insurer")
+    assert StudyAccess.objects.filter(study=study, user=insurer, kind=StudyAccess.Kind.SHARE).exists()
+    claim = Claim.objects.get(insurer=insurer)
+    assert claim.reference == DEMO_REFERENCE and list(claim.studies.all()) == [study]
+    exact, retouched = claim.images.order_by("position")
+    assert (exact.original_name, exact.provenance) == ("slice-export.png", "exact")
+    assert (retouched.original_name, retouched.provenance, retouched.status) == \
+        ("slice-retouched.png", "modified", "tampered")
