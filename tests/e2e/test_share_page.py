@@ -17,7 +17,7 @@ def test_clinician_shares_insurer_opens_clinician_revokes(live_server, orthanc, 
                                                           screenshot, tmp_path):
     from portal.claims import crypto
     from portal.claims.models import EncryptedShare
-    from portal.studies.models import Study
+    from portal.studies.models import Study, StudyAccess
 
     clinician, insurer = user_factory("clinician"), user_factory("insurer")
     outcome = upload_paths(clinician, ct_files[45:50])
@@ -29,6 +29,18 @@ def test_clinician_shares_insurer_opens_clinician_revokes(live_server, orthanc, 
     page.get_by_test_id("open-study").first.click()
     page.get_by_test_id("share-panel").wait_for()
     assert page.url.endswith(f"/studies/{study.study_uid}")
+
+    # Insurer access (in-portal, for claims): grant from the list of insurer accounts, then revoke.
+    page.get_by_test_id("insurer-none").wait_for()
+    page.get_by_test_id("insurer-pick").select_option(insurer.username)
+    page.get_by_test_id("insurer-grant").click()
+    granted = page.locator(f"[data-testid=insurer-row][data-insurer='{insurer.username}']")
+    granted.wait_for()
+    assert f"by {clinician.username}" in granted.inner_text()
+    assert StudyAccess.objects.filter(study=study, user=insurer, kind=StudyAccess.Kind.SHARE).exists()
+    granted.get_by_test_id("insurer-revoke").click()
+    page.get_by_test_id("insurer-none").wait_for()
+    assert not StudyAccess.objects.filter(study=study, user=insurer).exists()
     page.get_by_test_id("share-list-status").get_by_text("No encrypted shares of this study yet.").wait_for()
     page.get_by_test_id("share-recipient").fill("ACME Insurance, claim 2026-113")
     page.get_by_test_id("share-create").click()
