@@ -92,10 +92,18 @@ class UploadView(APIView):
 class StudyFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(method="filter_search")
     modality = django_filters.CharFilter(field_name="series__modality", lookup_expr="iexact", distinct=True)
-    verdict = django_filters.CharFilter(field_name="verdict")
+    verdict = django_filters.ChoiceFilter(method="filter_verdict", choices=[
+        ("TB", "TB"), ("TM", "TM"), ("FB", "FB"), ("FM", "FM"),
+        ("tampered", "tampered (FB or FM)"), ("genuine", "genuine (TB or TM)"), ("unscored", "not scored yet"),
+    ])
     date_from = django_filters.DateFilter(field_name="study_date", lookup_expr="gte")
     date_to = django_filters.DateFilter(field_name="study_date", lookup_expr="lte")
     patient_id = django_filters.CharFilter(field_name="patient__patient_id")
+
+    VERDICT_GROUPS = {"tampered": ["FB", "FM"], "genuine": ["TB", "TM"], "unscored": [""]}
+
+    def filter_verdict(self, queryset, name, value):
+        return queryset.filter(verdict__in=self.VERDICT_GROUPS.get(value, [value]))
 
     def filter_search(self, queryset, name, value):
         return queryset.filter(

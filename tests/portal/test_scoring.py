@@ -52,7 +52,7 @@ def test_scoring_job_stores_per_slice_scores_and_marks_model_version(uploaded_ct
 
 
 @pytest.mark.django_db
-def test_study_verdict_is_the_most_severe_series_verdict_not_the_highest_score():
+def test_study_verdict_is_the_most_severe_series_verdict_not_the_highest_score(user_factory, api_client):
     """A verdict's score is its own class's probability: a confident genuine series (TM 0.98) must not hide a
     tampered one (FM 0.60) of the same study, and a later genuine re-score of that series clears it."""
     patient = Patient.objects.create(patient_id="v1")
@@ -66,12 +66,20 @@ def test_study_verdict_is_the_most_severe_series_verdict_not_the_highest_score()
     update_study_verdict(study)
     study.refresh_from_db()
     assert (study.verdict, study.verdict_score) == ("FM", 0.60)
+    admin = api_client(user_factory("admin"))
+
+    def listed(verdict: str) -> list[str]:
+        return [s["study_uid"] for s in admin.get(f"/api/studies?verdict={verdict}").json()["results"]]
+
+    assert listed("tampered") == listed("FM") == [study.study_uid] and listed("genuine") == []
+    assert admin.get("/api/studies?verdict=fake").status_code == 400
 
     ScoringJob.objects.create(series=tampered, status=ScoringJob.Status.DONE, verdict="TB", verdict_score=0.99,
                               finished=timezone.now() + timedelta(seconds=1))
     update_study_verdict(study)
     study.refresh_from_db()
     assert (study.verdict, study.verdict_score) == ("TM", 0.98)
+    assert listed("tampered") == [] and listed("genuine") == [study.study_uid]
 
 
 @pytest.mark.slow
