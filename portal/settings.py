@@ -18,10 +18,22 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 DEBUG = env_bool("DEBUG", False)
-# The embedded default key is for local runs only; production must set SECRET_KEY.
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-set-SECRET_KEY-in-production")
+# The embedded default key is for local runs only; production must set SECRET_KEY. Its "django-insecure-"
+# prefix makes `manage.py check --deploy` report it (security.W009).
+SECRET_KEY = os.environ.get("SECRET_KEY", "django-insecure-dev-only-key-set-SECRET_KEY-in-production")
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+# HTTPS=1 behind TLS (directly or through a proxy that sets X-Forwarded-Proto): cookies only over HTTPS,
+# plain HTTP redirected, HSTS for a year (HSTS_SECONDS to change; 0 while trying it out). Patient data
+# must not travel in clear text; the local embedded defaults stay on plain HTTP.
+HTTPS = env_bool("HTTPS", False)
+if HTTPS:
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", False)
+SESSION_COOKIE_HTTPONLY = True
 
 INSTALLED_APPS = [
     "django.contrib.admin",
