@@ -50,3 +50,17 @@ class HeaderCsrfSessionScheme(SessionScheme):
 
     target_class = "portal.studies.upload_stream.HeaderCsrfSessionAuthentication"
     name = "headerCsrfCookieAuth"
+
+
+def document_unauthenticated(result: dict, generator, request, public: bool) -> dict:  # noqa: ANN001
+    """Postprocessing hook: every operation that needs credentials answers 401 `{detail}` without them
+    (TokenAuthentication comes first in portal.settings, so DRF says "log in", not "forbidden")."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            security = operation.get("security", []) if isinstance(operation, dict) else []
+            if security and {} not in security:
+                operation["responses"].setdefault("401", {
+                    "description": "No valid credentials: log in, or send `Authorization: Token <key>`.",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Detail"}}},
+                })
+    return result

@@ -148,9 +148,11 @@ DICOMWEB_STOW_PARALLEL = int(os.environ.get("DICOMWEB_STOW_PARALLEL", "2"))
 DICOMWEB_PROXY_ACCESS_TTL = int(os.environ.get("DICOMWEB_PROXY_ACCESS_TTL", "30"))
 
 REST_FRAMEWORK = {
+    # Token first: DRF takes WWW-Authenticate from the first class, so a call without credentials is a 401
+    # ("log in"), not a 403 ("not allowed"); a browser session is still accepted by the second.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -165,6 +167,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Upload studies, browse them, read detector scores, label, check claims.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.api_schema.document_unauthenticated",
+    ],
     # Several models have a `status` or `kind`; name each choice set after its model instead of Status<hash>Enum.
     "ENUM_NAME_OVERRIDES": {
         "QueueItemStatusEnum": "annotations.models.QueueItem.Status",

@@ -58,7 +58,7 @@ UPLOAD_RESULT = inline_serializer("UploadResult", {
 
 class UploadView(APIView):
     permission_classes = [CanUpload]
-    authentication_classes = [HeaderCsrfSessionAuthentication, TokenAuthentication]
+    authentication_classes = [TokenAuthentication, HeaderCsrfSessionAuthentication]  # Token first: anonymous -> 401
     parser_classes = [MultiPartParser]
 
     @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {

@@ -27,6 +27,9 @@ def test_schema_generates_without_warnings_and_validates(tmp_path):
     assert components["RetrainRun"]["properties"]["base_version"].get("nullable") is True
     label_400 = schema["paths"]["/api/labels"]["post"]["responses"]["400"]["content"]["application/json"]["schema"]
     assert label_400["type"] == "object" and "$ref" not in label_400  # field errors, not only {detail}
+    # Without credentials the API answers 401, documented on every operation that needs them.
+    assert "401" in schema["paths"]["/api/studies"]["get"]["responses"]
+    assert "401" not in schema["paths"]["/api/provenance/keys"]["get"]["responses"]  # public
 
 
 @pytest.mark.django_db

@@ -14,14 +14,14 @@ OK, FORBIDDEN, NOT_FOUND, UNAUTH = 200, 403, 404, 401
 # Columns: owner clinician, other clinician, assigned annotator, unassigned annotator, expert, insurer, admin, anon
 ROLES = ["owner", "other_clinician", "annotator", "other_annotator", "expert", "insurer", "admin", "anonymous"]
 MATRIX = {
-    "GET /api/me":             [OK, OK, OK, OK, OK, OK, OK, FORBIDDEN],
-    "POST /api/studies/upload": [400, 400, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, 400, FORBIDDEN],
-    "GET /api/studies":        [OK, OK, OK, OK, OK, FORBIDDEN, OK, FORBIDDEN],
-    "GET /api/studies/{study}": [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, FORBIDDEN],
-    "GET /api/series/{series}": [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, FORBIDDEN],
-    "GET /api/series/{series}/scores": [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, FORBIDDEN],
-    "GET /api/series/{series}/heatmap/0.png": [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, FORBIDDEN],
-    "GET /api/jobs/{job}":     [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, FORBIDDEN],
+    "GET /api/me":             [OK, OK, OK, OK, OK, OK, OK, UNAUTH],
+    "POST /api/studies/upload": [400, 400, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, 400, UNAUTH],
+    "GET /api/studies":        [OK, OK, OK, OK, OK, FORBIDDEN, OK, UNAUTH],
+    "GET /api/studies/{study}": [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, UNAUTH],
+    "GET /api/series/{series}": [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, UNAUTH],
+    "GET /api/series/{series}/scores": [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, UNAUTH],
+    "GET /api/series/{series}/heatmap/0.png": [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, UNAUTH],
+    "GET /api/jobs/{job}":     [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, UNAUTH],
     "GET /dicomweb/studies/{study}/series/{series}/metadata": [OK, NOT_FOUND, OK, NOT_FOUND, OK, NOT_FOUND, OK,
                                                                UNAUTH],
     "POST /dicomweb/studies": [405, 405, 405, 405, 405, 405, 405, 405],
