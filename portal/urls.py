@@ -65,5 +65,5 @@ if "annotations" in settings.INSTALLED_APPS:
 if "portal.claims" in settings.INSTALLED_APPS:
     urlpatterns.append(path("", include("portal.claims.urls")))
 # Client-side page routes (frontend/src/router.ts): each answers with the SPA shell.
-urlpatterns.append(re_path(r"^(?:|upload|studies(?:/[^/]+)?|queue|viewer/.*|shares(?:/open(?:/[^/]+)?)?)/?$", spa,
+urlpatterns.append(re_path(r"^(?:|upload|studies(?:/[^/]+)?|queue|models|viewer/.*|shares(?:/open(?:/[^/]+)?)?)/?$", spa,
                            name="spa"))

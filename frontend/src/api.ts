@@ -1,6 +1,6 @@
 import type {
   AdjudicationItem, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, NewLabel, Page, QueueItem,
-  InsurerAccess, InsurerAccount, RelabelResult, SeriesDetail, SeriesScores, ShareCheck, StudyDetail, StudySummary,
+  InsurerAccess, InsurerAccount, ModelVersionRecord, RelabelResult, RetrainRun, SeriesDetail, SeriesScores, ShareCheck, StudyDetail, StudySummary,
 } from './types';
 
 export class ApiError extends Error {
@@ -166,6 +166,11 @@ export const api = {
   adjudicate: async (id: number | string, labelClass: LabelClass, reason: string) =>
     (await apiRequest<Label>('POST', `/api/adjudications/${encodeURIComponent(String(id))}`, { label_class: labelClass, reason })).data,
   insurers: () => getJson<InsurerAccount[]>('/api/insurers'),
+  models: () => getJson<Page<ModelVersionRecord>>('/api/models'),
+  rollbackModel: async (id: number) =>
+    (await apiRequest<ModelVersionRecord>('POST', `/api/models/${id}/rollback`)).data,
+  retrainRuns: () => getJson<Page<RetrainRun>>('/api/retrain'),
+  startRetrain: async () => (await apiRequest<RetrainRun>('POST', '/api/retrain')).data,
   insurerAccess: (studyUid: string) =>
     getJson<InsurerAccess[]>(`/api/shares/studies/${encodeURIComponent(studyUid)}/insurers`),
   grantInsurer: async (studyUid: string, insurer: string) =>

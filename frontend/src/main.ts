@@ -40,6 +40,8 @@ async function mountPage(me: Me, match: RouteMatch, container: HTMLElement): Pro
       return (await import('./pages/studyPage')).mountStudyPage(container, me, match.params.studyUid ?? '');
     case 'queue':
       return (await import('./pages/queuePage')).mountQueuePage(container, me, match.query);
+    case 'models':
+      return (await import('./pages/modelsPage')).mountModelsPage(container, me);
     case 'shares':
       return (await import('./pages/sharesPage')).mountSharesPage(container);
     case 'shareOpen':

@@ -12,6 +12,7 @@ interface NavLink {
 const UPLOAD: NavLink = { label: 'Upload', href: '/upload', route: 'upload' };
 const STUDIES: NavLink = { label: 'Studies', href: '/studies', route: 'studies' };
 const QUEUE: NavLink = { label: 'Queue', href: '/queue', route: 'queue' };
+const MODELS: NavLink = { label: 'Models', href: '/models', route: 'models' };
 // Claims pages are rendered by Django, so this is a plain full-page link.
 const CLAIMS: NavLink = { label: 'Claims', href: '/claims', route: null };
 const SHARES: NavLink = { label: 'Shares', href: '/shares', route: 'shares' };
@@ -19,9 +20,9 @@ const OPEN_SHARE: NavLink = { label: 'Open share', href: '/shares/open', route: 
 
 const NAV_BY_ROLE: Record<Role, NavLink[]> = {
   clinician: [UPLOAD, STUDIES, SHARES],
-  admin: [UPLOAD, STUDIES, QUEUE, SHARES, CLAIMS],
+  admin: [UPLOAD, STUDIES, QUEUE, MODELS, SHARES, CLAIMS],
   annotator: [STUDIES, QUEUE],
-  expert: [STUDIES, QUEUE],
+  expert: [STUDIES, QUEUE, MODELS],
   insurer: [CLAIMS, OPEN_SHARE],
 };
 

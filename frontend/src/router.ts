@@ -10,7 +10,7 @@ export interface RouteMatch {
   query: URLSearchParams;
 }
 
-export type RouteName = 'home' | 'upload' | 'studies' | 'study' | 'viewer' | 'queue' | 'shares' | 'shareOpen' | 'notFound';
+export type RouteName = 'home' | 'upload' | 'studies' | 'study' | 'viewer' | 'queue' | 'models' | 'shares' | 'shareOpen' | 'notFound';
 
 const ROUTES: { name: RouteName; pattern: RegExp; keys: string[] }[] = [
   { name: 'home', pattern: /^\/$/, keys: [] },
@@ -19,6 +19,7 @@ const ROUTES: { name: RouteName; pattern: RegExp; keys: string[] }[] = [
   { name: 'study', pattern: /^\/studies\/([^/]+)\/?$/, keys: ['studyUid'] },
   { name: 'viewer', pattern: /^\/viewer\/([^/]+)\/([^/]+)\/?$/, keys: ['studyUid', 'seriesUid'] },
   { name: 'queue', pattern: /^\/queue\/?$/, keys: [] },
+  { name: 'models', pattern: /^\/models\/?$/, keys: [] },
   { name: 'shares', pattern: /^\/shares\/?$/, keys: [] },
   { name: 'shareOpen', pattern: /^\/shares\/open(?:\/([^/]+))?\/?$/, keys: ['shareId'] },
 ];

@@ -253,3 +253,40 @@ export interface InsurerAccess {
   granted_by: string | null;
   created: string;
 }
+
+export type ModelStatus = 'untrained' | 'candidate' | 'active' | 'rejected' | 'retired';
+
+/** A detector version as /api/models lists it. */
+export interface ModelVersionRecord {
+  id: number;
+  name: string;
+  arch: string;
+  status: ModelStatus;
+  trained: boolean;
+  parent: string | null;
+  metrics: Record<string, unknown>;
+  notes: string;
+  created: string;
+  promoted_at: string | null;
+}
+
+export interface GateDecision {
+  promote: boolean;
+  metric: string;
+  candidate: number;
+  baseline: number;
+  tolerance: number;
+}
+
+export interface RetrainRun {
+  id: number;
+  status: 'queued' | 'running' | 'promoted' | 'rejected' | 'failed';
+  trigger: string;
+  n_labels: number;
+  base_version: string | null;
+  candidate_version: string | null;
+  metrics: { gate?: GateDecision; reason?: string } & Record<string, unknown>;
+  error: string;
+  created: string;
+  finished: string | null;
+}

@@ -1,0 +1,132 @@
+import { api } from '../api';
+import { formatDateTime, h, replaceChildren } from '../dom';
+import type { Page } from '../router';
+import type { Me, ModelVersionRecord, RetrainRun } from '../types';
+
+const RUN_POLL_MS = 5000;
+const METRICS: [key: string, label: string][] = [['macro_roc_auc', 'Macro ROC AUC'], ['accuracy', 'Accuracy'], ['macro_f1', 'Macro F1']];
+
+function metric(version: ModelVersionRecord, key: string): string {
+  const value = version.metrics[key];
+  return typeof value === 'number' ? value.toFixed(3) : '—';
+}
+
+function heldoutNote(version: ModelVersionRecord): string {
+  const heldout = version.metrics.heldout as { n?: number; z?: number[] } | undefined;
+  return heldout?.n ? `${heldout.n} held-out patches${heldout.z ? `, slices ${heldout.z[0]}–${(heldout.z[1] ?? 0) - 1}` : ''}` : '';
+}
+
+function runOutcome(run: RetrainRun): string {
+  if (run.error) return run.error;
+  if (run.metrics.reason) return run.metrics.reason;
+  return run.status === 'queued' || run.status === 'running' ? 'in progress' : '';
+}
+
+/** Detector versions with their held-out metrics, retraining runs and the promotion gate's decisions;
+ * admins start retraining and roll back to an earlier promoted version. */
+export function mountModelsPage(container: HTMLElement, me: Me): Page {
+  const isAdmin = me.role === 'admin';
+  const message = h('div', { 'aria-live': 'polite', 'data-testid': 'models-message' });
+  const versions = h('tbody', {});
+  const runs = h('tbody', {});
+  const start = h('button', { type: 'button', className: 'btn btn-primary', 'data-testid': 'retrain-start' }, 'Start retraining');
+  let timer: number | null = null;
+  let destroyed = false;
+
+  const showError = (what: string, error: unknown): void =>
+    replaceChildren(message, h('p', { className: 'error-text', role: 'alert' }, `${what}: ${(error as Error).message}`));
+
+  function versionRow(version: ModelVersionRecord): HTMLElement {
+    const actions = h('td', {});
+    if (isAdmin && version.status === 'retired' && version.promoted_at && version.trained) {
+      const rollback = h('button', { type: 'button', className: 'btn btn-small', 'data-testid': 'model-rollback' }, 'Make active again');
+      rollback.addEventListener('click', async () => {
+        rollback.disabled = true;
+        try {
+          const active = await api.rollbackModel(version.id);
+          replaceChildren(message, h('p', { className: 'small' }, `${active.name} is the active model again; new uploads are scored with it.`));
+          await reload();
+        } catch (error) {
+          rollback.disabled = false;
+          showError('Could not roll back', error);
+        }
+      });
+      actions.append(rollback);
+    }
+    return h('tr', { 'data-testid': 'model-row', 'data-model-id': String(version.id), 'data-status': version.status },
+      h('td', {}, h('div', { className: 'uid' }, version.name), version.parent ? h('div', { className: 'muted small' }, `from ${version.parent}`) : null),
+      h('td', {}, h('span', { className: `badge model-${version.status}` }, version.status), version.trained ? null : h('div', { className: 'muted small' }, 'untrained')),
+      ...METRICS.map(([key]) => h('td', { className: 'num' }, metric(version, key))),
+      h('td', { className: 'small' }, heldoutNote(version)),
+      h('td', { className: 'small' }, formatDateTime(version.created), version.promoted_at ? h('div', { className: 'muted' }, `promoted ${formatDateTime(version.promoted_at)}`) : null),
+      actions);
+  }
+
+  function runRow(run: RetrainRun): HTMLElement {
+    return h('tr', { 'data-testid': 'retrain-row', 'data-status': run.status },
+      h('td', { className: 'small' }, formatDateTime(run.created)),
+      h('td', {}, run.trigger),
+      h('td', { className: 'num' }, String(run.n_labels)),
+      h('td', {}, h('span', { className: `badge run-${run.status}` }, run.status)),
+      h('td', { className: 'small' }, run.base_version ?? '—', run.candidate_version ? ` → ${run.candidate_version}` : ''),
+      h('td', { className: 'small', 'data-testid': 'retrain-outcome' }, runOutcome(run)));
+  }
+
+  async function reload(): Promise<void> {
+    if (timer !== null) window.clearTimeout(timer);
+    timer = null;
+    try {
+      const [models, retrains] = await Promise.all([api.models(), api.retrainRuns()]);
+      if (destroyed) return;
+      replaceChildren(versions, models.results.map(versionRow));
+      replaceChildren(runs, retrains.results.length === 0
+        ? h('tr', {}, h('td', { colSpan: 6, className: 'muted small', 'data-testid': 'retrain-none' }, 'No retraining yet.'))
+        : retrains.results.map(runRow));
+      const busy = retrains.results.some((r) => r.status === 'queued' || r.status === 'running');
+      start.disabled = busy;
+      if (busy) timer = window.setTimeout(() => void reload(), RUN_POLL_MS);
+    } catch (error) {
+      showError('Could not load models', error);
+    }
+  }
+
+  start.addEventListener('click', async () => {
+    start.disabled = true;
+    try {
+      await api.startRetrain();
+      replaceChildren(message, h('p', { className: 'small' }, 'Retraining queued: a worker fine-tunes the active model on the current labels, evaluates both on the held-out set and promotes the new one only if it is not worse.'));
+      await reload();
+    } catch (error) {
+      start.disabled = false;
+      showError('Could not start retraining', error);
+    }
+  });
+
+  container.append(
+    h('section', { className: 'page models-page', 'data-testid': 'models-page' },
+      h('h1', {}, 'Models'),
+      h('p', { className: 'muted' },
+        'Every detector version. Scores always name the version that produced them. A retrained model replaces the active one only when the promotion gate measures it not worse on the fixed held-out set.'),
+      message,
+      h('section', { className: 'panel' },
+        h('h2', {}, 'Versions'),
+        h('table', { className: 'table', 'data-testid': 'model-table' },
+          h('thead', {}, h('tr', {}, h('th', {}, 'Version'), h('th', {}, 'Status'),
+            ...METRICS.map(([, label]) => h('th', { className: 'num' }, label)), h('th', {}, 'Measured on'), h('th', {}, 'Created'), h('th', {}, ''))),
+          versions)),
+      h('section', { className: 'panel' },
+        h('h2', {}, 'Retraining'),
+        isAdmin ? h('p', {}, start) : h('p', { className: 'muted small' }, 'Admins start retraining; it also starts by itself when enough new labels arrive.'),
+        h('table', { className: 'table', 'data-testid': 'retrain-table' },
+          h('thead', {}, h('tr', {}, h('th', {}, 'Requested'), h('th', {}, 'Trigger'), h('th', { className: 'num' }, 'Labels'),
+            h('th', {}, 'Status'), h('th', {}, 'Base → candidate'), h('th', {}, 'Outcome'))),
+          runs))),
+  );
+  void reload();
+  return {
+    destroy: () => {
+      destroyed = true;
+      if (timer !== null) window.clearTimeout(timer);
+    },
+  };
+}
