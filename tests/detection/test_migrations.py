@@ -1,0 +1,42 @@
+"""Data migration 0003 on a database as 0002 left it: old jobs get their flag threshold back, and study
+verdicts follow the severity rule."""
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+BEFORE = [("detection", "0002_scoring_flag_threshold")]
+AFTER = [("detection", "0003_backfill_flags_and_study_verdicts")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backfill_restores_flag_threshold_and_recomputes_study_verdicts():
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE)
+    old = executor.loader.project_state(BEFORE).apps
+    Patient, Study, Series = (old.get_model("studies", m) for m in ("Patient", "Study", "Series"))
+    ModelVersion, ScoringJob = old.get_model("detection", "ModelVersion"), old.get_model("detection", "ScoringJob")
+    LocationScore = old.get_model("detection", "LocationScore")
+
+    version = ModelVersion.objects.create(name="m:1", arch="smallcnn", status="active", trained=True,
+                                          config={"calibration": {"tamper_threshold": 0.99}})
+    study = Study.objects.create(study_uid="1.2.3", patient=Patient.objects.create(patient_id="p"),
+                                 verdict="TM", verdict_score=0.98)  # what the old rule chose
+    genuine, tampered = (Series.objects.create(series_uid=f"1.2.3.{n}", study=study) for n in (1, 2))
+    ScoringJob.objects.create(series=genuine, model_version=version, status="done", verdict="TM",
+                              verdict_score=0.98, finished=timezone.now())
+    job = ScoringJob.objects.create(series=tampered, model_version=version, status="done", verdict="FM",
+                                    verdict_score=0.6, finished=timezone.now())
+    for tamper in (0.995, 0.991, 0.95):
+        LocationScore.objects.create(job=job, slice_index=0, x=16, y=16, p_tb=1 - tamper, p_tm=0, p_fb=0,
+                                     p_fm=tamper, tamper=tamper)
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(AFTER)
+    new = executor.loader.project_state(AFTER).apps
+    job = new.get_model("detection", "ScoringJob").objects.get(pk=job.pk)
+    assert (job.flag_threshold, job.flagged_locations) == (0.99, 2)
+    study = new.get_model("studies", "Study").objects.get(pk=study.pk)
+    assert (study.verdict, study.verdict_score, study.model_version) == ("FM", 0.6, "m:1")
