@@ -594,9 +594,16 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     const ctx = tamperStrip.getContext('2d');
     tamperStrip.width = Math.max(1, count);
     if (!ctx || !scores) return;
+    // Red: a finding on the slice (at the flag threshold). Below it, amber on the logit scale between 0.5
+    // and the threshold: a genuine scan's slices mostly score 0.9+, which in plain alpha is a solid red bar.
+    const threshold = scores.flag_threshold;
+    const logit = (p: number): number => Math.log(Math.max(p, 1e-6) / Math.max(1 - p, 1e-6));
+    ctx.clearRect(0, 0, tamperStrip.width, tamperStrip.height);
     for (const slice of scores.slices) {
       const v = Math.max(0, Math.min(1, slice.tamper));
-      ctx.fillStyle = `rgba(229, 57, 53, ${v.toFixed(2)})`;
+      if (threshold == null) ctx.fillStyle = `rgba(229, 57, 53, ${v.toFixed(2)})`;
+      else if (v >= threshold) ctx.fillStyle = 'rgb(229, 57, 53)';
+      else ctx.fillStyle = `rgba(255, 179, 0, ${(0.6 * Math.max(0, Math.min(1, logit(v) / logit(threshold)))).toFixed(2)})`;
       ctx.fillRect(slice.slice_index, 0, 1, 6);
     }
   }
