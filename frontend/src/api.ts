@@ -165,6 +165,16 @@ export const api = {
   adjudication: (id: number | string) => getJson<AdjudicationItem>(`/api/adjudications/${encodeURIComponent(String(id))}`),
   adjudicate: async (id: number | string, labelClass: LabelClass, reason: string) =>
     (await apiRequest<Label>('POST', `/api/adjudications/${encodeURIComponent(String(id))}`, { label_class: labelClass, reason })).data,
+  studyLabelCount: async (studyUid: string) =>
+    (await getJson<Page<Label>>(`/api/labels${query({ study: studyUid })}`)).count,
+  exportLabels: (studyUid: string, format: 'csv' | 'sr') =>
+    apiDownload('GET', `/api/studies/${encodeURIComponent(studyUid)}/labels.${format === 'csv' ? 'csv' : 'sr.dcm'}`),
+  async importCtganCsv(file: File, seriesUid: string): Promise<{ imported: number; ids: number[] }> {
+    const form = new FormData();
+    form.append('file', file);
+    form.append('series_uid', seriesUid);
+    return (await apiRequest<{ imported: number; ids: number[] }>('POST', '/api/labels/import', form)).data;
+  },
   insurers: () => getJson<InsurerAccount[]>('/api/insurers'),
   models: () => getJson<Page<ModelVersionRecord>>('/api/models'),
   rollbackModel: async (id: number) =>

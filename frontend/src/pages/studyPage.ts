@@ -3,6 +3,7 @@ import { h, replaceChildren } from '../dom';
 import type { Page } from '../router';
 import { createInsurerAccessPanel } from '../shares/insurerAccessPanel';
 import { createSharePanel } from '../shares/sharePanel';
+import { createStudyLabelsPanel } from './studyLabels';
 import type { Me } from '../types';
 import { verdictBadge } from '../verdict';
 
@@ -33,6 +34,7 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
               h('a', { href: viewerPath(study.study_uid, series.series_uid), 'data-testid': 'open-series' },
                 `${series.modality} · ${series.description || 'Series'} · ${series.num_instances} images`),
               series.job ? h('span', { className: `badge status-${series.job.status}` }, `scoring ${series.job.status}`) : null)))),
+      me.role === 'insurer' ? null : createStudyLabelsPanel(study, me),
       canShare ? createInsurerAccessPanel(study.study_uid) : null,
       canShare ? createSharePanel(study.study_uid) : null);
   } catch (error) {
