@@ -13,7 +13,9 @@ function metric(version: ModelVersionRecord, key: string): string {
 
 function heldoutNote(version: ModelVersionRecord): string {
   const heldout = version.metrics.heldout as { n?: number; z?: number[] } | undefined;
-  return heldout?.n ? `${heldout.n} held-out patches${heldout.z ? `, slices ${heldout.z[0]}–${(heldout.z[1] ?? 0) - 1}` : ''}` : '';
+  if (heldout?.n) return `${heldout.n} held-out patches${heldout.z ? `, slices ${heldout.z[0]}–${(heldout.z[1] ?? 0) - 1}` : ''}`;
+  // The gate measures the active model on its held-out set at the first retraining.
+  return Object.keys(version.metrics).length === 0 ? 'not measured by the promotion gate yet' : '';
 }
 
 function runOutcome(run: RetrainRun): string {
