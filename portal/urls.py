@@ -46,7 +46,16 @@ handler404, handler500 = not_found, server_error
 
 
 def healthz(request):
+    """Liveness: the process answers."""
     return HttpResponse("ok", content_type="text/plain")
+
+
+def readyz(request):
+    """Readiness (database, PACS, broker; scoring workers reported): 200 when ready, else 503."""
+    from portal.health import readiness
+
+    report = readiness()
+    return JsonResponse(report, status=200 if report["ready"] else 503, headers={"Cache-Control": "no-store"})
 
 
 urlpatterns = [
@@ -59,11 +68,12 @@ urlpatterns = [
     path("api/", include("portal.studies.urls")),
     re_path(r"^dicomweb/(?P<path>.+)$", dicomweb_proxy, name="dicomweb-proxy"),
     path("healthz", healthz),
+    path("readyz", readyz),
 ]
 if "annotations" in settings.INSTALLED_APPS:
     urlpatterns.append(path("api/", include("annotations.urls")))
 if "portal.claims" in settings.INSTALLED_APPS:
     urlpatterns.append(path("", include("portal.claims.urls")))
 # Client-side page routes (frontend/src/router.ts): each answers with the SPA shell.
-urlpatterns.append(re_path(r"^(?:|upload|studies(?:/[^/]+)?|queue|models|viewer/.*|shares(?:/open(?:/[^/]+)?)?)/?$", spa,
-                           name="spa"))
+SPA_ROUTES = r"^(?:|upload|studies(?:/[^/]+)?|queue|models|viewer/.*|shares(?:/open(?:/[^/]+)?)?)/?$"
+urlpatterns.append(re_path(SPA_ROUTES, spa, name="spa"))

@@ -175,6 +175,15 @@ export const api = {
     form.append('series_uid', seriesUid);
     return (await apiRequest<{ imported: number; ids: number[] }>('POST', '/api/labels/import', form)).data;
   },
+  /** Workers consuming the scoring queue (null: the broker cannot tell); /readyz answers 503 when not ready. */
+  async scoringWorkers(): Promise<number | null> {
+    try {
+      const response = await fetch('/readyz', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+      return ((await response.json()) as { workers: number | null }).workers;
+    } catch {
+      return null;
+    }
+  },
   insurers: () => getJson<InsurerAccount[]>('/api/insurers'),
   models: () => getJson<Page<ModelVersionRecord>>('/api/models'),
   rollbackModel: async (id: number) =>

@@ -59,6 +59,18 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   let tool: PrimaryTool = 'annotate';
   let destroyed = false;
   let scorePollTimer: number | null = null;
+  let workerChecked = false;
+
+  /** A queued job with nothing consuming the queue waits for ever: say so (once per page). */
+  async function warnIfNoWorker(): Promise<void> {
+    if (workerChecked) return;
+    workerChecked = true;
+    const workers = await api.scoringWorkers();
+    if (workers === 0 && !destroyed && !scores) {
+      scoreInfo.append(h('div', { className: 'error-text small', 'data-testid': 'no-worker' },
+        'No scoring worker is running: scoring starts when one does (celery -A portal worker).'));
+    }
+  }
 
   // ---- layout -----------------------------------------------------------
   const csElement = h('div', { className: 'cs-element', 'data-testid': 'cs-viewport' });
@@ -620,6 +632,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       const job = series?.job;
       const state = job ? `Scoring ${job.status}${job.status === 'failed' && 'error' in job && job.error ? `: ${job.error}` : ''}` : 'Not scored yet';
       replaceChildren(scoreInfo, h('span', { className: `badge status-${job?.status ?? 'none'}`, 'data-testid': 'score-status' }, state));
+      if (job?.status === 'queued') void warnIfNoWorker();
       overlayNote.textContent = 'The overlay appears when scoring has finished.';
       replaceChildren(locationList, h('li', { className: 'muted small' }, 'No scores yet.'));
       if (!job || job.status === 'queued' || job.status === 'running') {
