@@ -5,7 +5,7 @@ from django.http import FileResponse, HttpResponse, JsonResponse
 from django.urls import Resolver404, include, path, re_path
 from django.views import defaults
 from django.views.decorators.csrf import ensure_csrf_cookie
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.authtoken.views import obtain_auth_token
 
 from portal.studies.views import dicomweb_proxy
@@ -64,7 +64,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/auth/token", obtain_auth_token, name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),  # no inline JS (CSP)
     path("api/", include("portal.studies.urls")),
     re_path(r"^dicomweb/(?P<path>.+)$", dicomweb_proxy, name="dicomweb-proxy"),
     path("healthz", healthz),

@@ -45,6 +45,7 @@ def _static_files_cross_origin_isolated():
     the COOP/COEP headers the portal adds to every response (whitenoise runs inside that middleware
     in production) would be missing, and Chromium refuses the decode worker
     (net::ERR_BLOCKED_BY_RESPONSE): run the portal's own middleware over those responses too."""
+    from csp.middleware import CSPMiddleware
     from django.contrib.staticfiles.handlers import StaticFilesHandler
 
     from portal.middleware import CrossOriginIsolationMiddleware
@@ -53,7 +54,8 @@ def _static_files_cross_origin_isolated():
 
     def serve(self, request):
         response = original(self, request)
-        return CrossOriginIsolationMiddleware(lambda _request: response)(request)
+        # As in production, the Content-Security-Policy reaches static files (the decode worker's script) too.
+        return CSPMiddleware(CrossOriginIsolationMiddleware(lambda _request: response))(request)
 
     StaticFilesHandler.serve = serve
     yield
@@ -76,7 +78,11 @@ def page(browser, request) -> Iterator["Page"]:  # noqa: F821
     page.on("console", lambda m: messages.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
     page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
     page.console_messages = messages
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
     yield page
+    # A blocked script, worker, image or request may not break the step a test checks: fail on any.
+    assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
         # Leave what the browser showed and said, for whoever reads the CI log.
