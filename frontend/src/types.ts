@@ -248,6 +248,7 @@ export interface InsurerAccount {
 
 /** An insurer who may see a study and use it in their claims. */
 export interface InsurerAccess {
+  study_uid: string;
   insurer: string;
   name: string;
   granted_by: string | null;

@@ -31,7 +31,7 @@ def insurer_accounts() -> QuerySet[User]:
 
 def insurers_with_access(study: Study) -> QuerySet[StudyAccess]:
     return (StudyAccess.objects.filter(study=study, kind=StudyAccess.Kind.SHARE, user__groups__name=Role.INSURER)
-            .select_related("user", "granted_by").order_by("created"))
+            .select_related("study", "user", "granted_by").order_by("created"))
 
 
 def readable_studies(user: User) -> QuerySet[Study]:

@@ -44,6 +44,7 @@ class ShareInsurerSerializer(serializers.Serializer):
 class InsurerAccessSerializer(serializers.Serializer):
     """An insurer's access to a study (a StudyAccess of kind share)."""
 
+    study_uid = serializers.CharField(source="study.study_uid")
     insurer = serializers.CharField(source="user.username")
     name = serializers.CharField(source="user.get_full_name")
     granted_by = serializers.CharField(source="granted_by.username", allow_null=True, default=None)

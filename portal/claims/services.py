@@ -26,6 +26,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from PIL import Image
 
 from portal.accounts.models import Role
@@ -240,7 +241,7 @@ class OriginalMismatch(Exception):
     pass
 
 
-def _comparable_studies(claim: Claim):
+def _comparable_studies(claim: Claim) -> QuerySet[Study]:
     """The claim's referenced studies its insurer may still read: a clinician who revokes the share stops new
     comparisons with (and figures of) that study, while the claim keeps its record of the reference."""
     return claim.studies.filter(pk__in=readable_studies(claim.insurer).values("pk"))
@@ -305,8 +306,9 @@ def _analyse_dicom(image: ClaimImage, data: bytes) -> dict:
                   "reasons": [f"pixel data differ from the signed original (ledger #{original_entry.seq})"]}
     out["provenance"] = prov
     if original_entry.study_uid not in _claim_study_uids(image.claim):
-        prov["reasons"].append("the original's study is not referenced by this claim, so the portal does not "
-                               "show where it differs; ask the clinician to share it")
+        prov["reasons"].append("the original's study is not referenced by this claim (or no longer shared with "
+                               "its insurer), so the portal does not show where it differs; ask the clinician "
+                               "to share it")
         return out
     try:
         original = fetch_original(original_entry)

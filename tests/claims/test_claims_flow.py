@@ -206,6 +206,7 @@ def test_clinician_lists_grants_and_revokes_insurer_access(claim_setup, ct_slice
 
     created = clinician.post(url, {"insurer": late.username}, format="json")
     assert created.status_code == 201 and created.json()["granted_by"] == claim_setup["clinician"].username
+    assert created.json()["study_uid"] == study.study_uid  # as the endpoint answered before it listed access
     assert [a["insurer"] for a in clinician.get(url).json()] == [insurer.username, late.username]
     uid = pydicom.dcmread(ct_slice_paths[3]).SOPInstanceUID
     export = f"/api/provenance/instances/{uid}/lung.png"
