@@ -214,6 +214,8 @@ export const api = {
   },
   queueItems: (seriesUid: string, status = 'open') =>
     getJson<Page<QueueItem>>(`/api/queue${query({ series: seriesUid, status })}`),
+  /** Items of a status across the series this user may see (only the count is read). */
+  queueCount: async (status: string) => (await getJson<Page<QueueItem>>(`/api/queue${query({ status })}`)).count,
   queueStrategies: () => getJson<{ strategies: string[]; default: string }>('/api/queue/strategies'),
   rebuildQueue: async (seriesUid: string, strategy: string, batchSize: number, requiredLabels: number) =>
     (await apiRequest<QueueItem[]>('POST', '/api/queue/rebuild', {

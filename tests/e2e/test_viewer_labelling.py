@@ -31,6 +31,8 @@ def test_queue_item_label_then_edit_move_delete(live_server, uploaded_ct, user_f
 
     # Queue: "next uncertain item" opens the viewer at the item's slice with its location marked.
     page.get_by_test_id("nav-queue").click()
+    waiting = QueueItem.objects.filter(status=QueueItem.Status.OPEN).count()
+    page.get_by_test_id("queue-waiting").get_by_text(f"{waiting} items waiting for review.").wait_for()
     page.get_by_test_id("queue-next").click()
     page.get_by_test_id("queue-box").wait_for()
     item = QueueItem.objects.get(pk=int(page.url.split("item=")[1].split("&")[0]))

@@ -61,10 +61,15 @@ function modeTabs(mode: 'review' | 'adjudication'): HTMLElement {
 function mountReviewMode(section: HTMLElement): void {
   const button = h('button', { type: 'button', className: 'btn btn-primary btn-large', 'data-testid': 'queue-next' }, 'Next uncertain item');
   const message = h('p', { className: 'queue-message', 'aria-live': 'polite', 'data-testid': 'queue-message' });
+  const waiting = h('p', { className: 'small', 'data-testid': 'queue-waiting' });
   section.append(
     h('p', { className: 'muted' }, 'Takes the item the model is least sure about, reserves it for you and opens it in the viewer at the slice and location to check.'),
+    waiting,
     button,
     message);
+  api.queueCount('open').then((n) => {
+    waiting.textContent = n === 0 ? 'Nothing is waiting for review.' : `${n} item${n === 1 ? '' : 's'} waiting for review.`;
+  }, () => undefined);
   button.addEventListener('click', async () => {
     button.disabled = true;
     replaceChildren(message, 'Finding the next item…');
