@@ -7,6 +7,7 @@ from pathlib import Path
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
@@ -521,10 +522,15 @@ def claims_page(request):
             return redirect("claims:page-detail", claim_id=claim.id)
         except ValidationError as exc:
             error = "; ".join(exc.messages)
-    claims = visible_claims(request.user)
+    claims = visible_claims(request.user).annotate(n_images=Count("images"), **{
+        f"n_{s}": Count("images", filter=Q(images__status=s)) for s in ClaimImage.Status.values})
     audit(request.user, "claim.list", object_type="Claim", object_id="*", count=claims.count())
+    # Worst first, as an insurer reads a claim's results.
+    order = [ClaimImage.Status.TAMPERED, ClaimImage.Status.SUSPICIOUS, ClaimImage.Status.UNVERIFIED,
+             ClaimImage.Status.PENDING, ClaimImage.Status.AUTHENTIC]
+    rows = [(c, [(s, getattr(c, f"n_{s}")) for s in order if getattr(c, f"n_{s}")]) for c in claims]
     return render(request, "claims/list.html", {
-        "claims": claims, "shared": studies_shared_with_insurer(request.user), "error": error,
+        "rows": rows, "shared": studies_shared_with_insurer(request.user), "error": error,
     }, status=400 if error else 200)
 
 

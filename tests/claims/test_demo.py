@@ -28,3 +28,13 @@ def test_load_demo_files_a_claim_that_finds_the_retouched_copy(orthanc, ct_slice
     assert (exact.original_name, exact.provenance) == ("slice-export.png", "exact")
     assert (retouched.original_name, retouched.provenance, retouched.status) == \
         ("slice-retouched.png", "modified", "tampered")
+
+
+def test_claims_list_summarises_each_claims_results(orthanc, ct_slice_paths, tmp_path, client):
+    for path in ct_slice_paths:
+        shutil.copy(path, tmp_path / path.name)
+    call_command("load_demo", ct_dir=str(tmp_path), password="demo-pass-for-test")
+    client.force_login(User.objects.get(username="demo-insurer"))
+    page = client.get("/claims/").content.decode()
+    assert 'data-status="tampered">1 tampered</span>' in page
+    assert 'data-status="authentic">1 authentic</span>' in page
