@@ -53,6 +53,8 @@ class ScoringJob(models.Model):
     # locations reached it: a location below it is not a finding, however high its score looks.
     flag_threshold = models.FloatField(null=True, blank=True)
     flagged_locations = models.IntegerField(null=True, blank=True)
+    # The first and last slice's threshold, when higher (they lack a neighbour: detection.ml.scoring).
+    edge_flag_threshold = models.FloatField(null=True, blank=True)
     heatmap_path = models.CharField(max_length=512, blank=True)
     duration_s = models.FloatField(null=True, blank=True)
 

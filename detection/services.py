@@ -136,6 +136,7 @@ def run_scoring_job(*, job_id: int) -> ScoringJob:
         job.verdict_score = float(result.verdict_score)
         job.flag_threshold = float(result.threshold)
         job.flagged_locations = result.n_flagged
+        job.edge_flag_threshold = result.edge_threshold
         job.heatmap_path = str(heatmap_path)
         job.finished = timezone.now()
         job.duration_s = time.perf_counter() - started

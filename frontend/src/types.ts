@@ -128,6 +128,8 @@ export interface SeriesScores {
   /** A location is a finding when its tamper score reaches this (calibrated for a whole series); null on old jobs. */
   flag_threshold: number | null;
   flagged_locations: number | null;
+  /** The first and last slice's threshold (they lack a neighbour); null: flag_threshold applies. */
+  edge_flag_threshold?: number | null;
   slices: SliceScore[];
   locations: LocationScore[];
 }

@@ -181,7 +181,10 @@ class SeriesScoresView(APIView):
             allow_null=True, help_text="a location is a finding when its tamper score (P(FB)+P(FM)) reaches "
             "this; calibrated by the model for a whole series (null for jobs scored before it was recorded)"),
         "flagged_locations": serializers.IntegerField(
-            allow_null=True, help_text="locations of the series at or above flag_threshold"),
+            allow_null=True, help_text="locations of the series at or above their threshold"),
+        "edge_flag_threshold": serializers.FloatField(
+            allow_null=True, help_text="the threshold of the first and last slice, which lack a neighbour "
+            "(null: the same as flag_threshold)"),
         "slices": inline_serializer("SliceScore", {
             "slice_index": serializers.IntegerField(), "sop_instance_uid": serializers.CharField(),
             "probs": _PROBS, "tamper": serializers.FloatField()}, many=True),
@@ -201,6 +204,7 @@ class SeriesScoresView(APIView):
             if version else None,
             "verdict": job.verdict, "verdict_score": job.verdict_score,
             "flag_threshold": job.flag_threshold, "flagged_locations": job.flagged_locations,
+            "edge_flag_threshold": job.edge_flag_threshold,
             "slices": [{"slice_index": s.slice_index, "sop_instance_uid": s.sop_instance_uid, "probs": s.probs(),
                         "tamper": s.tamper} for s in job.slice_scores.all()],
             "locations": [{"slice_index": loc.slice_index, "x": loc.x, "y": loc.y, "probs": loc.probs(),

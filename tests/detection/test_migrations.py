@@ -10,8 +10,15 @@ BEFORE = [("detection", "0002_scoring_flag_threshold")]
 AFTER = [("detection", "0003_backfill_flags_and_study_verdicts")]
 
 
+@pytest.fixture
+def latest_schema_afterwards():
+    yield
+    executor = MigrationExecutor(connection)  # the tests after this one need every migration applied
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.django_db(transaction=True)
-def test_backfill_restores_flag_threshold_and_recomputes_study_verdicts():
+def test_backfill_restores_flag_threshold_and_recomputes_study_verdicts(latest_schema_afterwards):
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE)
     old = executor.loader.project_state(BEFORE).apps

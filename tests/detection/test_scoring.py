@@ -173,3 +173,16 @@ def test_default_model_flags_injected_nodule_where_it_is(held_out_series: list[p
     assert res.verdict == "FM", (res.verdict, res.verdict_score, det.threshold, p["slice"], p["x"], p["y"])
     assert abs(top.slice_index - p["slice"]) <= 2
     assert np.hypot(top.x - p["x"], top.y - p["y"]) <= det.stride + 6 / spacing[1]  # its cell or the next
+
+
+def test_edge_slices_of_a_short_series_use_the_single_image_threshold(ct_volume: tuple) -> None:
+    """Genuine 5-slice slabs of the held-out region starting at z 67 and 68 were called FB at their last
+    slice, which lacks a neighbour; with that slice held to the single-image threshold they are not."""
+    vol, spacing = ct_volume
+    detector = Detector.load()
+    for z0 in (67, 68):
+        result = detector.score_volume(vol[z0:z0 + 5], spacing)
+        assert result.edge_threshold == detector.single_image_thresholds["dicom"] > detector.threshold
+        assert result.verdict not in ("FB", "FM") and result.n_flagged == 0
+        top_edge = max((loc.tamper for loc in result.locations if loc.slice_index == 4), default=0.0)
+        assert detector.threshold <= top_edge < result.edge_threshold  # flagged by the series threshold alone

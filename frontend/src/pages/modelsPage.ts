@@ -114,7 +114,7 @@ export function mountModelsPage(container: HTMLElement, me: Me): Page {
         h('h2', {}, 'Versions'),
         h('table', { className: 'table', 'data-testid': 'model-table' },
           h('thead', {}, h('tr', {}, h('th', {}, 'Version'), h('th', {}, 'Status'),
-            ...METRICS.map(([, label]) => h('th', { className: 'num' }, label)), h('th', {}, 'Measured on'), h('th', {}, 'Created'), h('th', {}, ''))),
+            ...METRICS.map(([, label]) => h('th', { className: 'num' }, label)), h('th', {}, 'Measured on'), h('th', {}, 'Created'), h('th', {}, h('span', { className: 'visually-hidden' }, 'Actions')))),
           versions)),
       h('section', { className: 'panel' },
         h('h2', {}, 'Retraining'),

@@ -91,7 +91,7 @@ function mountAdjudicationMode(section: HTMLElement): void {
   const first = h('button', { type: 'button', className: 'btn btn-primary btn-large', 'data-testid': 'adjudication-next', disabled: true }, 'Open first disputed item');
   const body = h('tbody', {});
   const table = h('table', { className: 'table', 'data-testid': 'adjudication-list', hidden: true },
-    h('thead', {}, h('tr', {}, h('th', {}, 'Slice'), h('th', {}, 'Location'), h('th', {}, 'Labels that disagree'), h('th', {}, 'Series'), h('th', {}, ''))),
+    h('thead', {}, h('tr', {}, h('th', {}, 'Slice'), h('th', {}, 'Location'), h('th', {}, 'Labels that disagree'), h('th', {}, 'Series'), h('th', {}, h('span', { className: 'visually-hidden' }, 'Actions')))),
     body);
   section.append(
     h('p', { className: 'muted' }, 'Items where independent annotators chose different classes. Open one, compare the labels on the image and decide with a reason: your decision becomes the item\'s answer for retraining.'),

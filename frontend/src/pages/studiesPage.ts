@@ -56,7 +56,7 @@ export function mountStudiesPage(container: HTMLElement, initialQuery: URLSearch
         h('table', { className: 'table studies-table', 'data-testid': 'studies-table' },
           h('thead', {}, h('tr', {},
             h('th', {}, 'Patient'), h('th', {}, 'Date'), h('th', {}, 'Modality'), h('th', {}, 'Description'),
-            h('th', { className: 'num' }, 'Series'), h('th', { className: 'num' }, 'Images'), h('th', {}, 'Model verdict'), h('th', {}, 'Model'), h('th', {}, ''))),
+            h('th', { className: 'num' }, 'Series'), h('th', { className: 'num' }, 'Images'), h('th', {}, 'Model verdict'), h('th', {}, 'Model'), h('th', {}, h('span', { className: 'visually-hidden' }, 'Actions')))),
           body)),
       h('div', { className: 'pagination' }, prev, pageInfo, next)),
   );

@@ -44,13 +44,19 @@ export function mountUploadPage(container: HTMLElement): Page {
   let uploading = false;
   const seriesStudy = new Map<string, string>();
 
-  const fileInput = h('input', { type: 'file', multiple: true, className: 'visually-hidden', id: 'file-input', 'data-testid': 'file-input' });
-  const folderInput = h('input', { type: 'file', multiple: true, webkitdirectory: true, className: 'visually-hidden', id: 'folder-input', 'data-testid': 'folder-input' });
+  // Out of the tab order: the two buttons open them.
+  const fileInput = h('input', { type: 'file', multiple: true, className: 'visually-hidden', id: 'file-input', tabindex: '-1', 'aria-label': 'DICOM files or zip archives', 'data-testid': 'file-input' });
+  const folderInput = h('input', { type: 'file', multiple: true, webkitdirectory: true, className: 'visually-hidden', id: 'folder-input', tabindex: '-1', 'aria-label': 'A folder of DICOM files', 'data-testid': 'folder-input' });
+  const chooseFiles = h('button', { type: 'button', className: 'btn', 'data-testid': 'choose-files' }, 'Choose files…');
+  const chooseFolder = h('button', { type: 'button', className: 'btn', 'data-testid': 'choose-folder' }, 'Choose folder…');
+  chooseFiles.addEventListener('click', () => fileInput.click());
+  chooseFolder.addEventListener('click', () => folderInput.click());
   const dropZone = h(
     'div',
-    { className: 'drop-zone', 'data-testid': 'drop-zone', tabindex: '0', role: 'button', 'aria-label': 'Drop DICOM files, folders or zip archives here, or press Enter to choose files' },
+    // A region, not a button: it holds the two choose buttons (controls must not nest).
+    { className: 'drop-zone', 'data-testid': 'drop-zone', role: 'region', 'aria-label': 'Drop DICOM files, folders or zip archives here' },
     h('p', { className: 'drop-title' }, 'Drop DICOM files, folders or .zip archives here'),
-    h('p', {}, h('label', { for: 'file-input', className: 'btn' }, 'Choose files…'), ' ', h('label', { for: 'folder-input', className: 'btn' }, 'Choose folder…')),
+    h('p', {}, chooseFiles, ' ', chooseFolder),
     fileInput,
     folderInput,
   );
@@ -241,12 +247,6 @@ export function mountUploadPage(container: HTMLElement): Page {
     event.preventDefault();
     dropZone.classList.remove('drag-over');
     if (event.dataTransfer) void fromDataTransfer(event.dataTransfer).then(setFiles);
-  });
-  dropZone.addEventListener('keydown', (event) => {
-    if (event.key === 'Enter' || event.key === ' ') {
-      event.preventDefault();
-      fileInput.click();
-    }
   });
   fileInput.addEventListener('change', () => fileInput.files && setFiles(fromFileList(fileInput.files)));
   folderInput.addEventListener('change', () => folderInput.files && setFiles(fromFileList(folderInput.files)));

@@ -14,7 +14,7 @@ export function createShareList(options: { studyUid?: string; showStudy?: boolea
   const table = h('table', { className: 'table share-table', 'data-testid': 'share-list', hidden: true },
     h('thead', {}, h('tr', {},
       options.showStudy ? h('th', {}, 'Study') : null,
-      h('th', {}, 'Created'), h('th', {}, 'Recipient'), h('th', { className: 'num' }, 'Size'), h('th', {}, 'State'), h('th', {}, ''))),
+      h('th', {}, 'Created'), h('th', {}, 'Recipient'), h('th', { className: 'num' }, 'Size'), h('th', {}, 'State'), h('th', {}, h('span', { className: 'visually-hidden' }, 'Actions')))),
     body);
   const element = h('div', { className: 'share-list' }, status, table);
 

@@ -77,7 +77,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   const markers = new MarkerLayer();
   const heatmap = new HeatmapOverlay((slice) => api.heatmapUrl(route.seriesUid, slice));
   const viewportStatus = h('div', { className: 'viewport-status', 'data-testid': 'viewer-status', 'aria-live': 'polite' }, 'Loading series…');
-  const wrap = h('div', { className: 'viewport-wrap', 'data-testid': 'viewport', 'data-tool': tool, tabindex: '0', 'aria-label': 'Image viewport' });
+  const wrap = h('div', { className: 'viewport-wrap', 'data-testid': 'viewport', 'data-tool': tool, tabindex: '0', role: 'application', 'aria-roledescription': 'image viewer', 'aria-label': 'Image viewport: arrow keys scroll slices, 1–4 label, ? lists the keys' });
   wrap.append(csElement, heatmap.canvas, markers.root, viewportStatus);
 
   const slider = h('input', { type: 'range', min: '0', max: '0', value: '0', step: '1', 'aria-label': 'Slice', 'data-testid': 'slice-slider', disabled: true });
@@ -182,7 +182,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
           h('h2', {}, 'Most suspicious locations'),
           locationNote,
           locationList),
-        showLabels ? h('div', { className: 'side-section side-grow labels-section' },
+        showLabels ? h('div', { className: 'side-section side-grow labels-section', tabindex: '0', 'aria-label': 'Labels' },
           h('h2', {}, 'Labels'),
           labelEditor,
           labelError,
@@ -246,7 +246,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       selectedId,
       pending,
       locations: locationsOnSlice(index),
-      flagThreshold: scores?.flag_threshold ?? null,
+      flagThreshold: thresholdAt(index),
       queueTarget: queueTarget && numberParam(route.query, 'slice') === index ? queueTarget : null,
       toCanvas: (p) => stackViewer.pixelToCanvas(p),
       onLabelPointerDown: startLabelDrag,
@@ -548,8 +548,16 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   // ---- scores & overlay --------------------------------------------------
   // A location is a finding only at or above the model's series-calibrated threshold: a genuine scan has
   // thousands of locations, and its highest scores routinely look alarming without being findings.
-  const isFinding = (location: LocationScore): boolean =>
-    scores?.flag_threshold == null || location.tamper >= scores.flag_threshold;
+  // The first and last slice lack a neighbour and have their own threshold when the model has one.
+  function thresholdAt(sliceIndex: number): number | null {
+    if (!scores || scores.flag_threshold == null) return null;
+    const edge = sliceIndex === 0 || sliceIndex === scores.slices.length - 1;
+    return edge && scores.edge_flag_threshold != null ? scores.edge_flag_threshold : scores.flag_threshold;
+  }
+  function isFinding(location: LocationScore): boolean {
+    const threshold = thresholdAt(location.slice_index);
+    return threshold == null || location.tamper >= threshold;
+  }
 
   function renderLocations(): void {
     if (!scores) return;
@@ -613,9 +621,10 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     ctx.clearRect(0, 0, tamperStrip.width, tamperStrip.height);
     for (const slice of scores.slices) {
       const v = Math.max(0, Math.min(1, slice.tamper));
-      if (threshold == null) ctx.fillStyle = `rgba(229, 57, 53, ${v.toFixed(2)})`;
-      else if (v >= threshold) ctx.fillStyle = 'rgb(229, 57, 53)';
-      else ctx.fillStyle = `rgba(255, 179, 0, ${(0.6 * Math.max(0, Math.min(1, logit(v) / logit(threshold)))).toFixed(2)})`;
+      const at = thresholdAt(slice.slice_index) ?? threshold;
+      if (at == null) ctx.fillStyle = `rgba(229, 57, 53, ${v.toFixed(2)})`;
+      else if (v >= at) ctx.fillStyle = 'rgb(229, 57, 53)';
+      else ctx.fillStyle = `rgba(255, 179, 0, ${(0.6 * Math.max(0, Math.min(1, logit(v) / logit(at)))).toFixed(2)})`;
       ctx.fillRect(slice.slice_index, 0, 1, 6);
     }
   }
