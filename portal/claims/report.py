@@ -51,9 +51,10 @@ def image_rows(image: ClaimImage) -> list[tuple[str, str]]:
         rows += [("Detector", f"{det['model']}{'' if det['trained'] else ' (UNTRAINED)'}"),
                  ("Detector input", det["path"]),
                  ("Verdict", f"{det['verdict']} (score {det['verdict_score']:.3f}, tamper {det['tamper']:.6f})"),
-                 ("Single-image threshold", f"{det['threshold']} (tamper at or above it flags the image)"
-                  if det.get("threshold") else "none calibrated for this model: the verdict does not count"),
                  ("Class probabilities", probs)]
+        if "calibrated" in det:  # reports written before single-image thresholds have no such row
+            rows.insert(-1, ("Single-image threshold", f"{det['threshold']} (tamper at or above it flags the image)"
+                             if det["calibrated"] else "none calibrated for this model: the verdict does not count"))
     else:
         rows.append(("Detector", f"not available: {det.get('error', '')}"))
     rows.append(("Reasons", " | ".join(r.get("reasons", []))))
