@@ -71,6 +71,16 @@ def tail_threshold(
     }
 
 
+def calibration_slices(z_range: tuple[int, int], blocks: dict | None) -> list[int]:
+    """Slices of ``z_range`` to calibrate on: all, or with ``blocks`` = {"size": s, "parity": p} only the
+    z-blocks ``((z - z0) // s) % 2 == p`` (the others supplied hard negatives to training)."""
+    z0, z1 = z_range
+    if not blocks:
+        return list(range(z0, z1))
+    size, parity = int(blocks["size"]), int(blocks["parity"])
+    return [z for z in range(z0, z1) if ((z - z0) // size) % 2 == parity]
+
+
 def calibrate(
     detector,  # noqa: ANN001 - scoring.Detector (import cycle)
     vol: np.ndarray,
@@ -88,7 +98,7 @@ def calibrate(
     patches_per_series = len(all_cells)
     cells, prob = detector.cell_probs(vol, spacing, z_range, cells=all_cells)
     if blocks:
-        keep = ((cells[:, 0] - z_range[0]) // int(blocks["size"])) % 2 == int(blocks["parity"])
+        keep = np.isin(cells[:, 0], calibration_slices(z_range, blocks))
         cells, prob = cells[keep], prob[keep]
     tamper = prob[:, _FB] + prob[:, _FM]
     out = tail_threshold(tamper, patches_per_series, alpha, tail_fraction)

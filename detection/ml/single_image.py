@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .calibration import tail_threshold
+from .calibration import calibration_slices, tail_threshold
 from .constants import CLASS_INDEX, WINDOWS
 
 PATHS = ("dicom", "lung_png")
@@ -57,14 +57,6 @@ def _single_slice_scores(detector, vol: np.ndarray, spacing, zs, path: str) -> t
         scores.append(prob[:, _TAMPER].sum(1))
         counts.append(len(prob))
     return np.concatenate(scores), counts
-
-
-def calibration_slices(z_range: tuple[int, int], blocks: dict | None) -> list[int]:
-    z0, z1 = z_range
-    if not blocks:
-        return list(range(z0, z1))
-    size, parity = int(blocks["size"]), int(blocks["parity"])
-    return [z for z in range(z0, z1) if ((z - z0) // size) % 2 == parity]
 
 
 def calibrate(

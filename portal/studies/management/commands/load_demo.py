@@ -46,17 +46,20 @@ class Command(BaseCommand):
         for study in Study.objects.all():
             StudyAccess.objects.get_or_create(study=study, user=users[Role.ANNOTATOR],
                                               defaults={"kind": StudyAccess.Kind.ASSIGN})
-        headers = {p: pydicom.dcmread(p, stop_before_pixels=True) for p in files}
-        demo_study = Study.objects.filter(study_uid=headers[files[0]].StudyInstanceUID).first()
-        stored_uids = Instance.objects.filter(series__study=demo_study).values_list("sop_instance_uid", flat=True)
-        if apps.is_installed("portal.claims") and demo_study is not None and stored_uids.exists():
-            from portal.claims.demo import load_demo_claim
-
-            path_by_sop = {ds.SOPInstanceUID: p for p, ds in headers.items()}
-            stored = list(Instance.objects.filter(series__study=demo_study, sop_instance_uid__in=path_by_sop)
-                          .order_by("series__series_number", "slice_index").values_list("sop_instance_uid", flat=True))
-            middle = pydicom.dcmread(path_by_sop[stored[len(stored) // 2]])
-            if load_demo_claim(clinician=users[Role.CLINICIAN], insurer=users[Role.INSURER], study=demo_study,
-                               middle_slice=middle):
-                self.stdout.write("demo claim filed for demo-insurer (an exact and a retouched slice export)")
+        if apps.is_installed("portal.claims"):
+            self.file_demo_claim(users, files)
         self.stdout.write("demo users: " + ", ".join(f"demo-{r}" for r in Role.values) + f" (password {password!r})")
+
+    def file_demo_claim(self, users: dict, files: list[Path]) -> None:
+        """The demo insurer's claim on the demo study's middle stored slice (none while the PACS was down)."""
+        from portal.claims.demo import load_demo_claim
+
+        path_by_sop = {pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID: p for p in files}
+        stored = list(Instance.objects.filter(sop_instance_uid__in=path_by_sop).select_related("series__study")
+                      .order_by("series__series_number", "slice_index"))
+        if stored:
+            middle = stored[len(stored) // 2]
+            if load_demo_claim(clinician=users[Role.CLINICIAN], insurer=users[Role.INSURER],
+                               study=middle.series.study,
+                               middle_slice=pydicom.dcmread(path_by_sop[middle.sop_instance_uid])):
+                self.stdout.write("demo claim filed for demo-insurer (an exact and a retouched slice export)")
