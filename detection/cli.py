@@ -30,8 +30,22 @@ def _train(args: argparse.Namespace) -> None:
         device=args.device or "",
         augment_mode=args.augment_mode,
         class_weights=tuple(float(v) for v in args.class_weights.split(",")),
+        **({"channels": parse_channels(args.channels)} if args.channels else {}),
     )
     print(train(cfg))
+
+
+def parse_channels(spec: str) -> list[list]:
+    """``"lung:-1,lung:0,lung:1,full:0"`` -> [["lung", -1], ...]: (window, z offset) per input channel."""
+    from detection.ml.constants import WINDOWS
+
+    channels = []
+    for item in spec.split(","):
+        name, _, dz = item.strip().partition(":")
+        if name not in WINDOWS or not dz.lstrip("-").isdigit():
+            raise SystemExit(f"bad channel {item!r}: expected window:offset, window one of {sorted(WINDOWS)}")
+        channels.append([name, int(dz)])
+    return channels
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -127,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--augment-mode", default="resample", choices=("resample", "exact"),
                    help="exact: flips / 90-degree rotations, no resampling or added noise (keeps noise texture)")
     t.add_argument("--class-weights", default="1,1,1,1", help="sampler weight per class TB,TM,FB,FM")
+    t.add_argument("--channels", help="input channels as window:z-offset, e.g. lung:0 for a single-image "
+                   "model (default: lung:-1,lung:0,lung:1,full:0, the 2.5D series model)")
     t.set_defaults(fn=_train)
     e = sub.add_parser("evaluate", help="metrics + plots on simulated held-out region or a CT-GAN folder")
     e.add_argument("--artifact", default=None)

@@ -30,6 +30,26 @@ def get_detector(version: ModelVersion):
     return _detectors[key]
 
 
+def get_single_image_detector():
+    """The detector for an image scored alone (a claim image): the single-slice model of
+    ``DETECTOR_SINGLE_IMAGE_ARTIFACT`` (default: the shipped one), or None for the active series model with
+    its own single-image thresholds (``"series"``, or no shipped single-image model)."""
+    from detection.ml.scoring import SINGLE_IMAGE_ARTIFACT, Detector
+
+    setting = settings.DETECTOR_SINGLE_IMAGE_ARTIFACT
+    if setting == "series":
+        return None
+    path = Path(setting) if setting else SINGLE_IMAGE_ARTIFACT
+    key = f"single-image:{path}"
+    if key not in _detectors:
+        if not (path / "config.json").exists():
+            if setting:
+                raise FileNotFoundError(f"DETECTOR_SINGLE_IMAGE_ARTIFACT: no config.json in {path}")
+            return None
+        _detectors[key] = Detector.load(path, device=settings.DETECTOR_DEVICE)
+    return _detectors[key]
+
+
 def register_default_model_version() -> ModelVersion:
     """Record the shipped (or DETECTOR_ARTIFACT) detector, flagged untrained if it is."""
     from detection.ml.scoring import Detector

@@ -238,6 +238,9 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
 
 DETECTOR_ARTIFACT = os.environ.get("DETECTOR_ARTIFACT") or None
 DETECTOR_DEVICE = os.environ.get("DETECTOR_DEVICE") or None
+# Claim images (one slice each) are scored by this artefact when it is calibrated for single images;
+# "" / unset = the shipped single-image model, "series" = the active series model (as before it existed).
+DETECTOR_SINGLE_IMAGE_ARTIFACT = os.environ.get("DETECTOR_SINGLE_IMAGE_ARTIFACT", "")
 
 LOGGING = {
     "version": 1,

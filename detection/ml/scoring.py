@@ -47,6 +47,9 @@ from .models import create_detector
 from .preprocessing import PatchGrid, air_values, grid_cells, patch_at, scoring_masks, volume_from_datasets
 
 DEFAULT_ARTIFACT = Path(__file__).resolve().parents[1] / "weights" / "default"
+# Claim images are single slices: a model trained on one slice per patch (channels at z offset 0 only)
+# scores them better than the 2.5D series model fed three copies of it (docs/claims.md, "Detector").
+SINGLE_IMAGE_ARTIFACT = Path(__file__).resolve().parents[1] / "weights" / "single_image"
 MASK_STEP = SCORING_MASK_STEP
 _FB, _FM, _TM = CLASS_INDEX["FB"], CLASS_INDEX["FM"], CLASS_INDEX["TM"]
 

@@ -419,16 +419,19 @@ def _analyse_raster(image: ClaimImage, data: bytes) -> dict:
 
 
 def _detect(image: ClaimImage, detector_input: tuple[str, object]) -> dict:
-    """Passive detection of one image scored alone, with the model's threshold for single images of that
-    kind (detection.ml.single_image): DICOM as HU at its spacing; PNG/JPEG mapped back to HU through the
-    lung window. A model without that calibration reports its scores but cannot flag the image."""
+    """Passive detection of one image scored alone by the single-image model (the active series model
+    where there is none), with its threshold for single images of that kind (detection.ml.single_image):
+    DICOM as HU at its spacing; PNG/JPEG mapped back to HU through the lung window. A model without that
+    calibration reports its scores but cannot flag the image."""
     kind, payload = detector_input
     try:
         from detection.ml import single_image
-        from detection.services import current_model_version, get_detector
+        from detection.services import current_model_version, get_detector, get_single_image_detector
 
-        version = current_model_version()
-        detector = get_detector(version)
+        detector, version = get_single_image_detector(), None
+        if detector is None:
+            version = current_model_version()
+            detector = get_detector(version)
         if kind == "dicom":
             threshold = detector.single_image_thresholds.get("dicom")
             res = detector.score_series([payload], threshold=threshold)
@@ -449,7 +452,8 @@ def _detect(image: ClaimImage, detector_input: tuple[str, object]) -> dict:
     calibrated = threshold is not None
     return {
         "available": True, "path": path, "model": f"{res.model_name}:{res.model_version}",
-        "model_version_id": version.pk, "trained": bool(res.trained), "calibrated": calibrated,
+        "model_kind": "series" if version else "single-image",
+        "model_version_id": version.pk if version else None, "trained": bool(res.trained), "calibrated": calibrated,
         "threshold": None if threshold is None else round(float(threshold), 7),
         "verdict": res.verdict, "verdict_score": round(float(res.verdict_score), 6), "tamper": round(tamper, 6),
         "tampered": calibrated and res.verdict in ("FB", "FM"), "probs": probs,

@@ -53,8 +53,10 @@ def test_untouched_dicom_is_an_exact_match(claim_setup, ct_slice_paths):
     assert image["result"]["provenance"]["ledger"]["signature_valid"] is True
     detector = image["result"]["detector"]
     assert detector["available"] is True and detector["calibrated"] is True
-    # Scored alone with the single-image threshold, a genuine slice is not flagged (the series threshold
-    # flags 12 of the 28 genuine held-out slices: `python -m detection.cli single-image`).
+    # Claim images are scored by the single-slice model, not the 2.5D series model.
+    assert detector["model_kind"] == "single-image" and detector["model"].startswith("single-image:")
+    assert detector["model_version_id"] is None
+    # Scored alone with the single-image threshold, a genuine slice is not flagged.
     assert detector["tamper"] < detector["threshold"]
     assert image["status"] == "authentic"
 
@@ -236,3 +238,15 @@ def test_a_model_without_single_image_calibration_cannot_flag_a_claim_image():
                 "tamper": 0.999, "threshold": None, "model": "m:1"}
     status, reasons = final_status(provenance, detector)
     assert status == "authentic" and "no threshold calibrated for single images" in reasons[-1]
+
+
+def test_series_setting_scores_claim_images_with_the_active_series_model(claim_setup, ct_slice_paths, settings):
+    from detection.services import current_model_version
+
+    settings.DETECTOR_SINGLE_IMAGE_ARTIFACT = "series"
+    image = post_file(claim_setup["client"], claim_setup["claim_id"], "slice.dcm", ct_slice_paths[2].read_bytes())
+    detector = image["result"]["detector"]
+    version = current_model_version()
+    assert detector["model_kind"] == "series" and detector["model_version_id"] == version.pk
+    assert detector["model"] == version.name and detector["calibrated"] is True
+    assert detector["threshold"] == round(version.config["calibration_single_image"]["dicom"]["tamper_threshold"], 7)
