@@ -22,6 +22,7 @@ urlpatterns = [
     path("adjudications/<int:pk>", views.adjudicate, name="adjudicate"),
     path("retrain", views.retrain, name="retrain"),
     path("models", model_api.model_list, name="models"),
+    path("models/single-image", model_api.single_image_model, name="model-single-image"),
     path("models/<int:pk>", model_api.model_detail, name="model-detail"),
     path("models/<int:pk>/rollback", model_api.model_rollback, name="model-rollback"),
 ]

@@ -1,14 +1,14 @@
 """Model versions: list/detail for experts and admins, rollback for admins (mounted in annotations/urls.py)."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.response import Response
 
 from annotations.permissions import CanReadModels
 from annotations.serializers import ModelVersionSerializer
-from detection import promotion
+from detection import promotion, services
 from detection.models import ModelVersion
 from portal.accounts.permissions import IsAdmin
 from portal.api_schema import errors, paged
@@ -42,3 +42,24 @@ def model_rollback(request, pk: int):
     except ValueError as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     return Response(ModelVersionSerializer(version).data)
+
+
+@extend_schema(operation_id="models_single_image", responses={200: inline_serializer("SingleImageModel", {
+    "in_use": serializers.BooleanField(help_text="false: claim images are scored by the active series model"),
+    "model_kind": serializers.ChoiceField(["single-image", "series"]),
+    "model": serializers.CharField(),
+    "thresholds": serializers.DictField(child=serializers.FloatField(),
+                                        help_text="tamper threshold per input path (dicom, lung_png)"),
+    "arch": serializers.CharField(required=False), "trained": serializers.BooleanField(required=False),
+    "channels": serializers.ListField(required=False, help_text="(window, z offset) per input channel"),
+    "alpha": serializers.FloatField(required=False, allow_null=True,
+                                    help_text="expected genuine locations above the threshold per image"),
+    "metrics": serializers.DictField(required=False, help_text="patch-level validation metrics"),
+    "validation_z": serializers.ListField(child=serializers.IntegerField(), required=False),
+    "training_data": serializers.CharField(required=False),
+})})
+@api_view(["GET"])
+@permission_classes([CanReadModels])
+def single_image_model(request):
+    """The model that scores claim images (one slice each), with its thresholds."""
+    return Response(services.single_image_model_info())

@@ -1,5 +1,6 @@
 """Scoring: queue a job per series, run the detector on the series fetched over WADO-RS, store the scores."""
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -30,24 +31,55 @@ def get_detector(version: ModelVersion):
     return _detectors[key]
 
 
-def get_single_image_detector():
-    """The detector for an image scored alone (a claim image): the single-slice model of
-    ``DETECTOR_SINGLE_IMAGE_ARTIFACT`` (default: the shipped one), or None for the active series model with
-    its own single-image thresholds (``"series"``, or no shipped single-image model)."""
-    from detection.ml.scoring import SINGLE_IMAGE_ARTIFACT, Detector
+def _single_image_artifact() -> Path | None:
+    """The artefact that scores claim images (``DETECTOR_SINGLE_IMAGE_ARTIFACT``, default the shipped one), or
+    None for the active series model with its own single-image thresholds (``"series"``, or none shipped)."""
+    from detection.ml.scoring import SINGLE_IMAGE_ARTIFACT
 
     setting = settings.DETECTOR_SINGLE_IMAGE_ARTIFACT
     if setting == "series":
         return None
     path = Path(setting) if setting else SINGLE_IMAGE_ARTIFACT
+    if not (path / "config.json").exists():
+        if setting:
+            raise FileNotFoundError(f"DETECTOR_SINGLE_IMAGE_ARTIFACT: no config.json in {path}")
+        return None
+    return path
+
+
+def get_single_image_detector():
+    """The detector for an image scored alone (a claim image), or None: use the active series model."""
+    path = _single_image_artifact()
+    if path is None:
+        return None
     key = f"single-image:{path}"
     if key not in _detectors:
-        if not (path / "config.json").exists():
-            if setting:
-                raise FileNotFoundError(f"DETECTOR_SINGLE_IMAGE_ARTIFACT: no config.json in {path}")
-            return None
+        from detection.ml.scoring import Detector
+
         _detectors[key] = Detector.load(path, device=settings.DETECTOR_DEVICE)
     return _detectors[key]
+
+
+def single_image_model_info() -> dict:
+    """What scores claim images: the model, its input channels, thresholds per path and validation metrics."""
+    path = _single_image_artifact()
+    if path is None:
+        version = current_model_version()
+        calibration = version.config.get("calibration_single_image") or {}
+        return {"in_use": False, "model_kind": "series", "model": version.name,
+                "thresholds": {p: c["tamper_threshold"] for p, c in calibration.items()}}
+    config = get_single_image_detector().config
+    calibration = config.get("calibration_single_image") or {}
+    metrics = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").exists() else {}
+    return {
+        "in_use": True, "model_kind": "single-image",
+        "model": f"{config.get('model_name', config['arch'])}:{config.get('model_version', '')}",
+        "arch": config["arch"], "trained": bool(config.get("trained")), "channels": config["channels"],
+        "thresholds": {p: c["tamper_threshold"] for p, c in calibration.items()},
+        "alpha": next((c.get("alpha") for c in calibration.values()), None),
+        "metrics": {k: metrics[k] for k in ("n", "accuracy", "macro_roc_auc", "macro_f1") if k in metrics},
+        "validation_z": config.get("val_z"), "training_data": config.get("training_data", ""),
+    }
 
 
 def register_default_model_version() -> ModelVersion:

@@ -1,6 +1,6 @@
 import type {
   AdjudicationItem, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, NewLabel, Page, QueueItem,
-  InsurerAccess, InsurerAccount, ModelVersionRecord, RelabelResult, RetrainRun, SeriesDetail, SeriesScores, ShareCheck, StudyDetail, StudySummary,
+  InsurerAccess, InsurerAccount, ModelVersionRecord, RelabelResult, RetrainRun, SeriesDetail, SingleImageModel, SeriesScores, ShareCheck, StudyDetail, StudySummary,
 } from './types';
 
 export class ApiError extends Error {
@@ -186,6 +186,7 @@ export const api = {
   },
   insurers: () => getJson<InsurerAccount[]>('/api/insurers'),
   models: () => getJson<Page<ModelVersionRecord>>('/api/models'),
+  singleImageModel: () => getJson<SingleImageModel>('/api/models/single-image'),
   rollbackModel: async (id: number) =>
     (await apiRequest<ModelVersionRecord>('POST', `/api/models/${id}/rollback`)).data,
   retrainRuns: () => getJson<Page<RetrainRun>>('/api/retrain'),

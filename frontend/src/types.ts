@@ -273,6 +273,18 @@ export interface ModelVersionRecord {
   promoted_at: string | null;
 }
 
+/** What scores claim images (/api/models/single-image): the single-image model, or the series model. */
+export interface SingleImageModel {
+  in_use: boolean;
+  model_kind: 'single-image' | 'series';
+  model: string;
+  thresholds: Record<string, number>;
+  channels?: [window: string, zOffset: number][];
+  alpha?: number | null;
+  metrics?: Record<string, number>;
+  validation_z?: number[];
+}
+
 export interface GateDecision {
   promote: boolean;
   metric: string;

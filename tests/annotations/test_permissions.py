@@ -44,6 +44,7 @@ ALLOWED = {
     ("get", "/api/retrain"): {"expert", "admin"},
     ("get", "/api/models"): {"expert", "admin"},
     ("get", "/api/models/{version}"): {"expert", "admin"},
+    ("get", "/api/models/single-image"): {"expert", "admin"},
     ("post", "/api/models/{version}/rollback"): {"admin"},
 }
 

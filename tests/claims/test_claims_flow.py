@@ -47,7 +47,7 @@ def test_ingest_records_every_stored_instance(shared_study, ct_slice_paths):
         assert entry.file_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_untouched_dicom_is_an_exact_match(claim_setup, ct_slice_paths):
+def test_untouched_dicom_is_an_exact_match(claim_setup, ct_slice_paths, api_client, user_factory):
     image = post_file(claim_setup["client"], claim_setup["claim_id"], "slice.dcm", ct_slice_paths[2].read_bytes())
     assert image["provenance"] == "exact"
     assert image["result"]["provenance"]["ledger"]["signature_valid"] is True
@@ -56,6 +56,10 @@ def test_untouched_dicom_is_an_exact_match(claim_setup, ct_slice_paths):
     # Claim images are scored by the single-slice model, not the 2.5D series model.
     assert detector["model_kind"] == "single-image" and detector["model"].startswith("single-image:")
     assert detector["model_version_id"] is None
+    # Experts see on the Models page what scores claim images, with the same threshold.
+    info = api_client(user_factory("expert")).get("/api/models/single-image").json()
+    assert info["in_use"] is True and info["model"] == detector["model"] and info["channels"] == [["lung", 0]]
+    assert round(info["thresholds"]["dicom"], 7) == detector["threshold"]
     # Scored alone with the single-image threshold, a genuine slice is not flagged.
     assert detector["tamper"] < detector["threshold"]
     assert image["status"] == "authentic"
@@ -240,7 +244,8 @@ def test_a_model_without_single_image_calibration_cannot_flag_a_claim_image():
     assert status == "authentic" and "no threshold calibrated for single images" in reasons[-1]
 
 
-def test_series_setting_scores_claim_images_with_the_active_series_model(claim_setup, ct_slice_paths, settings):
+def test_series_setting_scores_claim_images_with_the_active_series_model(claim_setup, ct_slice_paths, settings,
+                                                                        api_client, user_factory):
     from detection.services import current_model_version
 
     settings.DETECTOR_SINGLE_IMAGE_ARTIFACT = "series"
@@ -249,4 +254,8 @@ def test_series_setting_scores_claim_images_with_the_active_series_model(claim_s
     version = current_model_version()
     assert detector["model_kind"] == "series" and detector["model_version_id"] == version.pk
     assert detector["model"] == version.name and detector["calibrated"] is True
-    assert detector["threshold"] == round(version.config["calibration_single_image"]["dicom"]["tamper_threshold"], 7)
+    calibration = version.config["calibration_single_image"]
+    assert detector["threshold"] == round(calibration["dicom"]["tamper_threshold"], 7)
+    info = api_client(user_factory("admin")).get("/api/models/single-image").json()
+    assert info == {"in_use": False, "model_kind": "series", "model": version.name,
+                    "thresholds": {p: c["tamper_threshold"] for p, c in calibration.items()}}

@@ -33,6 +33,10 @@ def test_admin_sees_gate_decisions_and_rolls_back(live_server, user_factory, pag
     assert "0.930" in page.locator(f"[data-testid=model-row][data-model-id='{active.pk}']").inner_text()
     assert page.get_by_test_id("retrain-outcome").inner_text() == reason
     assert page.get_by_test_id("retrain-start").count() == 0 and page.get_by_test_id("model-rollback").count() == 0
+    # What scores claim images: the shipped single-image model, with its threshold per input path.
+    assert page.get_by_test_id("claim-model-name").inner_text().startswith("single-image:")
+    thresholds = page.get_by_test_id("claim-model-thresholds").inner_text()
+    assert "DICOM slice: flagged at tamper probability 93.88 %" in thresholds and "PNG/JPEG" in thresholds
 
     page.get_by_test_id("logout").click()
     admin = user_factory("admin")

@@ -1,7 +1,7 @@
 import { api } from '../api';
 import { formatDateTime, h, replaceChildren } from '../dom';
 import type { Page } from '../router';
-import type { Me, ModelVersionRecord, RetrainRun } from '../types';
+import type { Me, ModelVersionRecord, RetrainRun, SingleImageModel } from '../types';
 
 const RUN_POLL_MS = 5000;
 const METRICS: [key: string, label: string][] = [['macro_roc_auc', 'Macro ROC AUC'], ['accuracy', 'Accuracy'], ['macro_f1', 'Macro F1']];
@@ -24,6 +24,28 @@ function runOutcome(run: RetrainRun): string {
   return run.status === 'queued' || run.status === 'running' ? 'in progress' : '';
 }
 
+const PATH_LABELS: Record<string, string> = { dicom: 'DICOM slice', lung_png: 'PNG/JPEG (lung window)' };
+
+/** What scores claim images: a separate single-slice model (or the series model), with its thresholds. */
+function claimModelPanel(info: SingleImageModel): HTMLElement {
+  const thresholds = Object.entries(info.thresholds).map(([path, value]) =>
+    h('li', {}, `${PATH_LABELS[path] ?? path}: flagged at tamper probability ${(value * 100).toFixed(2)} %`));
+  const inputs = info.channels?.map(([window, dz]) => `${window} window, ${dz === 0 ? 'the slice itself' : `slice ${dz > 0 ? '+' : ''}${dz}`}`).join('; ');
+  const metrics = info.metrics && typeof info.metrics.accuracy === 'number'
+    ? `Validation (${info.metrics.n ?? '?'} simulated patches${info.validation_z ? `, slices ${info.validation_z[0]}–${(info.validation_z[1] ?? 0) - 1}` : ''}): accuracy ${info.metrics.accuracy.toFixed(3)}, macro ROC AUC ${(info.metrics.macro_roc_auc ?? 0).toFixed(3)}.`
+    : null;
+  return h('section', { className: 'panel', 'data-testid': 'claim-model' },
+    h('h2', {}, 'Claim images'),
+    h('p', {}, info.in_use
+      ? 'Insurers\' claim images are single slices. They are scored by a separate single-image model, which retraining from labels does not change: '
+      : 'Claim images are scored by the active series model with its single-image thresholds: ',
+    h('span', { className: 'uid', 'data-testid': 'claim-model-name' }, info.model)),
+    inputs ? h('p', { className: 'small' }, `Input: ${inputs}.`) : null,
+    thresholds.length ? h('ul', { className: 'small', 'data-testid': 'claim-model-thresholds' }, ...thresholds)
+      : h('p', { className: 'small error-text' }, 'No single-image threshold is calibrated: its scores do not set a claim\'s status.'),
+    metrics ? h('p', { className: 'muted small' }, metrics) : null);
+}
+
 /** Detector versions with their held-out metrics, retraining runs and the promotion gate's decisions;
  * admins start retraining and roll back to an earlier promoted version. */
 export function mountModelsPage(container: HTMLElement, me: Me): Page {
@@ -31,6 +53,7 @@ export function mountModelsPage(container: HTMLElement, me: Me): Page {
   const message = h('div', { 'aria-live': 'polite', 'data-testid': 'models-message' });
   const versions = h('tbody', {});
   const runs = h('tbody', {});
+  const claimModel = h('div', {});
   const start = h('button', { type: 'button', className: 'btn btn-primary', 'data-testid': 'retrain-start' }, 'Start retraining');
   let timer: number | null = null;
   let destroyed = false;
@@ -78,8 +101,9 @@ export function mountModelsPage(container: HTMLElement, me: Me): Page {
     if (timer !== null) window.clearTimeout(timer);
     timer = null;
     try {
-      const [models, retrains] = await Promise.all([api.models(), api.retrainRuns()]);
+      const [models, retrains, single] = await Promise.all([api.models(), api.retrainRuns(), api.singleImageModel()]);
       if (destroyed) return;
+      replaceChildren(claimModel, claimModelPanel(single));
       replaceChildren(versions, models.results.map(versionRow));
       replaceChildren(runs, retrains.results.length === 0
         ? h('tr', {}, h('td', { colSpan: 6, className: 'muted small', 'data-testid': 'retrain-none' }, 'No retraining yet.'))
@@ -122,7 +146,8 @@ export function mountModelsPage(container: HTMLElement, me: Me): Page {
         h('table', { className: 'table', 'data-testid': 'retrain-table' },
           h('thead', {}, h('tr', {}, h('th', {}, 'Requested'), h('th', {}, 'Trigger'), h('th', { className: 'num' }, 'Labels'),
             h('th', {}, 'Status'), h('th', {}, 'Base → candidate'), h('th', {}, 'Outcome'))),
-          runs))),
+          runs)),
+      claimModel),
   );
   void reload();
   return {
