@@ -190,16 +190,21 @@ def diff_map(grey: np.ndarray, result: Diff) -> np.ndarray:
     return rgb
 
 
-def heatmap_overlay(grey: np.ndarray, heat: np.ndarray) -> np.ndarray:
-    """Blend a [0, 1] heatmap (any size; resized) over the image, red = high tamper probability."""
+AMBER, RED = (255.0, 176.0, 0.0), (255.0, 0.0, 0.0)
+
+
+def heatmap_overlay(grey: np.ndarray, heat: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Blend a [0, 1] tamper-probability heatmap (any size; resized) over the image: red where it reaches
+    the flag ``threshold``, amber (fainter, as strong as the probability) below it, so a genuine image's
+    moderate scores do not look like findings. No threshold: nothing can be flagged, all amber."""
     base = to_uint8(grey).astype(np.float64)
     h = np.asarray(Image.fromarray(np.clip(heat, 0, 1).astype(np.float32)).resize(
-        (grey.shape[1], grey.shape[0]), Image.BILINEAR))
-    rgb = np.repeat(base[..., None], 3, axis=2)
-    rgb[..., 0] = np.clip(base * (1 - h) + 255 * h, 0, 255)
-    rgb[..., 1] = base * (1 - 0.7 * h)
-    rgb[..., 2] = base * (1 - 0.7 * h)
-    return rgb.astype(np.uint8)
+        (grey.shape[1], grey.shape[0]), Image.BILINEAR)).astype(np.float64)
+    flagged = h >= threshold if threshold is not None else np.zeros(h.shape, bool)
+    alpha = np.where(flagged, np.maximum(h, 0.6), 0.6 * h)[..., None]
+    colour = np.where(flagged[..., None], np.array(RED), np.array(AMBER))
+    rgb = base[..., None] * (1 - alpha) + colour * alpha
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
 def adjacent_correlation(image: np.ndarray, direction: str) -> float:

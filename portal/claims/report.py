@@ -47,11 +47,11 @@ def image_rows(image: ClaimImage) -> list[tuple[str, str]]:
         rows += [("Changed pixels", f"{diff['changed_pixels']} in {diff['regions']} region(s)"),
                  ("Regions", boxes)]
     if det.get("available"):
-        probs = ", ".join(f"{k} {v:.3f}" for k, v in sorted(det["probs"].items()))
+        probs = ", ".join(f"{k} {det['probs'][k]:.3f}" for k in ("TB", "TM", "FB", "FM") if k in det["probs"])
         rows += [("Detector", f"{det['model']}{'' if det['trained'] else ' (UNTRAINED)'}"),
                  ("Detector input", det["path"]),
                  ("Verdict", f"{det['verdict']} (score {det['verdict_score']:.3f}, tamper {det['tamper']:.6f})"),
-                 ("Class probabilities", probs)]
+                 ("Class probabilities at the most suspicious location", probs)]
         if "calibrated" in det:  # reports written before single-image thresholds have no such row
             rows.insert(-1, ("Single-image threshold", f"{det['threshold']} (tamper at or above it flags the image)"
                              if det["calibrated"] else "none calibrated for this model: the verdict does not count"))
@@ -69,8 +69,11 @@ def image_figures(image: ClaimImage) -> list[tuple[str, str]]:
     if diff:
         labels += [("Signed original", diff["images"]["original"]), ("Differences (boxes)", diff["images"]["overlay"]),
                    ("Diff map", diff["images"]["diff"])]
-    if (r.get("detector") or {}).get("heatmap"):
-        labels.append(("Detector heatmap", r["detector"]["heatmap"]))
+    detector = r.get("detector") or {}
+    if detector.get("heatmap"):  # reports written before the colours said something about the threshold
+        caption = "Detector heatmap: amber below, red at the flag threshold" if detector.get("heatmap_colours") \
+            else "Detector heatmap"
+        labels.append((caption, detector["heatmap"]))
     return [(c, label) for c, label in labels if label]
 
 

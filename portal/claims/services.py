@@ -458,7 +458,8 @@ def _detect(image: ClaimImage, detector_input: tuple[str, object]) -> dict:
         "verdict": res.verdict, "verdict_score": round(float(res.verdict_score), 6), "tamper": round(tamper, 6),
         "tampered": calibrated and res.verdict in ("FB", "FM"), "probs": probs,
         "locations": [{"x": loc.x, "y": loc.y, "tamper": round(float(loc.tamper), 6)} for loc in res.locations[:5]],
-        "heatmap": _save_png(image, "heatmap", imaging.heatmap_overlay(grey, heat)),
+        "heatmap": _save_png(image, "heatmap", imaging.heatmap_overlay(grey, heat, threshold)),
+        "heatmap_colours": "amber below the threshold, red at it",
     }
 
 

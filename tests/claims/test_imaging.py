@@ -73,3 +73,15 @@ def test_other_encodings_go_through_pydicom(ct_files):
     truncated.PixelData = truncated.PixelData[:1000]
     with pytest.raises(ValueError):
         imaging.decoded_pixels(truncated)  # pydicom's own error, not a silently short array
+
+
+def test_heatmap_is_red_only_where_it_reaches_the_flag_threshold():
+    grey = np.full((4, 4), 100, np.uint8)
+    heat = np.array([[0.0, 0.5], [0.95, 1.0]], np.float32)  # resized to 4 x 4 (nearest at the corners)
+    rgb = imaging.heatmap_overlay(grey, heat, threshold=0.9)
+    assert tuple(rgb[0, 0]) == (100, 100, 100)  # probability 0: the image unchanged
+    assert tuple(rgb[3, 3]) == (255, 0, 0)  # at the threshold: red
+    below = rgb[0, 3]  # 0.5: amber, fainter than a flagged cell
+    assert below[0] > below[1] > below[2] and below[2] < 100 and below[0] < 255
+    unflagged = imaging.heatmap_overlay(grey, heat)[3, 3]  # no threshold: never red
+    assert tuple(unflagged) == (193, 146, 40)  # amber (255, 176, 0) at 60 % over grey 100
