@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     c.set_defaults(fn=_calibrate)
     si = sub.add_parser("single-image", help="claim images: single-slice verdicts on held-out slices and "
                         "simulated tampers, single-image vs series threshold")
-    si.add_argument("--artifact", default=None)
+    si.add_argument("--artifact", default=None, help="artefact dir (default: the series model; the model that "
+                    "scores claim images is detection/weights/single_image)")
     si.add_argument("--scan-dir", default=None)
     si.add_argument("--n", type=int, default=20, help="simulated tampers per class (FM, FB)")
     si.add_argument("--seed", type=int, default=0)
