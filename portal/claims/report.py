@@ -50,7 +50,8 @@ def image_rows(image: ClaimImage) -> list[tuple[str, str]]:
         probs = ", ".join(f"{k} {det['probs'][k]:.3f}" for k in ("TB", "TM", "FB", "FM") if k in det["probs"])
         rows += [("Detector", f"{det['model']}{'' if det['trained'] else ' (UNTRAINED)'}"),
                  ("Detector input", det["path"]),
-                 ("Verdict", f"{det['verdict']} (score {det['verdict_score']:.3f}, tamper {det['tamper']:.6f})"),
+                 ("Verdict", "none: no lung tissue to score in this image" if det.get("scored_locations") == 0
+                  else f"{det['verdict']} (score {det['verdict_score']:.3f}, tamper {det['tamper']:.6f})"),
                  ("Class probabilities at the most suspicious location", probs)]
         if "calibrated" in det:  # reports written before single-image thresholds have no such row
             rows.insert(-1, ("Single-image threshold", f"{det['threshold']} (tamper at or above it flags the image)"

@@ -178,6 +178,9 @@ def final_status(provenance: dict, detector: dict) -> tuple[str, list[str]]:
     elif detector.get("available") and not detector.get("calibrated", True):
         reasons.append(f"detector model {detector['model']} has no threshold calibrated for single images: its "
                        "scores are shown but do not affect the status")
+    elif detector.get("available") and detector.get("scored_locations") == 0:
+        reasons.append(f"detector model {detector['model']} found no lung tissue to score in this image (it scores "
+                       "locations in and around the lungs only): no detector verdict")
     elif detector.get("available"):
         threshold = f", single-image threshold {detector['threshold']}" if detector.get("threshold") else ""
         reasons.append(
@@ -456,7 +459,7 @@ def _detect(image: ClaimImage, detector_input: tuple[str, object]) -> dict:
         "model_version_id": version.pk if version else None, "trained": bool(res.trained), "calibrated": calibrated,
         "threshold": None if threshold is None else round(float(threshold), 7),
         "verdict": res.verdict, "verdict_score": round(float(res.verdict_score), 6), "tamper": round(tamper, 6),
-        "tampered": calibrated and res.verdict in ("FB", "FM"), "probs": probs,
+        "tampered": calibrated and res.verdict in ("FB", "FM"), "probs": probs, "scored_locations": res.n_patches,
         "locations": [{"x": loc.x, "y": loc.y, "tamper": round(float(loc.tamper), 6)} for loc in res.locations[:5]],
         "heatmap": _save_png(image, "heatmap", imaging.heatmap_overlay(grey, heat, threshold)),
         "heatmap_colours": "amber below the threshold, red at it",

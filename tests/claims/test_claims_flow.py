@@ -60,6 +60,7 @@ def test_untouched_dicom_is_an_exact_match(claim_setup, ct_slice_paths, api_clie
     info = api_client(user_factory("expert")).get("/api/models/single-image").json()
     assert info["in_use"] is True and info["model"] == detector["model"] and info["channels"] == [["lung", 0]]
     assert round(info["thresholds"]["dicom"], 7) == detector["threshold"]
+    assert detector["scored_locations"] > 0  # lung tissue was scored
     # Scored alone with the single-image threshold, a genuine slice is not flagged.
     assert detector["tamper"] < detector["threshold"]
     assert image["status"] == "authentic"
@@ -259,3 +260,18 @@ def test_series_setting_scores_claim_images_with_the_active_series_model(claim_s
     info = api_client(user_factory("admin")).get("/api/models/single-image").json()
     assert info == {"in_use": False, "model_kind": "series", "model": version.name,
                     "thresholds": {p: c["tamper_threshold"] for p, c in calibration.items()}}
+
+
+def test_an_image_without_lungs_gets_no_detector_verdict(claim_setup, shared_data):
+    """The LIDC-IDRI slice is abdominal (kidneys, no lung): the detector has nothing to score, and the claim
+    says so instead of reporting a genuine verdict it never reached."""
+    data = (shared_data / "lidc-idri-0002-single-slice" / "ref_scan.dcm").read_bytes()
+    image = post_file(claim_setup["client"], claim_setup["claim_id"], "abdomen.dcm", data)
+    detector = image["result"]["detector"]
+    assert detector["available"] is True and detector["scored_locations"] == 0 and detector["tampered"] is False
+    assert image["status"] == "unverified" and image["provenance"] == "unknown"
+    assert "found no lung tissue to score" in image["result"]["reasons"][-1]
+    from portal.claims.report import image_rows
+
+    rows = dict(image_rows(ClaimImage.objects.get(claim_id=claim_setup["claim_id"], position=1)))
+    assert rows["Verdict"] == "none: no lung tissue to score in this image"
