@@ -61,21 +61,24 @@ def get_single_image_detector():
 
 
 def single_image_model_info() -> dict:
-    """What scores claim images: the model, its input channels, thresholds per path and validation metrics."""
+    """What scores claim images: the model, its input channels, thresholds per path and validation metrics.
+    Read from the artefact's files: a web request need not load the model."""
+    from detection.ml.single_image import thresholds
+
     path = _single_image_artifact()
     if path is None:
         version = current_model_version()
-        calibration = version.config.get("calibration_single_image") or {}
         return {"in_use": False, "model_kind": "series", "model": version.name,
-                "thresholds": {p: c["tamper_threshold"] for p, c in calibration.items()}}
-    config = get_single_image_detector().config
+                "thresholds": thresholds(version.config)}
+    config = json.loads((path / "config.json").read_text())
     calibration = config.get("calibration_single_image") or {}
     metrics = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").exists() else {}
     return {
         "in_use": True, "model_kind": "single-image",
-        "model": f"{config.get('model_name', config['arch'])}:{config.get('model_version', '')}",
+        # as a claim result names it: Detector.model_name and SeriesResult.model_version
+        "model": f"{config.get('model_name', config['arch'])}:{config.get('model_version', '0')}",
         "arch": config["arch"], "trained": bool(config.get("trained")), "channels": config["channels"],
-        "thresholds": {p: c["tamper_threshold"] for p, c in calibration.items()},
+        "thresholds": thresholds(config),
         "alpha": next((c.get("alpha") for c in calibration.values()), None),
         "metrics": {k: metrics[k] for k in ("n", "accuracy", "macro_roc_auc", "macro_f1") if k in metrics},
         "validation_z": config.get("val_z"), "training_data": config.get("training_data", ""),

@@ -34,6 +34,7 @@ import pydicom
 import torch
 import torch.nn.functional as F
 
+from . import single_image
 from .constants import (
     CLASS_INDEX,
     CLASSES,
@@ -140,9 +141,7 @@ class Detector:
         self.threshold = float(calib.get("tamper_threshold", config.get("threshold", 0.5)))
         # One image scored alone (a claim image) has its own threshold per input path (single_image.py);
         # an artefact without that calibration has none, and its single-image verdicts are not calibrated.
-        self.single_image_thresholds: dict[str, float] = {
-            path: float(c["tamper_threshold"]) for path, c in (config.get("calibration_single_image") or {}).items()
-        }
+        self.single_image_thresholds = single_image.thresholds(config)
         self.tm_threshold = float(config.get("tm_threshold", 0.5))
         self.mask_params = dict(config.get("scoring_mask", {}))
 

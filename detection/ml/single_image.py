@@ -27,6 +27,11 @@ PNG_SPACING = (1.0, 1.0, 1.0)
 _TAMPER = [CLASS_INDEX["FB"], CLASS_INDEX["FM"]]
 
 
+def thresholds(config: dict) -> dict[str, float]:
+    """An artefact config's single-image threshold per path; none when it was not calibrated for them."""
+    return {path: float(c["tamper_threshold"]) for path, c in (config.get("calibration_single_image") or {}).items()}
+
+
 def lung_grey(hu: np.ndarray) -> np.ndarray:
     """The lung-window export of a HU slice (as ``portal.claims.imaging.render_lung``)."""
     lo, hi = WINDOWS["lung"]
