@@ -55,6 +55,9 @@ class ScoringJob(models.Model):
     flagged_locations = models.IntegerField(null=True, blank=True)
     # The first and last slice's threshold, when higher (they lack a neighbour: detection.ml.scoring).
     edge_flag_threshold = models.FloatField(null=True, blank=True)
+    # Locations the detector scored (it scores in and around the lungs only). 0: nothing to score, so the
+    # job has no verdict; null: scored before this was recorded.
+    scored_locations = models.IntegerField(null=True, blank=True)
     heatmap_path = models.CharField(max_length=512, blank=True)
     duration_s = models.FloatField(null=True, blank=True)
 

@@ -187,8 +187,11 @@ def run_scoring_job(*, job_id: int) -> ScoringJob:
             for loc in locations
         ])
         job.status = ScoringJob.Status.DONE
-        job.verdict = result.verdict
-        job.verdict_score = float(result.verdict_score)
+        # A series without lung tissue (an abdominal CT) has nothing to score: no verdict, rather than a
+        # genuine one the detector never reached.
+        job.scored_locations = result.n_patches
+        job.verdict = result.verdict if result.n_patches else ""
+        job.verdict_score = float(result.verdict_score) if result.n_patches else None
         job.flag_threshold = float(result.threshold)
         job.flagged_locations = result.n_flagged
         job.edge_flag_threshold = result.edge_threshold
@@ -215,9 +218,12 @@ VERDICT_SEVERITY = {"FM": 2, "FB": 2, "TM": 1, "TB": 0}
 
 def update_study_verdict(study: Study) -> None:
     """Study verdict = the most severe verdict among its series' latest finished jobs, the higher score
-    breaking ties."""
-    jobs = [job for series in study.series.all() if (job := latest_done_job(series)) and job.verdict]
-    if not jobs:
+    breaking ties; none when no series has a verdict (nothing scored, or nothing to score)."""
+    done = [job for series in study.series.all() if (job := latest_done_job(series))]
+    jobs = [job for job in done if job.verdict]
+    if not jobs:  # the model that found nothing to score is kept: the study was scored, without a verdict
+        model = next((job.model_version.name for job in done if job.model_version), "")
+        Study.objects.filter(pk=study.pk).update(verdict="", verdict_score=None, model_version=model)
         return
     best = max(jobs, key=lambda job: (VERDICT_SEVERITY.get(job.verdict, 0), job.verdict_score or 0.0))
     Study.objects.filter(pk=study.pk).update(

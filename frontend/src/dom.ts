@@ -59,6 +59,11 @@ export function submitOnEnter(textarea: HTMLTextAreaElement, form: HTMLFormEleme
   });
 }
 
+/** "1 image", "3 images". */
+export function countOf(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 export function formatPercent(value: number | null | undefined, digits = 0): string {
   if (value === null || value === undefined || Number.isNaN(value)) return '—';
   return `${(value * 100).toFixed(digits)}%`;

@@ -29,6 +29,8 @@ export interface JobSummary {
 
 export interface Job extends JobSummary {
   study_uid: string;
+  /** 0: the detector found no lung tissue to score, so the job has no verdict. */
+  scored_locations?: number | null;
   error: string | null;
   model_version: ModelVersion | null;
   created: string | null;
@@ -74,6 +76,8 @@ export interface StudySummary {
   verdict: LabelClass | null;
   verdict_score: number | null;
   model_version: ModelVersion | string | null;
+  /** Scored, but no series had lung tissue to score: no verdict. */
+  nothing_to_score?: boolean;
 }
 
 export interface SeriesSummary {
@@ -123,8 +127,11 @@ export interface LocationScore {
 
 export interface SeriesScores {
   model_version: ModelVersion;
-  verdict: LabelClass;
+  /** null: the detector found nothing to score (scored_locations 0). */
+  verdict: LabelClass | null;
   verdict_score: number | null;
+  /** Locations scored (in and around the lungs); null on jobs scored before it was recorded. */
+  scored_locations?: number | null;
   /** A location is a finding when its tamper score reaches this (calibrated for a whole series); null on old jobs. */
   flag_threshold: number | null;
   flagged_locations: number | null;

@@ -18,8 +18,8 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = ScoringJob
         fields = ["id", "series_uid", "study_uid", "status", "error", "attempts", "model_version", "verdict",
-                  "verdict_score", "flag_threshold", "flagged_locations", "created", "started", "finished",
-                  "duration_s"]
+                  "verdict_score", "flag_threshold", "flagged_locations", "scored_locations", "created", "started",
+                  "finished", "duration_s"]
 
 
 class StudySerializer(serializers.ModelSerializer):
@@ -29,17 +29,23 @@ class StudySerializer(serializers.ModelSerializer):
     num_series = serializers.IntegerField(read_only=True)
     num_instances = serializers.IntegerField(read_only=True)
     verdict = serializers.SerializerMethodField()
+    nothing_to_score = serializers.SerializerMethodField(
+        help_text="scored, but no series had tissue the detector scores (in and around the lungs): no verdict")
 
     class Meta:
         model = Study
         fields = ["study_uid", "patient_id", "patient_name", "study_date", "modalities", "description",
-                  "num_series", "num_instances", "verdict", "verdict_score", "model_version", "created"]
+                  "num_series", "num_instances", "verdict", "verdict_score", "model_version", "nothing_to_score",
+                  "created"]
 
     def get_modalities(self, study: Study) -> list[str]:
         return sorted({s.modality for s in study.series.all() if s.modality})
 
     def get_verdict(self, study: Study) -> str | None:
         return study.verdict or None
+
+    def get_nothing_to_score(self, study: Study) -> bool:
+        return not study.verdict and bool(study.model_version)  # services.update_study_verdict
 
 
 class SeriesBriefSerializer(serializers.ModelSerializer):

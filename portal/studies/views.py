@@ -95,14 +95,20 @@ class StudyFilter(django_filters.FilterSet):
     verdict = django_filters.ChoiceFilter(method="filter_verdict", choices=[
         ("TB", "TB"), ("TM", "TM"), ("FB", "FB"), ("FM", "FM"),
         ("tampered", "tampered (FB or FM)"), ("genuine", "genuine (TB or TM)"), ("unscored", "not scored yet"),
+        ("nothing_to_score", "scored, but no lung tissue to score: no verdict"),
     ])
     date_from = django_filters.DateFilter(field_name="study_date", lookup_expr="gte")
     date_to = django_filters.DateFilter(field_name="study_date", lookup_expr="lte")
     patient_id = django_filters.CharFilter(field_name="patient__patient_id")
 
-    VERDICT_GROUPS = {"tampered": ["FB", "FM"], "genuine": ["TB", "TM"], "unscored": [""]}
+    VERDICT_GROUPS = {"tampered": ["FB", "FM"], "genuine": ["TB", "TM"]}
 
     def filter_verdict(self, queryset, name, value):
+        # A study without a verdict names the model that scored it when it found nothing to score.
+        if value == "unscored":
+            return queryset.filter(verdict="", model_version="")
+        if value == "nothing_to_score":
+            return queryset.filter(verdict="").exclude(model_version="")
         return queryset.filter(verdict__in=self.VERDICT_GROUPS.get(value, [value]))
 
     def filter_search(self, queryset, name, value):
@@ -176,7 +182,12 @@ class SeriesScoresView(APIView):
         "model_version": inline_serializer("ScoringModel", {
             "name": serializers.CharField(), "status": serializers.CharField(), "trained": serializers.BooleanField(),
         }, allow_null=True),
-        "verdict": serializers.CharField(), "verdict_score": serializers.FloatField(allow_null=True),
+        "verdict": serializers.CharField(allow_null=True, help_text="TB/TM/FB/FM; null when the detector "
+                                         "found nothing to score (scored_locations 0)"),
+        "verdict_score": serializers.FloatField(allow_null=True),
+        "scored_locations": serializers.IntegerField(
+            allow_null=True, help_text="locations scored (in and around the lungs only); 0: no lung tissue, "
+            "no verdict; null for jobs scored before it was recorded"),
         "flag_threshold": serializers.FloatField(
             allow_null=True, help_text="a location is a finding when its tamper score (P(FB)+P(FM)) reaches "
             "this; calibrated by the model for a whole series (null for jobs scored before it was recorded)"),
@@ -202,7 +213,8 @@ class SeriesScoresView(APIView):
             "job": job.pk,
             "model_version": {"name": version.name, "status": version.status, "trained": version.trained}
             if version else None,
-            "verdict": job.verdict, "verdict_score": job.verdict_score,
+            "verdict": job.verdict or None, "verdict_score": job.verdict_score,
+            "scored_locations": job.scored_locations,
             "flag_threshold": job.flag_threshold, "flagged_locations": job.flagged_locations,
             "edge_flag_threshold": job.edge_flag_threshold,
             "slices": [{"slice_index": s.slice_index, "sop_instance_uid": s.sop_instance_uid, "probs": s.probs(),

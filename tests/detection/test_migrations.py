@@ -47,3 +47,46 @@ def test_backfill_restores_flag_threshold_and_recomputes_study_verdicts(latest_s
     assert (job.flag_threshold, job.flagged_locations) == (0.99, 2)
     study = new.get_model("studies", "Study").objects.get(pk=study.pk)
     assert (study.verdict, study.verdict_score, study.model_version) == ("FM", 0.6, "m:1")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backfill_takes_the_verdict_from_jobs_that_scored_nothing(latest_schema_afterwards):
+    """0005: a job that stored no location had no lung tissue to score, so its genuine verdict goes; a job
+    that stored locations keeps its verdict and gets no count (unknown)."""
+    before, after = [("detection", "0004_scoring_edge_threshold")], [("detection", "0005_scoring_scored_locations")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    Patient, Study, Series = (old.get_model("studies", m) for m in ("Patient", "Study", "Series"))
+    ModelVersion, ScoringJob = old.get_model("detection", "ModelVersion"), old.get_model("detection", "ScoringJob")
+    LocationScore = old.get_model("detection", "LocationScore")
+    version = ModelVersion.objects.create(name="m:1", arch="smallcnn", status="active", trained=True, config={})
+    patient = Patient.objects.create(patient_id="p")
+    abdomen = Study.objects.create(study_uid="1.2.4", patient=patient, verdict="TB", verdict_score=0.0,
+                                   model_version="m:1")
+    mixed = Study.objects.create(study_uid="1.2.5", patient=patient, verdict="TB", verdict_score=0.0,
+                                 model_version="m:1")
+    empty_jobs = [
+        ScoringJob.objects.create(series=Series.objects.create(series_uid=f"{study.study_uid}.1", study=study),
+                                  model_version=version, status="done", verdict="TB", verdict_score=0.0,
+                                  finished=timezone.now())
+        for study in (abdomen, mixed)
+    ]
+    chest = ScoringJob.objects.create(series=Series.objects.create(series_uid="1.2.5.2", study=mixed),
+                                      model_version=version, status="done", verdict="TM", verdict_score=0.7,
+                                      finished=timezone.now())
+    LocationScore.objects.create(job=chest, slice_index=0, x=16, y=16, p_tb=0.3, p_tm=0.7, p_fb=0, p_fm=0,
+                                 tamper=0.0)
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+    new = executor.loader.project_state(after).apps
+    jobs = new.get_model("detection", "ScoringJob").objects
+    assert all((jobs.get(pk=j.pk).scored_locations, jobs.get(pk=j.pk).verdict, jobs.get(pk=j.pk).verdict_score)
+               == (0, "", None) for j in empty_jobs)
+    chest = jobs.get(pk=chest.pk)
+    assert (chest.scored_locations, chest.verdict) == (None, "TM")
+    studies = new.get_model("studies", "Study").objects
+    rows = [studies.get(pk=abdomen.pk), studies.get(pk=mixed.pk)]
+    assert [(s.verdict, s.verdict_score, s.model_version) for s in rows] == [("", None, "m:1"), ("TM", 0.7, "m:1")]

@@ -10,7 +10,7 @@ from django.utils import timezone
 from detection.models import ScoringJob
 from detection.services import get_detector, run_scoring_job, update_study_verdict
 from portal.studies.models import Instance, Patient, Series, Study, UploadBatch
-from tests.conftest import upload_paths, wait_for
+from tests.conftest import fresh_copies, upload_paths, wait_for
 
 CLASSES = {"TB", "TM", "FB", "FM"}
 
@@ -80,6 +80,45 @@ def test_study_verdict_is_the_most_severe_series_verdict_not_the_highest_score(u
     study.refresh_from_db()
     assert (study.verdict, study.verdict_score) == ("TM", 0.98)
     assert listed("tampered") == [] and listed("genuine") == [study.study_uid]
+
+
+@pytest.mark.django_db
+def test_a_series_without_lungs_is_scored_without_a_verdict(orthanc, shared_data, tmp_path, user_factory, api_client):
+    """The LIDC-IDRI slice is abdominal (kidneys, no lung): the detector finds nothing to score, and the job,
+    the study and the API say so instead of a genuine verdict it never reached."""
+    clinician = user_factory("clinician")
+    outcome = upload_paths(clinician, fresh_copies([shared_data / "lidc-idri-0002-single-slice" / "ref_scan.dcm"],
+                                                   tmp_path))
+    job = run_scoring_job(job_id=outcome.jobs[0].pk)
+    assert job.status == ScoringJob.Status.DONE, job.error
+    assert (job.scored_locations, job.verdict, job.verdict_score) == (0, "", None)
+    client = api_client(clinician)
+    scores = client.get(f"/api/series/{job.series.series_uid}/scores").json()
+    assert scores["verdict"] is None and scores["scored_locations"] == 0 and scores["locations"] == []
+    study_uid = job.series.study.study_uid
+    study = client.get(f"/api/studies/{study_uid}").json()
+    assert study["verdict"] is None and study["nothing_to_score"] is True and study["model_version"]
+    assert study["series"][0]["job"]["scored_locations"] == 0
+
+    def listed(verdict: str) -> list[str]:
+        return [s["study_uid"] for s in client.get(f"/api/studies?verdict={verdict}").json()["results"]]
+
+    assert listed("nothing_to_score") == [study_uid] and listed("unscored") == listed("genuine") == []
+
+
+@pytest.mark.django_db
+def test_a_series_with_nothing_to_score_leaves_the_study_verdict_to_the_others(user_factory):
+    patient = Patient.objects.create(patient_id="v2")
+    study = Study.objects.create(study_uid="1.2.826.0.1.3680043.10.5.2", patient=patient)
+    chest, abdomen = (Series.objects.create(series_uid=f"1.2.826.0.1.3680043.10.5.2.{n}", study=study)
+                      for n in (1, 2))
+    ScoringJob.objects.create(series=abdomen, status=ScoringJob.Status.DONE, verdict="", scored_locations=0,
+                              finished=timezone.now())
+    ScoringJob.objects.create(series=chest, status=ScoringJob.Status.DONE, verdict="TB", verdict_score=0.9,
+                              scored_locations=1200, finished=timezone.now())
+    update_study_verdict(study)
+    study.refresh_from_db()
+    assert (study.verdict, study.verdict_score) == ("TB", 0.9)
 
 
 @pytest.mark.slow

@@ -1,5 +1,5 @@
 import { api, ApiError, viewerPath } from '../api';
-import { h, replaceChildren } from '../dom';
+import { countOf, h, replaceChildren } from '../dom';
 import { updateQuery, type Page } from '../router';
 import { LABEL_CLASS_NAMES, LABEL_CLASSES, type ModelVersion, type StudySummary } from '../types';
 import { verdictBadge } from '../verdict';
@@ -34,7 +34,7 @@ export function mountStudiesPage(container: HTMLElement, initialQuery: URLSearch
     field('search', 'Patient', h('input', { type: 'search', placeholder: 'Name or ID' })),
     field('modality', 'Modality', select([['', 'Any'], ['CT', 'CT'], ['MR', 'MR'], ['CR', 'CR'], ['DX', 'DX'], ['PT', 'PT']])),
     field('verdict', 'Verdict', select([['', 'Any'], ['tampered', 'Tampering suspected (FB or FM)'], ['genuine', 'No tampering found (TB or TM)'],
-      ...LABEL_CLASSES.map((c): [string, string] => [c, `${c} – ${LABEL_CLASS_NAMES[c]}`]), ['unscored', 'Not scored yet']])),
+      ...LABEL_CLASSES.map((c): [string, string] => [c, `${c} – ${LABEL_CLASS_NAMES[c]}`]), ['unscored', 'Not scored yet'], ['nothing_to_score', 'No verdict: no lung tissue']])),
     field('date_from', 'From', h('input', { type: 'date' })),
     field('date_to', 'To', h('input', { type: 'date' })),
     h('div', { className: 'field field-actions' },
@@ -84,7 +84,7 @@ export function mountStudiesPage(container: HTMLElement, initialQuery: URLSearch
         h('ul', { className: 'series-list' }, detail.series.map((series) =>
           h('li', {},
             h('a', { href: viewerPath(study.study_uid, series.series_uid), 'data-testid': 'open-series' },
-              `${series.modality} · ${series.description || 'Series'} · ${series.num_instances} images`),
+              `${series.modality} · ${series.description || 'Series'} · ${countOf(series.num_instances, 'image')}`),
             series.job ? h('span', { className: `badge status-${series.job.status}` }, `scoring ${series.job.status}`) : null))));
     } catch (error) {
       replaceChildren(cell, h('span', { className: 'error-text' }, (error as Error).message));
@@ -103,7 +103,7 @@ export function mountStudiesPage(container: HTMLElement, initialQuery: URLSearch
         h('td', { className: 'truncate', title: study.description }, study.description || '—'),
         h('td', { className: 'num' }, study.num_series),
         h('td', { className: 'num' }, study.num_instances),
-        h('td', {}, verdictBadge(study.verdict, study.verdict_score)),
+        h('td', {}, verdictBadge(study.verdict, study.verdict_score, 'verdict', study.nothing_to_score)),
         h('td', { className: 'small' }, modelName(study.model_version)),
         h('td', {}, expand));
       expand.addEventListener('click', () => void toggleSeries(study, row, expand));

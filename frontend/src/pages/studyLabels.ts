@@ -1,5 +1,5 @@
 import { api } from '../api';
-import { h, replaceChildren, saveBlob } from '../dom';
+import { countOf, h, replaceChildren, saveBlob } from '../dom';
 import type { Me, StudyDetail } from '../types';
 
 /** A study page's "Labels" section: how many, download as CT-GAN CSV or DICOM SR; experts and admins import
@@ -40,7 +40,7 @@ export function createStudyLabelsPanel(study: StudyDetail, me: Me): HTMLElement 
   if ((me.role === 'expert' || me.role === 'admin') && study.series.length > 0) {
     const file = h('input', { type: 'file', id: 'ctgan-file', accept: '.csv,text/csv', required: true, 'data-testid': 'labels-import-file' });
     const series = h('select', { id: 'ctgan-series', 'data-testid': 'labels-import-series' },
-      study.series.map((s) => h('option', { value: s.series_uid }, `${s.modality} · ${s.description || 'Series'} · ${s.num_instances} images`)));
+      study.series.map((s) => h('option', { value: s.series_uid }, `${s.modality} · ${s.description || 'Series'} · ${countOf(s.num_instances, 'image')}`)));
     const submit = h('button', { type: 'submit', className: 'btn btn-primary', 'data-testid': 'labels-import-submit' }, 'Import');
     const form = h('form', { className: 'share-form', 'data-testid': 'labels-import-form' },
       h('div', { className: 'field' }, h('label', { for: 'ctgan-file' }, 'CT-GAN label table (type,uuid,slice,x,y)'), file),

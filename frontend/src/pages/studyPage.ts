@@ -1,11 +1,11 @@
 import { api, ApiError, viewerPath } from '../api';
-import { h, replaceChildren } from '../dom';
+import { countOf, h, replaceChildren } from '../dom';
 import type { Page } from '../router';
 import { createInsurerAccessPanel } from '../shares/insurerAccessPanel';
 import { createSharePanel } from '../shares/sharePanel';
 import { createStudyLabelsPanel } from './studyLabels';
 import type { Me } from '../types';
-import { verdictBadge } from '../verdict';
+import { NOTHING_TO_SCORE, verdictBadge } from '../verdict';
 
 /** One study: its series (open in the viewer) and, for clinicians and admins, its encrypted shares. */
 export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: string): Promise<Page> {
@@ -16,7 +16,7 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
   try {
     const study = await api.study(studyUid);
     const canShare = me.role === 'clinician' || me.role === 'admin';
-    const verdict = verdictBadge(study.verdict, study.verdict_score);
+    const verdict = verdictBadge(study.verdict, study.verdict_score, 'verdict', study.nothing_to_score);
     replaceChildren(section,
       h('p', { className: 'small' }, h('a', { href: '/studies' }, '← Studies')),
       h('h1', {}, study.patient_name || study.patient_id || 'Study'),
@@ -32,8 +32,10 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
           h('ul', { className: 'series-list' }, study.series.map((series) =>
             h('li', {},
               h('a', { href: viewerPath(study.study_uid, series.series_uid), 'data-testid': 'open-series' },
-                `${series.modality} · ${series.description || 'Series'} · ${series.num_instances} images`),
-              series.job ? h('span', { className: `badge status-${series.job.status}` }, `scoring ${series.job.status}`) : null)))),
+                `${series.modality} · ${series.description || 'Series'} · ${countOf(series.num_instances, 'image')}`),
+              series.job ? h('span', { className: `badge status-${series.job.status}` }, `scoring ${series.job.status}`) : null,
+              series.job && 'scored_locations' in series.job && series.job.scored_locations === 0
+                ? h('span', { className: 'badge verdict-none', title: NOTHING_TO_SCORE, 'data-testid': 'series-nothing-to-score' }, 'no lung tissue: no verdict') : null)))),
       me.role === 'insurer' ? null : createStudyLabelsPanel(study, me),
       canShare ? createInsurerAccessPanel(study.study_uid) : null,
       canShare ? createSharePanel(study.study_uid) : null);

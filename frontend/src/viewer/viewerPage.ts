@@ -1,12 +1,12 @@
 import { api, ApiError } from '../api';
-import { formatPercent, h, isTypingTarget, replaceChildren } from '../dom';
+import { countOf, formatPercent, h, isTypingTarget, replaceChildren } from '../dom';
 import { openNextQueueItem } from '../pages/queuePage';
 import { updateQuery, type Page } from '../router';
 import {
   LABEL_CLASS_NAMES, LABEL_CLASSES, type Box, type Label, type LabelClass, type LocationScore, type Me,
   type SeriesDetail, type SeriesScores, sameLabelId,
 } from '../types';
-import { isTamperVerdict, verdictBadge } from '../verdict';
+import { isTamperVerdict, NOTHING_TO_SCORE, verdictBadge } from '../verdict';
 import { AdjudicationBox } from './adjudicationBox';
 import { QueueRebuildBox } from './queueRebuildBox';
 import { HeatmapOverlay } from './heatmapOverlay';
@@ -567,7 +567,8 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       : (scores.flagged_locations ?? 0) === 0
         ? `None reaches the flag threshold (${formatPercent(threshold, 1)}): listed for review, not findings.`
         : `Red: at or above the flag threshold (${formatPercent(threshold, 1)}).`;
-    replaceChildren(locationList, sorted.length === 0 ? h('li', { className: 'muted small', 'data-testid': 'locations-empty' }, 'The model found no suspicious locations.') :
+    const empty = scores.verdict ? 'The model found no suspicious locations.' : 'No locations: no lung tissue to score.';
+    replaceChildren(locationList, sorted.length === 0 ? h('li', { className: 'muted small', 'data-testid': 'locations-empty' }, empty) :
       sorted.map((location) => {
         const top = LABEL_CLASSES.reduce((best, c) => ((location.probs[c] ?? 0) > (location.probs[best] ?? 0) ? c : best), LABEL_CLASSES[0]!);
         const finding = isFinding(location);
@@ -581,7 +582,8 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
 
   function verdictSummary(result: SeriesScores): (HTMLElement | string)[] {
     const tampered = isTamperVerdict(result.verdict);
-    const badge = verdictBadge(result.verdict, result.verdict_score, 'series-verdict');
+    const badge = verdictBadge(result.verdict, result.verdict_score, 'series-verdict', !result.verdict);
+    if (!result.verdict) return [badge, ` ${NOTHING_TO_SCORE}`];
     const threshold = result.flag_threshold;
     const highest = Math.max(0, ...result.locations.map((l) => l.tamper));
     const detail = threshold == null
@@ -748,7 +750,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     slider.disabled = false;
     replaceChildren(seriesInfo,
       h('h1', { className: 'series-title' }, series.description || 'Series'),
-      h('p', { className: 'muted small' }, `${series.modality} · ${series.instances.length} images`),
+      h('p', { className: 'muted small' }, `${series.modality} · ${countOf(series.instances.length, 'image')}`),
       h('p', { className: 'muted small uid', title: series.series_uid }, series.series_uid));
     const slowNotice = window.setTimeout(() => {
       viewportStatus.textContent = 'Images are taking longer than usual to arrive from the image archive…';

@@ -1,0 +1,38 @@
+"""A series without lung tissue: scored, but the detector has nothing to score, and every page says so
+instead of showing a genuine verdict it never reached."""
+
+import pytest
+
+from detection.services import run_scoring_job
+from tests.conftest import fresh_copies, upload_paths
+from tests.e2e.browser import log_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def test_abdominal_slice_shows_no_verdict(live_server, orthanc, shared_data, user_factory, page, tmp_path, screenshot):
+    clinician = user_factory("clinician")
+    outcome = upload_paths(clinician, fresh_copies([shared_data / "lidc-idri-0002-single-slice" / "ref_scan.dcm"],
+                                                   tmp_path))
+    job = run_scoring_job(job_id=outcome.jobs[0].pk)
+    assert job.scored_locations == 0, job.error
+    study_uid, series_uid = job.series.study.study_uid, job.series.series_uid
+
+    page.goto(f"{live_server.url}/viewer/{study_uid}/{series_uid}")
+    log_in(page, clinician.username)
+    badge = page.get_by_test_id("series-verdict")
+    badge.wait_for(timeout=30_000)
+    assert badge.get_attribute("data-verdict") == "none" and badge.inner_text() == "No verdict · no lung tissue"
+    assert "no lung tissue to score" in page.get_by_test_id("score-info").inner_text()
+    assert page.get_by_test_id("locations-empty").inner_text() == "No locations: no lung tissue to score."
+    screenshot("viewer-nothing-to-score")
+
+    page.goto(f"{live_server.url}/studies/{study_uid}")
+    assert page.get_by_test_id("verdict").inner_text() == "No verdict · no lung tissue"
+    assert page.get_by_test_id("series-nothing-to-score").is_visible()
+    page.goto(f"{live_server.url}/studies?verdict=nothing_to_score")
+    page.get_by_test_id("study-row").first.wait_for(timeout=10_000)
+    assert page.get_by_test_id("study-row").count() == 1
+    assert page.get_by_test_id("filter-verdict").input_value() == "nothing_to_score"
+    page.get_by_test_id("filter-verdict").select_option("genuine")
+    page.get_by_test_id("study-row").first.wait_for(state="detached", timeout=10_000)
