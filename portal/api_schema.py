@@ -52,15 +52,25 @@ class HeaderCsrfSessionScheme(SessionScheme):
     name = "headerCsrfCookieAuth"
 
 
-def document_unauthenticated(result: dict, generator, request, public: bool) -> dict:  # noqa: ANN001
-    """Postprocessing hook: every operation that needs credentials answers 401 `{detail}` without them
-    (TokenAuthentication comes first in portal.settings, so DRF says "log in", not "forbidden")."""
+def _detail(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Detail"}}}}
+
+
+def document_common_errors(result: dict, generator, request, public: bool) -> dict:  # noqa: ANN001
+    """Postprocessing hook for the answers every view shares:
+    - an operation that needs credentials answers 401 `{detail}` without them (TokenAuthentication comes
+      first in portal.settings, so DRF says "log in", not "forbidden");
+    - a paginated list answers 404 `{detail: "Invalid page."}` for a page past its end."""
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
-            security = operation.get("security", []) if isinstance(operation, dict) else []
+            if not isinstance(operation, dict):
+                continue
+            security = operation.get("security", [])
             if security and {} not in security:
-                operation["responses"].setdefault("401", {
-                    "description": "No valid credentials: log in, or send `Authorization: Token <key>`.",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Detail"}}},
-                })
+                operation["responses"].setdefault(
+                    "401", _detail("No valid credentials: log in, or send `Authorization: Token <key>`."))
+            if any(p.get("name") == "page" and p.get("in") == "query" for p in operation.get("parameters", [])):
+                operation["responses"].setdefault(
+                    "404", _detail("`page` is past the last page (`{\"detail\": \"Invalid page.\"}`)."))
     return result

@@ -192,7 +192,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "portal.api_schema.document_unauthenticated",
+        "portal.api_schema.document_common_errors",
     ],
     # Several models have a `status` or `kind`; name each choice set after its model instead of Status<hash>Enum.
     "ENUM_NAME_OVERRIDES": {

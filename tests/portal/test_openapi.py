@@ -30,6 +30,16 @@ def test_schema_generates_without_warnings_and_validates(tmp_path):
     # Without credentials the API answers 401, documented on every operation that needs them.
     assert "401" in schema["paths"]["/api/studies"]["get"]["responses"]
     assert "401" not in schema["paths"]["/api/provenance/keys"]["get"]["responses"]  # public
+    # A page past the end is a 404 {detail}, on every paginated list.
+    paginated = [(path, op) for path, method, op in operations
+                 if any(p["name"] == "page" for p in op.get("parameters", []))]  # fmt: skip
+    assert len(paginated) >= 5 and all("404" in op["responses"] for _, op in paginated), paginated
+
+
+@pytest.mark.django_db
+def test_a_page_past_the_end_is_the_documented_404(user_factory, api_client):
+    response = api_client(user_factory("admin")).get("/api/studies?page=99")
+    assert response.status_code == 404 and response.json() == {"detail": "Invalid page."}
 
 
 @pytest.mark.django_db
