@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from annotations.models import Label, LabelRevision, QueueItem
 from portal.accounts.models import Role
@@ -37,6 +38,39 @@ def label_list(user: User, *, series_uid: str = "", study_uid: str = "") -> Quer
 
 def label_history(label: Label) -> QuerySet[LabelRevision]:
     return label.revisions.select_related("actor").order_by("version")
+
+
+def leasable_items(user: User, now: datetime) -> QuerySet[QueueItem]:
+    """Open items ``lease_next`` may give the user: on a study they can see, no live lease, not already
+    labelled by them (an item that needs two labels needs two different annotators)."""
+    return (
+        QueueItem.objects.filter(status=QueueItem.Status.OPEN, series__study__in=visible_studies(user).values("pk"))
+        .filter(Q(lease_expires__isnull=True) | Q(lease_expires__lte=now))
+        .exclude(pk__in=_labelled_by(user))
+    )  # fmt: skip
+
+
+def _labelled_by(user: User) -> QuerySet[Label]:
+    return Label.objects.filter(annotator=user, is_deleted=False, queue_item__isnull=False).values("queue_item_id")
+
+
+def queue_summary(user: User, now: datetime) -> dict:
+    """Where the review queue stands for this user: what "next" can give them, what they hold, what waits
+    on others, and how far the labels are from the next automatic retraining."""
+    from annotations.services import labels_since_last_retrain, retrain_every_n_labels
+
+    open_items = queue_items(user, status=QueueItem.Status.OPEN)
+    live = Q(lease_expires__gt=now)
+    counts = {
+        "available": leasable_items(user, now).count(),
+        "held_by_others": open_items.filter(live).exclude(leased_to=user).exclude(pk__in=_labelled_by(user)).count(),
+        "awaiting_other_annotators": open_items.filter(pk__in=_labelled_by(user)).count(),
+        "adjudication": queue_items(user, status=QueueItem.Status.ADJUDICATION).count(),
+        "done": queue_items(user, status=QueueItem.Status.DONE).count(),
+    }
+    retraining = {"every_n_labels": retrain_every_n_labels(), "labels_since_last": labels_since_last_retrain()}
+    return {**counts, "held": open_items.filter(live, leased_to=user).first(),
+            "my_labels": Label.objects.filter(annotator=user, is_deleted=False).count(), "retraining": retraining}
 
 
 def adjudication_queue(user: User) -> QuerySet[QueueItem]:

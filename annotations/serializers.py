@@ -72,6 +72,23 @@ class QueueItemSerializer(serializers.ModelSerializer):
                   "strategy", "priority", "probs", "required_labels", "status", "consensus_class", "leased_to"]
 
 
+class RetrainProgressSerializer(serializers.Serializer):
+    every_n_labels = serializers.IntegerField(help_text="retrain after this many new labels; 0: manual only")
+    labels_since_last = serializers.IntegerField(help_text="new labels since the last retraining run")
+
+
+class QueueSummarySerializer(serializers.Serializer):
+    available = serializers.IntegerField(help_text="open items 'next' can give you now")
+    held = QueueItemSerializer(allow_null=True, help_text="the item you hold a live lease on, if any")
+    held_by_others = serializers.IntegerField(help_text="open items another annotator holds a live lease on")
+    awaiting_other_annotators = serializers.IntegerField(
+        help_text="items you labelled that still need another annotator's independent label")
+    adjudication = serializers.IntegerField(help_text="items whose labels disagree, waiting for an expert")
+    done = serializers.IntegerField()
+    my_labels = serializers.IntegerField(help_text="your current (not deleted) labels")
+    retraining = RetrainProgressSerializer()
+
+
 class AdjudicationItemSerializer(QueueItemSerializer):
     labels = serializers.SerializerMethodField()
 

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from annotations import selectors
 from annotations.models import Label, LabelRevision, QueueItem, RetrainRun
 from annotations.strategies import Pool, get_strategy
 from detection.ml.constants import CLASSES
@@ -257,14 +258,9 @@ def lease_next(*, user: User, seconds: int | None = None) -> QueueItem | None:
             held.lease_expires = expires
             held.save(update_fields=["lease_expires", "updated"])
             return held
-        mine = Label.objects.filter(annotator=user, is_deleted=False, queue_item__isnull=False)
         item = (
-            QueueItem.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status=QueueItem.Status.OPEN, series__study__in=visible_studies(user).values("pk"))
-            .filter(Q(lease_expires__isnull=True) | Q(lease_expires__lte=now))
-            .exclude(pk__in=mine.values("queue_item_id"))
-            .order_by("-priority", "id")
-            .first()
+            selectors.leasable_items(user, now).select_for_update(skip_locked=True, of=("self",))
+            .order_by("-priority", "id").first()
         )  # fmt: skip
         if item is None:
             return None

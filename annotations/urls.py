@@ -15,6 +15,7 @@ urlpatterns = [
     path("studies/<str:study_uid>/labels.sr.dcm", views.export_sr, name="labels-export-sr"),
     path("queue", views.queue_list, name="queue"),
     path("queue/next", views.queue_next, name="queue-next"),
+    path("queue/summary", views.queue_summary, name="queue-summary"),
     path("queue/strategies", views.strategies, name="queue-strategies"),
     path("queue/rebuild", views.queue_rebuild, name="queue-rebuild"),
     path("queue/<int:pk>/release", views.queue_release, name="queue-release"),

@@ -8,6 +8,7 @@ import io
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, parser_classes, permission_classes, renderer_classes
@@ -27,6 +28,7 @@ from annotations.serializers import (
     LabelUpdateSerializer,
     QueueItemSerializer,
     QueueRebuildSerializer,
+    QueueSummarySerializer,
     RelabelSerializer,
     RetrainRunSerializer,
     RevisionSerializer,
@@ -170,6 +172,13 @@ def queue_list(request):
     if series := request.query_params.get("series"):
         qs = qs.filter(series__series_uid=series)
     return paginate(request, qs, QueueItemSerializer)
+
+
+@extend_schema(responses=QueueSummarySerializer)
+@api_view(["GET"])
+@permission_classes([CanLabel])
+def queue_summary(request):
+    return Response(QueueSummarySerializer(selectors.queue_summary(request.user, timezone.now())).data)
 
 
 @extend_schema(responses=inline_serializer("Strategies", {

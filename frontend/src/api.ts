@@ -1,5 +1,5 @@
 import type {
-  AdjudicationItem, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, NewLabel, Page, QueueItem,
+  AdjudicationItem, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, NewLabel, Page, QueueItem, QueueSummary,
   InsurerAccess, InsurerAccount, ModelVersionRecord, RelabelResult, RetrainRun, SeriesDetail, SingleImageModel, SeriesScores, ShareCheck, StudyDetail, StudySummary,
 } from './types';
 
@@ -215,8 +215,9 @@ export const api = {
   },
   queueItems: (seriesUid: string, status = 'open') =>
     getJson<Page<QueueItem>>(`/api/queue${query({ series: seriesUid, status })}`),
-  /** Items of a status across the series this user may see (only the count is read). */
-  queueCount: async (status: string) => (await getJson<Page<QueueItem>>(`/api/queue${query({ status })}`)).count,
+  queueSummary: () => getJson<QueueSummary>('/api/queue/summary'),
+  releaseQueueItem: async (id: number | string) =>
+    (await apiRequest<QueueItem>('POST', `/api/queue/${encodeURIComponent(String(id))}/release`)).data,
   queueStrategies: () => getJson<{ strategies: string[]; default: string }>('/api/queue/strategies'),
   rebuildQueue: async (seriesUid: string, strategy: string, batchSize: number, requiredLabels: number) =>
     (await apiRequest<QueueItem[]>('POST', '/api/queue/rebuild', {

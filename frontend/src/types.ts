@@ -212,6 +212,18 @@ export interface QueueItem {
   strategy: string;
 }
 
+/** GET /api/queue/summary: where the review queue stands for the signed-in annotator. */
+export interface QueueSummary {
+  available: number;
+  held: QueueItem | null;
+  held_by_others: number;
+  awaiting_other_annotators: number;
+  adjudication: number;
+  done: number;
+  my_labels: number;
+  retraining: { every_n_labels: number; labels_since_last: number };
+}
+
 export interface AdjudicationItem extends QueueItem {
   probs: Partial<ClassProbs>;
   status: 'open' | 'adjudication' | 'done' | 'retired';

@@ -38,6 +38,7 @@ ALLOWED = {
     ("post", "/api/queue/next"): {"annotator", "expert", "admin"},
     ("get", "/api/queue"): {"annotator", "expert", "admin"},
     ("get", "/api/queue/strategies"): {"annotator", "expert", "admin"},
+    ("get", "/api/queue/summary"): {"annotator", "expert", "admin"},
     ("post", "/api/queue/rebuild"): {"expert", "admin"},
     ("get", "/api/adjudications"): {"expert", "admin"},
     ("post", "/api/labels/import"): {"expert", "admin"},

@@ -188,3 +188,34 @@ def test_a_refused_adjudication_says_why_in_one_string(user_factory, api_client,
                                                 {"label_class": "FB", "reason": "seam"}, format="json")
     assert r.status_code == 400
     assert r.json() == {"detail": f"queue item {items[0].pk} is open, not awaiting adjudication"}
+
+
+@pytest.mark.django_db
+def test_queue_summary_counts_what_next_can_give_each_annotator(user_factory, api_client, queue_of, settings):
+    """An item a1 labelled waits for a second reader: it is not among what a1 can still get (it was, and
+    "next" then said the queue was empty), while a2 sees it; a held item is offered back to its holder."""
+    settings.RETRAIN_EVERY_N_LABELS = 50
+    a1, a2, clinician = user_factory("annotator"), user_factory("annotator"), user_factory("clinician")
+    queue_of(3, required_labels=2, shared_with=[a1, a2])
+    c1, c2 = api_client(a1), api_client(a2)
+
+    def summary(client) -> dict:
+        return client.get("/api/queue/summary").json()
+
+    assert summary(c1) == {
+        "available": 3, "held": None, "held_by_others": 0, "awaiting_other_annotators": 0, "adjudication": 0,
+        "done": 0, "my_labels": 0, "retraining": {"every_n_labels": 50, "labels_since_last": 0}}  # fmt: skip
+    first = c1.post("/api/queue/next").json()
+    held = summary(c1)
+    assert held["held"]["id"] == first["id"] and held["available"] == 2
+    assert (summary(c2)["available"], summary(c2)["held_by_others"]) == (2, 1)
+
+    _label_leased(c1, first, "FM")
+    after = summary(c1)
+    assert after["held"] is None and after["awaiting_other_annotators"] == 1 and after["available"] == 2
+    assert after["my_labels"] == 1 and after["retraining"]["labels_since_last"] == 1
+    assert (summary(c2)["available"], summary(c2)["awaiting_other_annotators"]) == (3, 0)
+    for _ in range(2):  # a1 works through the rest: what the summary promised is what "next" gives
+        _label_leased(c1, c1.post("/api/queue/next").json(), "TB")
+    assert summary(c1)["available"] == 0 and c1.post("/api/queue/next").status_code == 204
+    assert api_client(clinician).get("/api/queue/summary").status_code == 403

@@ -32,11 +32,18 @@ def test_queue_item_label_then_edit_move_delete(live_server, uploaded_ct, user_f
     # Queue: "next uncertain item" opens the viewer at the item's slice with its location marked.
     page.get_by_test_id("nav-queue").click()
     waiting = QueueItem.objects.filter(status=QueueItem.Status.OPEN).count()
-    page.get_by_test_id("queue-waiting").get_by_text(f"{waiting} items waiting for review.").wait_for()
+    page.get_by_test_id("queue-waiting").get_by_text(f"{waiting} items waiting for you.").wait_for()
     page.get_by_test_id("queue-next").click()
     page.get_by_test_id("queue-box").wait_for()
     item = QueueItem.objects.get(pk=int(page.url.split("item=")[1].split("&")[0]))
     assert item.leased_to_id == expert.pk
+    # Back on the queue page the held item is offered to resume (not counted as waiting).
+    page.get_by_test_id("nav-queue").click()
+    page.get_by_test_id("queue-held").get_by_text(f"You hold slice {item.slice_index + 1}").wait_for()
+    assert page.get_by_test_id("queue-waiting").inner_text() == f"{waiting - 1} items waiting for you."
+    page.get_by_test_id("queue-resume").click()
+    page.get_by_test_id("queue-box").wait_for()
+    assert f"item={item.pk}" in page.url
     page.wait_for_function(f"() => {SLICE_INDEX_JS}")
     assert current_slice(page) == item.slice_index
     page.get_by_test_id("queue-target").wait_for()

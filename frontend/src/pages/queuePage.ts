@@ -1,7 +1,7 @@
 import { api, viewerPath } from '../api';
-import { h, replaceChildren } from '../dom';
+import { countOf, h, replaceChildren } from '../dom';
 import { navigate, type Page } from '../router';
-import type { AdjudicationItem, Me, QueueItem } from '../types';
+import type { AdjudicationItem, Me, QueueItem, QueueSummary } from '../types';
 import { CLASS_COLOURS } from '../viewer/markerLayer';
 
 export function queueItemPath(item: QueueItem): string {
@@ -62,14 +62,53 @@ function mountReviewMode(section: HTMLElement): void {
   const button = h('button', { type: 'button', className: 'btn btn-primary btn-large', 'data-testid': 'queue-next' }, 'Next uncertain item');
   const message = h('p', { className: 'queue-message', 'aria-live': 'polite', 'data-testid': 'queue-message' });
   const waiting = h('p', { className: 'small', 'data-testid': 'queue-waiting' });
+  const held = h('div', { 'data-testid': 'queue-held-box' });
+  const progress = h('div', { className: 'muted small queue-progress', 'data-testid': 'queue-summary' });
   section.append(
     h('p', { className: 'muted' }, 'Takes the item the model is least sure about, reserves it for you and opens it in the viewer at the slice and location to check.'),
     waiting,
+    held,
     button,
-    message);
-  api.queueCount('open').then((n) => {
-    waiting.textContent = n === 0 ? 'Nothing is waiting for review.' : `${n} item${n === 1 ? '' : 's'} waiting for review.`;
-  }, () => undefined);
+    message,
+    progress);
+
+  async function showSummary(): Promise<void> {
+    let summary: QueueSummary;
+    try {
+      summary = await api.queueSummary();
+    } catch {
+      return; // the button still works; the counts are a convenience
+    }
+    waiting.textContent = summary.available === 0 ? 'Nothing is waiting for you.' : `${countOf(summary.available, 'item')} waiting for you.`;
+    replaceChildren(held, summary.held ? heldItem(summary.held) : null);
+    const { every_n_labels: every, labels_since_last: since } = summary.retraining;
+    replaceChildren(progress,
+      h('p', {}, `${summary.held_by_others} in progress with other annotators · ${summary.awaiting_other_annotators} labelled by you, waiting for a second reader · ${summary.adjudication} disputed · ${summary.done} done.`),
+      h('p', { 'data-testid': 'queue-retraining' }, `Your labels: ${summary.my_labels}. `
+        + (every > 0 ? `Automatic retraining after ${countOf(Math.max(0, every - since), 'more label')} (${since} of ${every} since the last run).`
+          : 'Retraining is started by an admin (no automatic trigger).')));
+  }
+
+  function heldItem(item: QueueItem): HTMLElement {
+    const release = h('button', { type: 'button', className: 'btn btn-small', 'data-testid': 'queue-release' }, 'Release');
+    release.addEventListener('click', async () => {
+      release.disabled = true;
+      try {
+        await api.releaseQueueItem(item.id);
+        await showSummary();
+      } catch (error) {
+        replaceChildren(message, h('span', { className: 'error-text' }, `Could not release the item: ${(error as Error).message}`));
+        release.disabled = false;
+      }
+    });
+    const until = item.lease_expires ? ` until ${new Date(item.lease_expires).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}` : '';
+    return h('p', { className: 'queue-held', 'data-testid': 'queue-held' },
+      `You hold slice ${item.slice_index + 1} of series …${item.series_uid.slice(-8)}${until}. `,
+      h('a', { href: queueItemPath(item), className: 'btn btn-small btn-primary', 'data-testid': 'queue-resume' }, 'Resume'), ' ',
+      release);
+  }
+
+  void showSummary();
   button.addEventListener('click', async () => {
     button.disabled = true;
     replaceChildren(message, 'Finding the next item…');
