@@ -17,3 +17,11 @@ def test_a_page_url_that_matches_nothing_stays_an_html_404(client):
     r = client.get("/no-such-page")
     assert r.status_code == 404 and r["Content-Type"].startswith("text/html")
 
+
+
+def test_the_html_404_has_the_portal_header_and_a_way_home(client, user_factory):
+    client.force_login(user_factory("insurer"))
+    r = client.get("/review")
+    page = r.content.decode()
+    assert r.status_code == 404 and 'data-testid="not-found"' in page and "<code>/review</code>" in page
+    assert 'data-testid="nav-open-share"' in page and 'href="/"' in page
