@@ -6,6 +6,19 @@ from tests.e2e.browser import SLICE_INDEX_JS, current_slice, log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
+# Coloured pixels of the heatmap layer: red (a finding) and amber (below the threshold), by hue.
+HEATMAP_PIXELS_JS = """(() => {
+  const canvas = document.querySelector('[data-testid=heatmap-layer]');
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let red = 0, amber = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] < 40 || data[i] < 200) continue;
+    const ratio = data[i + 1] / data[i];
+    if (ratio < 0.2) red++; else if (ratio > 0.55 && ratio < 0.8) amber++;
+  }
+  return { red, amber, drawn: red + amber };
+})()"""
+
 
 def test_queue_item_label_then_edit_move_delete(live_server, uploaded_ct, user_factory, page, screenshot):
     from annotations.models import Label, QueueItem
@@ -58,6 +71,13 @@ def test_queue_item_label_then_edit_move_delete(live_server, uploaded_ct, user_f
     assert findings.count() == min(job.flagged_locations, listed.count())
     if findings.count() < listed.count():  # the rest are listed for review, not as findings
         assert "flag threshold" in page.get_by_test_id("location-note").inner_text()
+    # The heatmap is amber below the slice's flag threshold and red only where a finding is.
+    page.wait_for_function(f"() => ({HEATMAP_PIXELS_JS}).drawn > 0", timeout=20_000)
+    pixels = page.evaluate(HEATMAP_PIXELS_JS)
+    on_slice = job.location_scores.filter(slice_index=item.slice_index)
+    edge = item.slice_index in (0, series.instances.count() - 1) and job.edge_flag_threshold
+    has_finding = on_slice.filter(tamper__gte=edge or job.flag_threshold).exists()
+    assert (pixels["red"] > 0) == has_finding and pixels["amber"] > 0, (pixels, has_finding)
     screenshot("queue-item")
 
     # 2 labels the queue item's location as TM (keyboard), linked to the item.

@@ -7,16 +7,24 @@ export interface ImageGeometry {
   pixelToCanvas: (point: Point) => Point | null;
 }
 
-/** Map a tamper probability 0..255 to a transparent-to-red/yellow colour. */
-function colourise(grey: ImageData): ImageData {
+/**
+ * Colour a tamper-probability tile (0..255 grey) as the claim report does: red where it reaches the slice's
+ * flag threshold (a finding), amber below it, fainter the lower it is, so a genuine scan's moderate scores
+ * (often 0.9+) do not paint the lungs red. No threshold (jobs scored before it was recorded): all amber.
+ * The PNG truncates to 1/255 steps, so the red cut-off is the threshold's own step: no finding shows amber.
+ */
+export function colourise(grey: ImageData, threshold: number | null): ImageData {
   const out = new ImageData(grey.width, grey.height);
+  const redFrom = threshold == null ? Infinity : Math.floor(threshold * 255);
   for (let i = 0; i < grey.data.length; i += 4) {
-    const v = grey.data[i]! / 255;
+    const level = grey.data[i]!;
+    const v = level / 255;
+    const flagged = level >= redFrom;
     out.data[i] = 255;
-    out.data[i + 1] = Math.round(255 * Math.max(0, (v - 0.5) * 2));
+    out.data[i + 1] = flagged ? 0 : 176;
     out.data[i + 2] = 0;
     // Low probabilities stay see-through so the anatomy remains readable.
-    out.data[i + 3] = v < 0.08 ? 0 : Math.round(255 * Math.min(1, v * 1.2));
+    out.data[i + 3] = flagged ? Math.round(255 * Math.max(v, 0.6)) : v < 0.08 ? 0 : Math.round(255 * 0.6 * v);
   }
   return out;
 }
@@ -32,7 +40,10 @@ export class HeatmapOverlay {
   private currentSlice = -1;
   visible = true;
 
-  constructor(private readonly urlFor: (slice: number) => string) {
+  constructor(
+    private readonly urlFor: (slice: number) => string,
+    private readonly thresholdFor: (slice: number) => number | null,
+  ) {
     this.canvas = document.createElement('canvas');
     this.canvas.className = 'heatmap-layer';
     this.canvas.dataset.testid = 'heatmap-layer';
@@ -54,7 +65,7 @@ export class HeatmapOverlay {
           const ctx = tile.getContext('2d', { willReadFrequently: true });
           if (!ctx) return resolve(null);
           ctx.drawImage(img, 0, 0);
-          ctx.putImageData(colourise(ctx.getImageData(0, 0, tile.width, tile.height)), 0, 0);
+          ctx.putImageData(colourise(ctx.getImageData(0, 0, tile.width, tile.height), this.thresholdFor(slice)), 0, 0);
           resolve(tile);
         };
         img.onerror = () => resolve(null);

@@ -75,7 +75,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   // ---- layout -----------------------------------------------------------
   const csElement = h('div', { className: 'cs-element', 'data-testid': 'cs-viewport' });
   const markers = new MarkerLayer();
-  const heatmap = new HeatmapOverlay((slice) => api.heatmapUrl(route.seriesUid, slice));
+  const heatmap = new HeatmapOverlay((slice) => api.heatmapUrl(route.seriesUid, slice), (slice) => thresholdAt(slice));
   const viewportStatus = h('div', { className: 'viewport-status', 'data-testid': 'viewer-status', 'aria-live': 'polite' }, 'Loading series…');
   const wrap = h('div', { className: 'viewport-wrap', 'data-testid': 'viewport', 'data-tool': tool, tabindex: '0', role: 'application', 'aria-roledescription': 'image viewer', 'aria-label': 'Image viewport: arrow keys scroll slices, 1–4 label, ? lists the keys' });
   wrap.append(csElement, heatmap.canvas, markers.root, viewportStatus);
@@ -177,6 +177,9 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
           h('h2', {}, 'Tamper overlay'),
           h('div', { className: 'inline-field' }, overlayToggle, h('label', { for: 'overlay-toggle' }, 'Show heatmap (H)')),
           h('div', { className: 'inline-field' }, h('label', { for: 'overlay-opacity' }, 'Opacity'), overlayOpacity),
+          h('p', { className: 'muted small heatmap-legend', 'data-testid': 'heatmap-legend' },
+            h('span', { className: 'swatch swatch-amber' }), ' below the flag threshold  ',
+            h('span', { className: 'swatch swatch-red' }), ' at or above it (a finding)'),
           overlayNote),
         h('div', { className: 'side-section side-grow' },
           h('h2', {}, 'Most suspicious locations'),
