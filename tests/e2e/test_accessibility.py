@@ -36,8 +36,9 @@ def test_main_pages_have_no_axe_violations(live_server, orthanc, ct_files, user_
         clinician: [("/upload", "[data-testid=drop-zone]"), ("/studies", "[data-testid=study-row]"),
                     (f"/studies/{study.study_uid}", "[data-testid=insurer-row]"), ("/shares", "h1")],
         expert: [(f"/viewer/{study.study_uid}/{series.series_uid}", "[data-testid=series-verdict]"),
-                 ("/queue", "[data-testid=queue-waiting]"), ("/models", "[data-testid=model-row]")],
-        insurer: [("/claims/", "[data-testid=claim-row]"), (f"/claims/{claim.id}/", "[data-testid=status]")],
+                 ("/queue", "[data-testid=queue-retraining]"), ("/models", "[data-testid=model-row]")],
+        insurer: [("/claims/", "[data-testid=claim-row]"), (f"/claims/{claim.id}/", "[data-testid=status]"),
+                  ("/no-such-page", "[data-testid=not-found]")],
     }
     for user, targets in pages.items():
         page.goto(f"{base}/accounts/login/")
