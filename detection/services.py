@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
 from detection.models import LocationScore, ModelVersion, ScoringJob, SliceScore
+from portal.accounts.services import audit
 from portal.studies import dicomweb
 from portal.studies.models import Series, Study
 from portal.studies.signals import series_scored
@@ -140,6 +142,22 @@ def enqueue_scoring(*, series: Series) -> ScoringJob:
                                                               "run `manage.py requeue_jobs` when it is back")
 
     transaction.on_commit(send)
+    return job
+
+
+class ScoringInProgress(Exception):
+    """The series already has a job that will score it."""
+
+
+def rescore_series(*, series: Series, actor: User) -> ScoringJob:
+    """Score the series again with the current model: after a failed job, or when a newer model is active.
+    A job already queued or running makes a new one pointless (ScoringInProgress); a queued job whose message
+    never reached the broker is sent again (enqueue_scoring)."""
+    pending = series.scoring_jobs.filter(status__in=[ScoringJob.Status.QUEUED, ScoringJob.Status.RUNNING]).first()
+    if pending is not None and not (pending.status == ScoringJob.Status.QUEUED and pending.error):
+        raise ScoringInProgress(f"this series is already {pending.status} for scoring (job {pending.pk})")
+    job = enqueue_scoring(series=series)
+    audit(actor, "series.rescore", series, job=job.pk)
     return job
 
 

@@ -127,6 +127,9 @@ export const api = {
     getJson<Page<StudySummary>>(`/api/studies${query(filters)}`),
   study: (studyUid: string) => getJson<StudyDetail>(`/api/studies/${encodeURIComponent(studyUid)}`),
   series: (seriesUid: string) => getJson<SeriesDetail>(`/api/series/${encodeURIComponent(seriesUid)}`),
+  /** Queue a new scoring job for the series (409 while one is queued or running). */
+  rescoreSeries: async (seriesUid: string) =>
+    (await apiRequest<Job>('POST', `/api/series/${encodeURIComponent(seriesUid)}/rescore`)).data,
   async scores(seriesUid: string): Promise<SeriesScores | null> {
     try {
       return await getJson<SeriesScores>(`/api/series/${encodeURIComponent(seriesUid)}/scores`);

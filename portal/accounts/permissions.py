@@ -23,6 +23,10 @@ class CanBrowseStudies(RolePermission):
     roles = (Role.CLINICIAN, Role.ANNOTATOR, Role.EXPERT, Role.ADMIN)
 
 
+class CanRescore(RolePermission):
+    roles = (Role.CLINICIAN, Role.EXPERT, Role.ADMIN)
+
+
 class CanLabel(RolePermission):
     roles = (Role.ANNOTATOR, Role.EXPERT, Role.ADMIN)
 

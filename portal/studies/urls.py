@@ -9,6 +9,7 @@ urlpatterns = [
     path("studies/<str:study_uid>", views.StudyDetailView.as_view(), name="study-detail"),
     path("series/<str:series_uid>", views.SeriesDetailView.as_view(), name="series-detail"),
     path("series/<str:series_uid>/scores", views.SeriesScoresView.as_view(), name="series-scores"),
+    path("series/<str:series_uid>/rescore", views.SeriesRescoreView.as_view(), name="series-rescore"),
     path("series/<str:series_uid>/heatmap/<int:slice_index>.png", views.HeatmapView.as_view(), name="heatmap"),
     path("jobs", views.JobListView.as_view(), name="job-list"),
     path("jobs/<int:pk>", views.JobDetailView.as_view(), name="job-detail"),

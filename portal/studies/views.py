@@ -21,8 +21,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from detection.models import ScoringJob
-from detection.services import heatmap_slice, latest_done_job
-from portal.accounts.permissions import CanBrowseStudies, CanUpload
+from detection.services import ScoringInProgress, heatmap_slice, latest_done_job, rescore_series
+from portal.accounts.permissions import CanBrowseStudies, CanRescore, CanUpload
 from portal.accounts.services import primary_role
 from portal.api_schema import binary, errors, file_errors
 from portal.renderers import download_renderers
@@ -165,6 +165,23 @@ class JobDetailView(generics.RetrieveAPIView):
     def get_queryset(self):
         return ScoringJob.objects.filter(series__in=selectors.visible_series(self.request.user)).select_related(
             "series__study", "model_version")
+
+
+class SeriesRescoreView(APIView):
+    """Score the series again with the current model (after a failed job, or once a newer model is active)."""
+
+    permission_classes = [CanRescore]
+
+    @extend_schema(request=None, responses={202: JobSerializer, **errors(404),
+                                            **errors(409, description="already queued or being scored")})
+    def post(self, request, series_uid: str):
+        series = _visible_series_or_404(request.user, series_uid)
+        try:
+            job = rescore_series(series=series, actor=request.user)
+        except ScoringInProgress as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        job = ScoringJob.objects.select_related("series__study", "model_version").get(pk=job.pk)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 def _visible_series_or_404(user, series_uid: str) -> Series:

@@ -3,6 +3,7 @@ instead of showing a genuine verdict it never reached."""
 
 import pytest
 
+from detection.models import ScoringJob
 from detection.services import run_scoring_job
 from tests.conftest import fresh_copies, upload_paths
 from tests.e2e.browser import log_in
@@ -30,6 +31,12 @@ def test_abdominal_slice_shows_no_verdict(live_server, orthanc, shared_data, use
     page.goto(f"{live_server.url}/studies/{study_uid}")
     assert page.get_by_test_id("verdict").inner_text() == "No verdict · no lung tissue"
     assert page.get_by_test_id("series-nothing-to-score").is_visible()
+    # Re-score: a new job, scored by the current model, with the same outcome.
+    page.get_by_test_id("series-rescore").click()
+    status = page.locator(f"[data-testid=series-job-status]:not([data-job-id='{job.pk}'])")
+    status.get_by_text("scoring done").wait_for()
+    page.get_by_test_id("series-nothing-to-score").wait_for()
+    assert ScoringJob.objects.filter(series=job.series, status="done").count() == 2
     page.goto(f"{live_server.url}/studies?verdict=nothing_to_score")
     page.get_by_test_id("study-row").first.wait_for(timeout=10_000)
     assert page.get_by_test_id("study-row").count() == 1

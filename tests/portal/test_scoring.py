@@ -121,6 +121,34 @@ def test_a_series_with_nothing_to_score_leaves_the_study_verdict_to_the_others(u
     assert (study.verdict, study.verdict_score) == ("TB", 0.9)
 
 
+@pytest.mark.django_db
+def test_rescore_runs_a_new_job_only_when_none_is_pending(orthanc, ct_files, tmp_path, user_factory, api_client):
+    """A clinician re-scores their series (after a failure, or for a newer model): refused while a job is
+    queued or running, a new job once the last one finished or failed; the old job's results are kept."""
+    owner = user_factory("clinician")
+    outcome = upload_paths(owner, fresh_copies(ct_files[45:48], tmp_path))
+    series, first = outcome.jobs[0].series, outcome.jobs[0]
+    client = api_client(owner)
+    url = f"/api/series/{series.series_uid}/rescore"
+    refused = client.post(url)
+    assert refused.status_code == 409 and f"already queued for scoring (job {first.pk})" in refused.json()["detail"]
+
+    run_scoring_job(job_id=first.pk)
+    again = client.post(url)
+    assert again.status_code == 202 and again.json()["status"] == "queued" and again.json()["id"] != first.pk
+    assert client.post(url).status_code == 409  # the new job is pending
+    second = run_scoring_job(job_id=again.json()["id"])
+    assert second.status == ScoringJob.Status.DONE and ScoringJob.objects.get(pk=first.pk).slice_scores.count() == 3
+    assert client.get(f"/api/series/{series.series_uid}/scores").json()["job"] == second.pk
+
+    ScoringJob.objects.filter(pk=second.pk).update(status=ScoringJob.Status.FAILED, error="decoder crashed")
+    assert client.post(url).status_code == 202  # a failed job can be retried
+    assert api_client(user_factory("clinician")).post(url).status_code == 404  # not their study
+    for role in ("annotator", "insurer"):
+        assert api_client(user_factory(role)).post(url).status_code == 403
+    assert api_client(user_factory("expert")).post(url).status_code == 409  # queued by the owner just now
+
+
 @pytest.mark.slow
 def test_killed_worker_job_completes_after_restart(orthanc, ct_files, user_factory, scoring_worker):
     clinician = user_factory("clinician")

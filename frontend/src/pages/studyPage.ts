@@ -4,8 +4,9 @@ import type { Page } from '../router';
 import { createInsurerAccessPanel } from '../shares/insurerAccessPanel';
 import { createSharePanel } from '../shares/sharePanel';
 import { createStudyLabelsPanel } from './studyLabels';
-import type { Me } from '../types';
-import { NOTHING_TO_SCORE, verdictBadge } from '../verdict';
+import type { Me, SeriesSummary } from '../types';
+import { verdictBadge } from '../verdict';
+import { seriesScoring } from './seriesScoring';
 
 /** One study: its series (open in the viewer) and, for clinicians and admins, its encrypted shares. */
 export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: string): Promise<Page> {
@@ -13,10 +14,19 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
     h('p', { className: 'small' }, h('a', { href: '/studies' }, '← Studies')),
     h('p', { className: 'muted' }, 'Loading study…'));
   container.append(section);
+  const destroyers: (() => void)[] = [];
   try {
     const study = await api.study(studyUid);
+    const scorings = study.series.map((series) => seriesScoring(series, me, () => void refreshVerdict()));
+    destroyers.push(...scorings.map((s) => s.destroy));
+    const scoringOf = (series: SeriesSummary): HTMLElement => scorings[study.series.indexOf(series)]!.element;
     const canShare = me.role === 'clinician' || me.role === 'admin';
-    const verdict = verdictBadge(study.verdict, study.verdict_score, 'verdict', study.nothing_to_score);
+    const verdict = h('span', {}, verdictBadge(study.verdict, study.verdict_score, 'verdict', study.nothing_to_score));
+    // A re-score that finishes may change the study's verdict.
+    const refreshVerdict = async (): Promise<void> => {
+      const fresh = await api.study(studyUid);
+      replaceChildren(verdict, verdictBadge(fresh.verdict, fresh.verdict_score, 'verdict', fresh.nothing_to_score));
+    };
     replaceChildren(section,
       h('p', { className: 'small' }, h('a', { href: '/studies' }, '← Studies')),
       h('h1', {}, study.patient_name || study.patient_id || 'Study'),
@@ -33,9 +43,7 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
             h('li', {},
               h('a', { href: viewerPath(study.study_uid, series.series_uid), 'data-testid': 'open-series' },
                 `${series.modality} · ${series.description || 'Series'} · ${countOf(series.num_instances, 'image')}`),
-              series.job ? h('span', { className: `badge status-${series.job.status}` }, `scoring ${series.job.status}`) : null,
-              series.job && 'scored_locations' in series.job && series.job.scored_locations === 0
-                ? h('span', { className: 'badge verdict-none', title: NOTHING_TO_SCORE, 'data-testid': 'series-nothing-to-score' }, 'no lung tissue: no verdict') : null)))),
+              ' ', scoringOf(series))))),
       me.role === 'insurer' ? null : createStudyLabelsPanel(study, me),
       canShare ? createInsurerAccessPanel(study.study_uid) : null,
       canShare ? createSharePanel(study.study_uid) : null);
@@ -43,5 +51,5 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
     const text = error instanceof ApiError && error.status === 404 ? 'This study does not exist or you cannot see it.' : `Could not load the study: ${(error as Error).message}`;
     replaceChildren(section, h('p', { className: 'small' }, h('a', { href: '/studies' }, '← Studies')), h('p', { className: 'error-text', 'data-testid': 'study-error' }, text));
   }
-  return {};
+  return { destroy: () => destroyers.forEach((destroy) => destroy()) };
 }

@@ -1,0 +1,59 @@
+import { api } from '../api';
+import { h, replaceChildren } from '../dom';
+import type { Job, JobSummary, Me, SeriesSummary } from '../types';
+import { NOTHING_TO_SCORE } from '../verdict';
+
+const POLL_MS = 3000;
+
+export const canRescore = (me: Me): boolean => me.role === 'clinician' || me.role === 'expert' || me.role === 'admin';
+
+/**
+ * A series' scoring state on the study page: the job's status (with the error of a failed one), the model
+ * that scored it, and a Re-score button (after a failure, or once a newer model is active). A queued or
+ * running job is polled until it finishes; `onFinished` then lets the page refresh the study's verdict.
+ */
+export function seriesScoring(series: SeriesSummary, me: Me, onFinished: () => void): { element: HTMLElement; destroy: () => void } {
+  const element = h('span', { className: 'series-scoring', 'data-testid': 'series-scoring' });
+  let timer: number | undefined;
+
+  function render(job: JobSummary | Job | null, note = ''): void {
+    const full = job && 'model_version' in job ? job : null;
+    const status = job ? h('span', { className: `badge status-${job.status}`, 'data-testid': 'series-job-status', 'data-job-id': String(job.id), title: full?.error ?? '' }, `scoring ${job.status}`) : null;
+    const model = full?.status === 'done' && full.model_version ? h('span', { className: 'muted small' }, ` model ${full.model_version.name}`) : null;
+    const nothing = full && full.status === 'done' && full.scored_locations === 0
+      ? h('span', { className: 'badge verdict-none', title: NOTHING_TO_SCORE, 'data-testid': 'series-nothing-to-score' }, 'no lung tissue: no verdict') : null;
+    const idle = !job || job.status === 'done' || job.status === 'failed';
+    const button = canRescore(me) && idle ? h('button', { type: 'button', className: 'btn btn-small', 'data-testid': 'series-rescore', title: 'Score this series again with the current model' }, 'Re-score') : null;
+    button?.addEventListener('click', () => void rescore(button));
+    replaceChildren(element, status, ' ', model, ' ', nothing, ' ', button, note ? h('span', { className: 'error-text small' }, ` ${note}`) : null);
+    if (job && !idle) timer = window.setTimeout(() => void poll(), POLL_MS);
+  }
+
+  async function rescore(button: HTMLButtonElement): Promise<void> {
+    button.disabled = true;
+    try {
+      const job = await api.rescoreSeries(series.series_uid);
+      series = { ...series, job };
+      render(job);
+      if (job.status === 'done' || job.status === 'failed') onFinished(); // a worker may have been quick
+    } catch (error) {
+      render(series.job, `Could not re-score: ${(error as Error).message}`);
+    }
+  }
+
+  async function poll(): Promise<void> {
+    let job: JobSummary | Job | null;
+    try {
+      job = (await api.series(series.series_uid)).job;
+    } catch {
+      timer = window.setTimeout(() => void poll(), POLL_MS);
+      return;
+    }
+    series = { ...series, job };
+    render(job);
+    if (job && (job.status === 'done' || job.status === 'failed')) onFinished();
+  }
+
+  render(series.job);
+  return { element, destroy: () => window.clearTimeout(timer) };
+}
