@@ -17,14 +17,23 @@ def latest_schema_afterwards():
     executor.migrate(executor.loader.graph.leaf_nodes())
 
 
+def migrate_to(target: list[tuple[str, str]]):
+    """Migrate the test database to ``target``; the historical models (apps) as they were there."""
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(target)
+    return executor.loader.project_state(target).apps
+
+
+def historical_models(apps) -> tuple:
+    """Patient, Study, Series, ModelVersion, ScoringJob, LocationScore at a migration state."""
+    return (*(apps.get_model("studies", m) for m in ("Patient", "Study", "Series")),
+            *(apps.get_model("detection", m) for m in ("ModelVersion", "ScoringJob", "LocationScore")))
+
+
 @pytest.mark.django_db(transaction=True)
 def test_backfill_restores_flag_threshold_and_recomputes_study_verdicts(latest_schema_afterwards):
-    executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)
-    old = executor.loader.project_state(BEFORE).apps
-    Patient, Study, Series = (old.get_model("studies", m) for m in ("Patient", "Study", "Series"))
-    ModelVersion, ScoringJob = old.get_model("detection", "ModelVersion"), old.get_model("detection", "ScoringJob")
-    LocationScore = old.get_model("detection", "LocationScore")
+    Patient, Study, Series, ModelVersion, ScoringJob, LocationScore = historical_models(migrate_to(BEFORE))
 
     version = ModelVersion.objects.create(name="m:1", arch="smallcnn", status="active", trained=True,
                                           config={"calibration": {"tamper_threshold": 0.99}})
@@ -39,10 +48,7 @@ def test_backfill_restores_flag_threshold_and_recomputes_study_verdicts(latest_s
         LocationScore.objects.create(job=job, slice_index=0, x=16, y=16, p_tb=1 - tamper, p_tm=0, p_fb=0,
                                      p_fm=tamper, tamper=tamper)
 
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(AFTER)
-    new = executor.loader.project_state(AFTER).apps
+    new = migrate_to(AFTER)
     job = new.get_model("detection", "ScoringJob").objects.get(pk=job.pk)
     assert (job.flag_threshold, job.flagged_locations) == (0.99, 2)
     study = new.get_model("studies", "Study").objects.get(pk=study.pk)
@@ -54,12 +60,7 @@ def test_backfill_takes_the_verdict_from_jobs_that_scored_nothing(latest_schema_
     """0005: a job that stored no location had no lung tissue to score, so its genuine verdict goes; a job
     that stored locations keeps its verdict and gets no count (unknown)."""
     before, after = [("detection", "0004_scoring_edge_threshold")], [("detection", "0005_scoring_scored_locations")]
-    executor = MigrationExecutor(connection)
-    executor.migrate(before)
-    old = executor.loader.project_state(before).apps
-    Patient, Study, Series = (old.get_model("studies", m) for m in ("Patient", "Study", "Series"))
-    ModelVersion, ScoringJob = old.get_model("detection", "ModelVersion"), old.get_model("detection", "ScoringJob")
-    LocationScore = old.get_model("detection", "LocationScore")
+    Patient, Study, Series, ModelVersion, ScoringJob, LocationScore = historical_models(migrate_to(before))
     version = ModelVersion.objects.create(name="m:1", arch="smallcnn", status="active", trained=True, config={})
     patient = Patient.objects.create(patient_id="p")
     abdomen = Study.objects.create(study_uid="1.2.4", patient=patient, verdict="TB", verdict_score=0.0,
@@ -78,10 +79,7 @@ def test_backfill_takes_the_verdict_from_jobs_that_scored_nothing(latest_schema_
     LocationScore.objects.create(job=chest, slice_index=0, x=16, y=16, p_tb=0.3, p_tm=0.7, p_fb=0, p_fm=0,
                                  tamper=0.0)
 
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(after)
-    new = executor.loader.project_state(after).apps
+    new = migrate_to(after)
     jobs = new.get_model("detection", "ScoringJob").objects
     assert all((jobs.get(pk=j.pk).scored_locations, jobs.get(pk=j.pk).verdict, jobs.get(pk=j.pk).verdict_score)
                == (0, "", None) for j in empty_jobs)

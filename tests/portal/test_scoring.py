@@ -51,14 +51,18 @@ def test_scoring_job_stores_per_slice_scores_and_marks_model_version(uploaded_ct
     assert again.attempts == job.attempts and again.slice_scores.count() == 99
 
 
+def _study_of_two_series(n: int) -> tuple[Study, list[Series]]:
+    """A study (index only, nothing in the PACS) with two series, for the study-verdict rule."""
+    study = Study.objects.create(study_uid=f"1.2.826.0.1.3680043.10.5.{n}",
+                                 patient=Patient.objects.create(patient_id=f"v{n}"))
+    return study, [Series.objects.create(series_uid=f"{study.study_uid}.{i}", study=study) for i in (1, 2)]
+
+
 @pytest.mark.django_db
 def test_study_verdict_is_the_most_severe_series_verdict_not_the_highest_score(user_factory, api_client):
     """A verdict's score is its own class's probability: a confident genuine series (TM 0.98) must not hide a
     tampered one (FM 0.60) of the same study, and a later genuine re-score of that series clears it."""
-    patient = Patient.objects.create(patient_id="v1")
-    study = Study.objects.create(study_uid="1.2.826.0.1.3680043.10.5.1", patient=patient)
-    genuine, tampered = (Series.objects.create(series_uid=f"1.2.826.0.1.3680043.10.5.1.{n}", study=study)
-                         for n in (1, 2))
+    study, (genuine, tampered) = _study_of_two_series(1)
     ScoringJob.objects.create(series=genuine, status=ScoringJob.Status.DONE, verdict="TM", verdict_score=0.98,
                               finished=timezone.now())
     ScoringJob.objects.create(series=tampered, status=ScoringJob.Status.DONE, verdict="FM", verdict_score=0.60,
@@ -108,10 +112,7 @@ def test_a_series_without_lungs_is_scored_without_a_verdict(orthanc, shared_data
 
 @pytest.mark.django_db
 def test_a_series_with_nothing_to_score_leaves_the_study_verdict_to_the_others(user_factory):
-    patient = Patient.objects.create(patient_id="v2")
-    study = Study.objects.create(study_uid="1.2.826.0.1.3680043.10.5.2", patient=patient)
-    chest, abdomen = (Series.objects.create(series_uid=f"1.2.826.0.1.3680043.10.5.2.{n}", study=study)
-                      for n in (1, 2))
+    study, (chest, abdomen) = _study_of_two_series(2)
     ScoringJob.objects.create(series=abdomen, status=ScoringJob.Status.DONE, verdict="", scored_locations=0,
                               finished=timezone.now())
     ScoringJob.objects.create(series=chest, status=ScoringJob.Status.DONE, verdict="TB", verdict_score=0.9,
