@@ -24,6 +24,7 @@ urlpatterns = [
     path("retrain", views.retrain, name="retrain"),
     path("models", model_api.model_list, name="models"),
     path("models/single-image", model_api.single_image_model, name="model-single-image"),
+    path("models/stale-series", model_api.stale_series, name="model-stale-series"),
     path("models/<int:pk>", model_api.model_detail, name="model-detail"),
     path("models/<int:pk>/rollback", model_api.model_rollback, name="model-rollback"),
 ]

@@ -44,6 +44,26 @@ def model_rollback(request, pk: int):
     return Response(ModelVersionSerializer(version).data)
 
 
+@extend_schema(methods=["GET"], operation_id="models_stale_series", responses=inline_serializer("StaleSeries", {
+    "model": serializers.CharField(help_text="the model that scores new uploads"),
+    "stale_series": serializers.IntegerField(help_text="series whose latest scores are another model's"),
+}))
+@extend_schema(methods=["POST"], operation_id="models_rescore_stale", request=None, responses={
+    202: inline_serializer("RescoreStale", {"queued": serializers.IntegerField(),
+                                            "already_pending": serializers.IntegerField()}),
+    **errors(403)})  # fmt: skip
+@api_view(["GET", "POST"])
+@permission_classes([CanReadModels])
+def stale_series(request):
+    """Series last scored by another model than the current one; an admin re-scores them all (POST)."""
+    if request.method == "GET":
+        return Response({"model": services.current_model_version().name,
+                         "stale_series": services.stale_series().count()})
+    if not IsAdmin().has_permission(request, None):
+        return Response({"detail": "only admins re-score every series"}, status=status.HTTP_403_FORBIDDEN)
+    return Response(services.rescore_stale(actor=request.user), status=status.HTTP_202_ACCEPTED)
+
+
 @extend_schema(operation_id="models_single_image", responses={200: inline_serializer("SingleImageModel", {
     "in_use": serializers.BooleanField(help_text="false: claim images are scored by the active series model"),
     "model_kind": serializers.ChoiceField(["single-image", "series"]),

@@ -9,6 +9,7 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from detection.models import LocationScore, ModelVersion, ScoringJob, SliceScore
@@ -159,6 +160,27 @@ def rescore_series(*, series: Series, actor: User) -> ScoringJob:
     job = enqueue_scoring(series=series)
     audit(actor, "series.rescore", series, job=job.pk)
     return job
+
+
+def stale_series() -> QuerySet[Series]:
+    """Series whose latest finished job was scored by another model than the current one (e.g. before a
+    promotion or a rollback; only the review queue's series are re-scored then)."""
+    done = ScoringJob.objects.filter(series=OuterRef("pk"), status=ScoringJob.Status.DONE)
+    scored_by = done.order_by("-finished").values("model_version_id")[:1]
+    return (Series.objects.annotate(scored=Exists(done), scored_by=Subquery(scored_by)).filter(scored=True)
+            .filter(Q(scored_by__isnull=True) | ~Q(scored_by=current_model_version().pk)))  # fmt: skip
+
+
+def rescore_stale(*, actor: User) -> dict[str, int]:
+    """Re-score every stale series with the current model; one already queued or running is left to its job."""
+    queued = pending = 0
+    for series in stale_series().select_related("study"):
+        try:
+            rescore_series(series=series, actor=actor)
+            queued += 1
+        except ScoringInProgress:
+            pending += 1
+    return {"queued": queued, "already_pending": pending}
 
 
 def run_scoring_job(*, job_id: int) -> ScoringJob:

@@ -18,7 +18,9 @@ export interface Me {
 
 export interface ModelVersion {
   name: string;
-  trained: string | null;
+  trained: string | boolean | null;
+  /** active, retired (replaced by a newer model or rolled back), untrained, candidate, rejected. */
+  status?: string;
 }
 
 export interface JobSummary {

@@ -46,6 +46,8 @@ ALLOWED = {
     ("get", "/api/models"): {"expert", "admin"},
     ("get", "/api/models/{version}"): {"expert", "admin"},
     ("get", "/api/models/single-image"): {"expert", "admin"},
+    ("get", "/api/models/stale-series"): {"expert", "admin"},
+    ("post", "/api/models/stale-series"): {"admin"},
     ("post", "/api/models/{version}/rollback"): {"admin"},
 }
 

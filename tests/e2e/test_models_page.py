@@ -10,7 +10,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transacti
 
 def test_admin_sees_gate_decisions_and_rolls_back(live_server, user_factory, page, screenshot):
     from annotations.models import RetrainRun
-    from detection.models import ModelVersion
+    from detection.models import ModelVersion, ScoringJob
+    from portal.studies.models import Patient, Series, Study
 
     earlier = ModelVersion.objects.create(
         name="smallcnn:earlier", arch="smallcnn", status=ModelVersion.Status.RETIRED, trained=True,
@@ -24,6 +25,11 @@ def test_admin_sees_gate_decisions_and_rolls_back(live_server, user_factory, pag
     reason = "rejected: macro_roc_auc 0.9000 vs current 0.9300 (tolerance 0.0000)"
     RetrainRun.objects.create(status=RetrainRun.Status.REJECTED, n_labels=12, base_version=active,
                               candidate_version=rejected, metrics={"reason": reason}, finished=timezone.now())
+    # A series whose latest scores are the earlier model's.
+    study = Study.objects.create(study_uid="1.2.826.0.1.3680043.10.6", patient=Patient.objects.create(patient_id="m1"))
+    ScoringJob.objects.create(series=Series.objects.create(series_uid=f"{study.study_uid}.1", study=study),
+                              model_version=earlier, status=ScoringJob.Status.DONE, finished=timezone.now())
+    stale_note = "1 series was last scored by another model than smallcnn:active."
 
     expert = user_factory("expert")
     page.goto(f"{live_server.url}/models")
@@ -33,6 +39,7 @@ def test_admin_sees_gate_decisions_and_rolls_back(live_server, user_factory, pag
     assert "0.930" in page.locator(f"[data-testid=model-row][data-model-id='{active.pk}']").inner_text()
     assert page.get_by_test_id("retrain-outcome").inner_text() == reason
     assert page.get_by_test_id("retrain-start").count() == 0 and page.get_by_test_id("model-rollback").count() == 0
+    assert page.get_by_test_id("stale-series").inner_text().strip() == stale_note  # admins re-score them
     # What scores claim images: the shipped single-image model, with its threshold per input path.
     assert page.get_by_test_id("claim-model-name").inner_text().startswith("single-image:")
     thresholds = page.get_by_test_id("claim-model-thresholds").inner_text()
@@ -46,9 +53,12 @@ def test_admin_sees_gate_decisions_and_rolls_back(live_server, user_factory, pag
     row.wait_for()
     assert "400 held-out patches, slices 64–91" in row.inner_text()
     assert page.get_by_test_id("retrain-start").is_enabled()
+    assert stale_note in page.get_by_test_id("stale-series").inner_text()
+    assert page.get_by_test_id("rescore-stale").is_enabled()
     screenshot("models")
     row.get_by_test_id("model-rollback").click()
     page.locator(f"[data-testid=model-row][data-model-id='{earlier.pk}'][data-status=active]").wait_for()
     active.refresh_from_db()
     assert active.status == ModelVersion.Status.RETIRED
     assert "is the active model again" in page.get_by_test_id("models-message").inner_text()
+    assert page.get_by_test_id("stale-series").inner_text() == ""  # its scores are the active model's again

@@ -3,7 +3,7 @@ instead of showing a genuine verdict it never reached."""
 
 import pytest
 
-from detection.models import ScoringJob
+from detection.models import ModelVersion, ScoringJob
 from detection.services import run_scoring_job
 from tests.conftest import fresh_copies, upload_paths
 from tests.e2e.browser import log_in
@@ -28,7 +28,13 @@ def test_abdominal_slice_shows_no_verdict(live_server, orthanc, shared_data, use
     assert page.get_by_test_id("locations-empty").inner_text() == "No locations: no lung tissue to score."
     screenshot("viewer-nothing-to-score")
 
+    # As if a newer model had since been promoted: the study page says the scores are a retired model's.
+    active = job.model_version
+    job.model_version = ModelVersion.objects.create(name="smallcnn:old", arch="smallcnn", trained=True,
+                                                    status=ModelVersion.Status.RETIRED)
+    job.save(update_fields=["model_version"])
     page.goto(f"{live_server.url}/studies/{study_uid}")
+    assert "(retired: re-score to use the active model)" in page.get_by_test_id("series-model").inner_text()
     assert page.get_by_test_id("verdict").inner_text() == "No verdict · no lung tissue"
     assert page.get_by_test_id("series-nothing-to-score").is_visible()
     # Re-score: a new job, scored by the current model, with the same outcome.
@@ -36,6 +42,7 @@ def test_abdominal_slice_shows_no_verdict(live_server, orthanc, shared_data, use
     status = page.locator(f"[data-testid=series-job-status]:not([data-job-id='{job.pk}'])")
     status.get_by_text("scoring done").wait_for()
     page.get_by_test_id("series-nothing-to-score").wait_for()
+    assert page.get_by_test_id("series-model").inner_text().strip() == f"model {active.name}"
     assert ScoringJob.objects.filter(series=job.series, status="done").count() == 2
     page.goto(f"{live_server.url}/studies?verdict=nothing_to_score")
     page.get_by_test_id("study-row").first.wait_for(timeout=10_000)

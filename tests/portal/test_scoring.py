@@ -150,6 +150,29 @@ def test_rescore_runs_a_new_job_only_when_none_is_pending(orthanc, ct_files, tmp
     assert api_client(user_factory("expert")).post(url).status_code == 409  # queued by the owner just now
 
 
+@pytest.mark.django_db
+def test_series_scored_by_an_older_model_are_listed_and_rescored_by_an_admin(user_factory, api_client):
+    from detection.models import ModelVersion
+
+    active = ModelVersion.objects.create(name="m:new", arch="smallcnn", trained=True, status="active")
+    retired = ModelVersion.objects.create(name="m:old", arch="smallcnn", trained=True, status="retired")
+    _, (current, stale) = _study_of_two_series(3)
+    _, (pending, unscored) = _study_of_two_series(4)
+    for series, version in ((current, active), (stale, retired), (pending, retired)):
+        ScoringJob.objects.create(series=series, model_version=version, status=ScoringJob.Status.DONE,
+                                  finished=timezone.now())
+    ScoringJob.objects.create(series=pending, status=ScoringJob.Status.RUNNING)
+    ScoringJob.objects.create(series=unscored, status=ScoringJob.Status.QUEUED)
+    expert, admin = api_client(user_factory("expert")), api_client(user_factory("admin"))
+
+    assert expert.get("/api/models/stale-series").json() == {"model": "m:new", "stale_series": 2}
+    assert expert.post("/api/models/stale-series").status_code == 403
+    answer = admin.post("/api/models/stale-series")
+    assert answer.status_code == 202 and answer.json() == {"queued": 1, "already_pending": 1}
+    assert stale.scoring_jobs.filter(status=ScoringJob.Status.QUEUED).count() == 1
+    assert not current.scoring_jobs.exclude(status=ScoringJob.Status.DONE).exists()
+
+
 @pytest.mark.slow
 def test_killed_worker_job_completes_after_restart(orthanc, ct_files, user_factory, scoring_worker):
     clinician = user_factory("clinician")

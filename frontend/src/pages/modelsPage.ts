@@ -54,6 +54,7 @@ export function mountModelsPage(container: HTMLElement, me: Me): Page {
   const versions = h('tbody', {});
   const runs = h('tbody', {});
   const claimModel = h('div', {});
+  const stale = h('div', { 'data-testid': 'stale-series' });
   const start = h('button', { type: 'button', className: 'btn btn-primary', 'data-testid': 'retrain-start' }, 'Start retraining');
   let timer: number | null = null;
   let destroyed = false;
@@ -101,8 +102,9 @@ export function mountModelsPage(container: HTMLElement, me: Me): Page {
     if (timer !== null) window.clearTimeout(timer);
     timer = null;
     try {
-      const [models, retrains, single] = await Promise.all([api.models(), api.retrainRuns(), api.singleImageModel()]);
+      const [models, retrains, single, outdated] = await Promise.all([api.models(), api.retrainRuns(), api.singleImageModel(), api.staleSeries()]);
       if (destroyed) return;
+      replaceChildren(stale, staleNote(outdated.model, outdated.stale_series));
       replaceChildren(claimModel, claimModelPanel(single));
       replaceChildren(versions, models.results.map(versionRow));
       replaceChildren(runs, retrains.results.length === 0
@@ -114,6 +116,25 @@ export function mountModelsPage(container: HTMLElement, me: Me): Page {
     } catch (error) {
       showError('Could not load models', error);
     }
+  }
+
+  /** Series whose latest scores are an older model's: a promotion re-scores only the review queue's. */
+  function staleNote(model: string, count: number): HTMLElement | null {
+    if (count === 0) return null;
+    const rescore = isAdmin ? h('button', { type: 'button', className: 'btn btn-small', 'data-testid': 'rescore-stale' }, 'Re-score them') : null;
+    rescore?.addEventListener('click', async () => {
+      rescore.disabled = true;
+      try {
+        const { queued, already_pending: pending } = await api.rescoreStaleSeries();
+        replaceChildren(message, h('p', { className: 'small', 'data-testid': 'rescore-stale-result' },
+          `${queued} series queued for re-scoring with ${model}${pending ? `; ${pending} already being scored` : ''}.`));
+      } catch (error) {
+        rescore.disabled = false;
+        showError('Could not re-score', error);
+      }
+    });
+    return h('p', { className: 'small warn-text' },
+      `${count === 1 ? '1 series was' : `${count} series were`} last scored by another model than ${model}. `, rescore);
   }
 
   start.addEventListener('click', async () => {
@@ -136,6 +157,7 @@ export function mountModelsPage(container: HTMLElement, me: Me): Page {
       message,
       h('section', { className: 'panel' },
         h('h2', {}, 'Versions'),
+        stale,
         h('table', { className: 'table', 'data-testid': 'model-table' },
           h('thead', {}, h('tr', {}, h('th', {}, 'Version'), h('th', {}, 'Status'),
             ...METRICS.map(([, label]) => h('th', { className: 'num' }, label)), h('th', {}, 'Measured on'), h('th', {}, 'Created'), h('th', {}, h('span', { className: 'visually-hidden' }, 'Actions')))),

@@ -19,7 +19,11 @@ export function seriesScoring(series: SeriesSummary, me: Me, onFinished: () => v
   function render(job: JobSummary | Job | null, note = ''): void {
     const full = job && 'model_version' in job ? job : null;
     const status = job ? h('span', { className: `badge status-${job.status}`, 'data-testid': 'series-job-status', 'data-job-id': String(job.id), title: full?.error ?? '' }, `scoring ${job.status}`) : null;
-    const model = full?.status === 'done' && full.model_version ? h('span', { className: 'muted small' }, ` model ${full.model_version.name}`) : null;
+    const version = full?.status === 'done' ? full.model_version : null;
+    // Scores of a retired model stay as they were; a re-score uses the active one.
+    const stale = version?.status === 'retired';
+    const model = version ? h('span', { className: stale ? 'small warn-text' : 'muted small', 'data-testid': 'series-model' },
+      ` model ${version.name}${stale ? ' (retired: re-score to use the active model)' : ''}`) : null;
     const nothing = full && full.status === 'done' && full.scored_locations === 0
       ? h('span', { className: 'badge verdict-none', title: NOTHING_TO_SCORE, 'data-testid': 'series-nothing-to-score' }, 'no lung tissue: no verdict') : null;
     const idle = !job || job.status === 'done' || job.status === 'failed';
