@@ -1,5 +1,5 @@
 import type {
-  AdjudicationItem, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, NewLabel, Page, QueueItem, QueueSummary,
+  AccessEvent, AdjudicationItem, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, NewLabel, Page, QueueItem, QueueSummary,
   InsurerAccess, InsurerAccount, ModelVersionRecord, RelabelResult, RetrainRun, SeriesDetail, SingleImageModel, SeriesScores, ShareCheck, StudyDetail, StudySummary,
 } from './types';
 
@@ -127,6 +127,7 @@ export const api = {
     getJson<Page<StudySummary>>(`/api/studies${query(filters)}`),
   study: (studyUid: string) => getJson<StudyDetail>(`/api/studies/${encodeURIComponent(studyUid)}`),
   series: (seriesUid: string) => getJson<SeriesDetail>(`/api/series/${encodeURIComponent(seriesUid)}`),
+  studyAccessLog: (studyUid: string) => getJson<Page<AccessEvent>>(`/api/studies/${encodeURIComponent(studyUid)}/access`),
   /** Queue a new scoring job for the series (409 while one is queued or running). */
   rescoreSeries: async (seriesUid: string) =>
     (await apiRequest<Job>('POST', `/api/series/${encodeURIComponent(seriesUid)}/rescore`)).data,

@@ -214,6 +214,15 @@ export interface QueueItem {
   strategy: string;
 }
 
+/** One row of a study's access log (GET /api/studies/{uid}/access). */
+export interface AccessEvent {
+  time: string;
+  user: string | null;
+  role: string | null;
+  action: string;
+  details: Record<string, unknown>;
+}
+
 /** GET /api/queue/summary: where the review queue stands for the signed-in annotator. */
 export interface QueueSummary {
   available: number;

@@ -11,7 +11,8 @@ class Role(models.TextChoices):
 
 
 class AuditEvent(models.Model):
-    """Append-only record of every write: who did what to which object, and when."""
+    """Append-only record of every write and of reads that matter (who opened a study, downloaded a report):
+    who did what to which object, and when."""
 
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

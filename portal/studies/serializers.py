@@ -1,7 +1,22 @@
 from rest_framework import serializers
 
 from detection.models import ScoringJob
+from portal.accounts.models import AuditEvent
+from portal.accounts.services import primary_role
 from portal.studies.models import Instance, Series, Study
+
+
+class AccessEventSerializer(serializers.ModelSerializer):
+    time = serializers.DateTimeField(source="created")
+    user = serializers.CharField(source="actor.username", default=None, allow_null=True)
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AuditEvent
+        fields = ["time", "user", "role", "action", "details"]
+
+    def get_role(self, event: AuditEvent) -> str | None:
+        return primary_role(event.actor) if event.actor else None
 
 
 class ModelVersionBriefSerializer(serializers.Serializer):

@@ -12,10 +12,13 @@ from datetime import date, datetime
 import pydicom
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from pydicom.multival import MultiValue
 
+from portal.accounts.models import AuditEvent
 from portal.accounts.services import audit
 from portal.studies import dicomweb, header
 from portal.studies.ingest import (
@@ -323,6 +326,27 @@ def sync_from_pacs(*, actor: User | None = None) -> dict[str, int]:
                 counts["instances"] += len(datasets)
     audit(actor, "pacs.sync", object_type="PACS", object_id=settings.DICOMWEB_URL, **counts)
     return counts
+
+
+# One access record per user, study and hour: the viewer makes hundreds of requests for one look at a study.
+STUDY_VIEW_WINDOW_S = 3600
+
+
+def record_study_view(*, user: User, study_uid: str, via: str) -> None:
+    """Audit that the user opened the study (its page, a series in the viewer, or its images over DICOMweb).
+    The window is checked in the cache first, so a proxied frame request costs no query."""
+    if not cache.add(f"study-view:{user.pk}:{study_uid}", True, STUDY_VIEW_WINDOW_S):
+        return
+    if study := Study.objects.filter(study_uid=study_uid).first():
+        audit(user, "study.view", study, via=via)
+
+
+def study_access_log(study: Study) -> QuerySet[AuditEvent]:
+    """Who opened the study, who was given or lost access to it, and which claims referenced it, newest first."""
+    return AuditEvent.objects.filter(
+        Q(object_type="Study", object_id=str(study.pk))
+        | Q(action="claim.reference_study", details__study_uid=study.study_uid)
+    ).select_related("actor")
 
 
 def study_share(*, actor: User, study: Study, user: User, kind: str = StudyAccess.Kind.SHARE) -> StudyAccess:

@@ -15,20 +15,22 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_seriali
 from PIL import Image
 from rest_framework import generics, serializers, status
 from rest_framework.authentication import TokenAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from detection.models import ScoringJob
 from detection.services import ScoringInProgress, heatmap_slice, latest_done_job, rescore_series
+from portal.accounts.models import Role
 from portal.accounts.permissions import CanBrowseStudies, CanRescore, CanUpload
-from portal.accounts.services import primary_role
+from portal.accounts.services import has_role, primary_role
 from portal.api_schema import binary, errors, file_errors
 from portal.renderers import download_renderers
 from portal.studies import dicomweb, selectors, services
 from portal.studies.models import Instance, Series
 from portal.studies.serializers import (
+    AccessEventSerializer,
     JobSerializer,
     SeriesDetailSerializer,
     StudyDetailSerializer,
@@ -135,6 +137,25 @@ class StudyDetailView(generics.RetrieveAPIView):
     def get_queryset(self):
         return selectors.study_list(self.request.user).prefetch_related("series")
 
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        services.record_study_view(user=request.user, study_uid=kwargs["study_uid"], via="study page")
+        return response
+
+
+class StudyAccessLogView(generics.ListAPIView):
+    """Who opened the study, who was given or lost access, which claims referenced it: for its uploader
+    and admins."""
+
+    permission_classes = [CanBrowseStudies]
+    serializer_class = AccessEventSerializer
+
+    def get_queryset(self):
+        study = get_object_or_404(selectors.visible_studies(self.request.user), study_uid=self.kwargs["study_uid"])
+        if not (study.uploaded_by_id == self.request.user.pk or has_role(self.request.user, Role.ADMIN)):
+            raise PermissionDenied("only the study's uploader and admins read its access log")
+        return services.study_access_log(study)
+
 
 class SeriesDetailView(generics.RetrieveAPIView):
     permission_classes = [CanBrowseStudies]
@@ -144,6 +165,11 @@ class SeriesDetailView(generics.RetrieveAPIView):
     def get_queryset(self):
         ordered = Instance.objects.order_by("slice_index", "instance_number")
         return selectors.visible_series(self.request.user).prefetch_related(Prefetch("instances", ordered))
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        services.record_study_view(user=request.user, study_uid=response.data["study_uid"], via="viewer")
+        return response
 
 
 class JobListView(generics.ListAPIView):
@@ -324,6 +350,7 @@ def dicomweb_proxy(request, path: str):
                                        "slashes (no '..', '%' or empty segments)"}, status=400)  # fmt: skip
     if not _can_view_study(user, parts[1]):
         return JsonResponse({"detail": "study not found"}, status=404)
+    services.record_study_view(user=user, study_uid=parts[1], via="DICOMweb")
     try:
         upstream = dicomweb.open_stream(path, request.META.get("QUERY_STRING", ""),
                                         request.headers.get("Accept", ""))

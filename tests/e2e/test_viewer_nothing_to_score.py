@@ -35,6 +35,11 @@ def test_abdominal_slice_shows_no_verdict(live_server, orthanc, shared_data, use
     job.save(update_fields=["model_version"])
     page.goto(f"{live_server.url}/studies/{study_uid}")
     assert "(retired: re-score to use the active model)" in page.get_by_test_id("series-model").inner_text()
+    # The uploader reads who opened the study: themselves, a moment ago in the viewer.
+    opened = page.locator("[data-testid=access-row][data-action='study.view']")
+    opened.first.wait_for()
+    row = opened.first.inner_text()
+    assert f"{clinician.username} · clinician" in row and "opened it (viewer)" in row
     assert page.get_by_test_id("verdict").inner_text() == "No verdict · no lung tissue"
     assert page.get_by_test_id("series-nothing-to-score").is_visible()
     # Re-score: a new job, scored by the current model, with the same outcome.

@@ -6,6 +6,7 @@ import { createSharePanel } from '../shares/sharePanel';
 import { createStudyLabelsPanel } from './studyLabels';
 import type { Me, SeriesSummary } from '../types';
 import { verdictBadge } from '../verdict';
+import { createAccessLogPanel } from './accessLog';
 import { seriesScoring } from './seriesScoring';
 
 /** One study: its series (open in the viewer) and, for clinicians and admins, its encrypted shares. */
@@ -46,7 +47,8 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
               ' ', scoringOf(series))))),
       me.role === 'insurer' ? null : createStudyLabelsPanel(study, me),
       canShare ? createInsurerAccessPanel(study.study_uid) : null,
-      canShare ? createSharePanel(study.study_uid) : null);
+      canShare ? createSharePanel(study.study_uid) : null,
+      me.role === 'clinician' || me.role === 'admin' ? createAccessLogPanel(study.study_uid) : null);
   } catch (error) {
     const text = error instanceof ApiError && error.status === 404 ? 'This study does not exist or you cannot see it.' : `Could not load the study: ${(error as Error).message}`;
     replaceChildren(section, h('p', { className: 'small' }, h('a', { href: '/studies' }, '← Studies')), h('p', { className: 'error-text', 'data-testid': 'study-error' }, text));

@@ -1,0 +1,47 @@
+import { api, ApiError } from '../api';
+import { formatDateTime, h, replaceChildren } from '../dom';
+import type { AccessEvent } from '../types';
+
+/** An audit event of the study in words. */
+function describe(event: AccessEvent): string {
+  const d = event.details as Record<string, string | undefined>;
+  switch (event.action) {
+    case 'study.view': return `opened it (${d.via ?? 'portal'})`;
+    case 'study.share': return `shared it with ${d.user ?? '?'}`;
+    case 'study.assign': return `assigned it to ${d.user ?? '?'}`;
+    case 'study.share_insurer': return `gave insurer ${d.insurer ?? '?'} access`;
+    case 'study.unshare_insurer': return `revoked insurer ${d.insurer ?? '?'}'s access`;
+    case 'claim.reference_study': return 'referenced it in a claim';
+    default: return event.action;
+  }
+}
+
+/**
+ * Who opened the study and who was given access, newest first: for its uploader and admins (the API
+ * answers 403 to anyone else, and the panel then stays hidden).
+ */
+export function createAccessLogPanel(studyUid: string): HTMLElement {
+  const panel = h('section', { className: 'panel', 'data-testid': 'access-log', hidden: true });
+  void (async () => {
+    try {
+      const page = await api.studyAccessLog(studyUid);
+      replaceChildren(panel,
+        h('h2', {}, 'Access log'),
+        h('p', { className: 'muted small' }, `Who opened this study (one entry per person and hour) and who was given access${page.next ? `; the latest ${page.results.length} of ${page.count}` : ''}.`),
+        page.results.length === 0 ? h('p', { className: 'muted small' }, 'Nobody has opened it yet.') :
+          h('table', { className: 'table' },
+            h('thead', {}, h('tr', {}, h('th', {}, 'When'), h('th', {}, 'Who'), h('th', {}, 'What'))),
+            h('tbody', {}, page.results.map((event) => h('tr', { 'data-testid': 'access-row', 'data-action': event.action },
+              h('td', { className: 'small' }, formatDateTime(event.time)),
+              h('td', {}, event.user ?? 'system', event.role ? h('span', { className: 'muted small' }, ` · ${event.role}`) : null),
+              h('td', {}, describe(event)))))));
+      panel.hidden = false;
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 403)) {
+        replaceChildren(panel, h('h2', {}, 'Access log'), h('p', { className: 'error-text' }, `Could not load the access log: ${(error as Error).message}`));
+        panel.hidden = false;
+      }
+    }
+  })();
+  return panel;
+}
