@@ -21,9 +21,9 @@ def retouch(grey: np.ndarray, x: int, y: int, radius: float = 9.0) -> np.ndarray
 
 def load_demo_claim(*, clinician: User, insurer: User, study: Study, middle_slice: pydicom.Dataset) -> Claim | None:
     """Share the study with the insurer and file the demo claim (once; None when it exists)."""
-    services.study_share_with_insurer(actor=clinician, study=study, insurer=insurer)
     if Claim.objects.filter(insurer=insurer, reference=DEMO_REFERENCE).exists():
-        return None
+        return None  # loaded before (every start of scripts/run.sh asks): no repeated share in the access log
+    services.study_share_with_insurer(actor=clinician, study=study, insurer=insurer)
     claim = services.claim_create(actor=insurer, reference=DEMO_REFERENCE, description=(
         "Demo claim: an untouched lung-window export of the demo CT's middle slice, and a copy of it with a "
         "nodule painted into the right lung."))

@@ -9,7 +9,8 @@ function describe(event: AccessEvent): string {
     case 'study.view': return `opened it (${d.via ?? 'portal'})`;
     case 'study.share': return `shared it with ${d.user ?? '?'}`;
     case 'study.assign': return `assigned it to ${d.user ?? '?'}`;
-    case 'study.share_insurer': return `gave insurer ${d.insurer ?? '?'} access`;
+    case 'study.share_insurer':
+      return (event.details.created === false ? `confirmed insurer ${d.insurer ?? '?'}'s access (already granted)` : `gave insurer ${d.insurer ?? '?'} access`);
     case 'study.unshare_insurer': return `revoked insurer ${d.insurer ?? '?'}'s access`;
     case 'claim.reference_study': return 'referenced it in a claim';
     default: return event.action;
