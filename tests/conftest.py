@@ -1,11 +1,14 @@
 """Shared fixtures: real PostgreSQL (pytest-django), a real Orthanc with DICOMweb, real Celery workers."""
 
+import base64
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -173,3 +176,14 @@ def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
+
+
+def pdf_text(pdf: bytes) -> bytes:
+    """The decoded content streams of reportlab's PDF (ASCII85 + Flate), where its text operators are."""
+    out = []
+    for stream in re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.S):
+        try:
+            out.append(zlib.decompress(base64.a85decode(stream.strip().removesuffix(b"~>"))))
+        except (ValueError, zlib.error):
+            continue  # an image or a stream with another filter
+    return b"\n".join(out)

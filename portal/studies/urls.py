@@ -8,6 +8,7 @@ urlpatterns = [
     path("studies", views.StudyListView.as_view(), name="study-list"),
     path("studies/<str:study_uid>", views.StudyDetailView.as_view(), name="study-detail"),
     path("studies/<str:study_uid>/access", views.StudyAccessLogView.as_view(), name="study-access-log"),
+    path("studies/<str:study_uid>/report.pdf", views.StudyReportView.as_view(), name="study-report"),
     path("series/<str:series_uid>", views.SeriesDetailView.as_view(), name="series-detail"),
     path("series/<str:series_uid>/scores", views.SeriesScoresView.as_view(), name="series-scores"),
     path("series/<str:series_uid>/rescore", views.SeriesRescoreView.as_view(), name="series-rescore"),

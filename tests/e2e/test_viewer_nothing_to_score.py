@@ -5,7 +5,7 @@ import pytest
 
 from detection.models import ModelVersion, ScoringJob
 from detection.services import run_scoring_job
-from tests.conftest import fresh_copies, upload_paths
+from tests.conftest import fresh_copies, pdf_text, upload_paths
 from tests.e2e.browser import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -42,6 +42,10 @@ def test_abdominal_slice_shows_no_verdict(live_server, orthanc, shared_data, use
     assert f"{clinician.username} · clinician" in row and "opened it (viewer)" in row
     assert page.get_by_test_id("verdict").inner_text() == "No verdict · no lung tissue"
     assert page.get_by_test_id("series-nothing-to-score").is_visible()
+    with page.expect_download() as download:
+        page.get_by_test_id("study-report").click()
+    report = download.value.path().read_bytes()
+    assert report.startswith(b"%PDF") and b"no lung tissue to score" in pdf_text(report)
     # Re-score: a new job, scored by the current model, with the same outcome.
     page.get_by_test_id("series-rescore").click()
     status = page.locator(f"[data-testid=series-job-status]:not([data-job-id='{job.pk}'])")

@@ -21,6 +21,7 @@ MATRIX = {
     "GET /api/series/{series}": [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, UNAUTH],
     "GET /api/series/{series}/scores": [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, UNAUTH],
     "GET /api/series/{series}/heatmap/0.png": [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, UNAUTH],
+    "GET /api/studies/{study}/report.pdf": [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, UNAUTH],
     "GET /api/studies/{study}/access": [OK, NOT_FOUND, FORBIDDEN, NOT_FOUND, FORBIDDEN, FORBIDDEN, OK, UNAUTH],
     "GET /api/jobs/{job}":     [OK, NOT_FOUND, OK, NOT_FOUND, OK, FORBIDDEN, OK, UNAUTH],
     "GET /dicomweb/studies/{study}/series/{series}/metadata": [OK, NOT_FOUND, OK, NOT_FOUND, OK, NOT_FOUND, OK,

@@ -1,0 +1,156 @@
+"""A study's tamper report as a PDF (reportlab): per series the detector's verdict, its most suspicious
+locations with the slice in the lung window under the heatmap, and the labels annotators placed.
+
+Deterministic like the claim report (invariant mode, nothing printed from "now"): the same stored scores,
+labels and images give the same bytes. Slices come from the PACS (WADO-RS), as the viewer's do.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from xml.sax.saxutils import escape
+
+import numpy as np
+from PIL import Image as PILImage
+from PIL import ImageDraw
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from detection.models import LocationScore, ScoringJob
+from detection.services import heatmap_slice, latest_done_job
+from portal.claims import imaging
+from portal.studies import dicomweb
+from portal.studies.models import Series, Study
+
+CLASSES = ("TB", "TM", "FB", "FM")
+TOP_LOCATIONS = 8
+FIGURES = 3  # slices shown, the most suspicious first
+VERDICT_WORDS = {"TB": "no tampering found (true benign)", "TM": "no tampering found (true malignant)",
+                 "FB": "tampering suspected: a real tumour removed (FB)",
+                 "FM": "tampering suspected: a fake tumour injected (FM)"}
+GRID = TableStyle([("FONTSIZE", (0, 0), (-1, -1), 8), ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
+                   ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey), ("VALIGN", (0, 0), (-1, -1), "TOP")])
+
+
+def threshold_at(job: ScoringJob, slice_index: int, n_slices: int) -> float | None:
+    """The flag threshold of a slice: the first and last (no neighbour) may have their own."""
+    edge = slice_index in (0, n_slices - 1) and job.edge_flag_threshold is not None
+    return job.edge_flag_threshold if edge else job.flag_threshold
+
+
+def verdict_text(job: ScoringJob | None) -> str:
+    if job is None:
+        return "not scored yet"
+    if job.scored_locations == 0:
+        return "no verdict: no lung tissue to score"
+    return VERDICT_WORDS.get(job.verdict, job.verdict or "none")
+
+
+def series_rows(series: Series, job: ScoringJob | None) -> list[tuple[str, str]]:
+    """Label/value pairs for one series."""
+    rows = [("Series", f"{series.modality} {series.description or ''} ({series.instances.count()} images)"),
+            ("Series UID", series.series_uid), ("Verdict", verdict_text(job))]
+    if job is not None:
+        model = job.model_version.name if job.model_version else "unknown"
+        rows += [("Model", f"{model}, scored {job.finished:%Y-%m-%d %H:%M UTC}"),
+                 ("Flag threshold", "not recorded" if job.flag_threshold is None
+                  else f"{job.flag_threshold:.4f} (P(FB)+P(FM) at a location)"),
+                 ("Findings", f"{job.flagged_locations if job.flagged_locations is not None else '?'} location(s) "
+                              "at or above the threshold")]
+    return rows
+
+
+def top_locations(job: ScoringJob) -> list[LocationScore]:
+    return list(job.location_scores.order_by("-tamper", "slice_index", "y", "x")[:TOP_LOCATIONS])
+
+
+def slice_figure(series: Series, job: ScoringJob, location: LocationScore, n_slices: int) -> bytes:
+    """PNG: the location's slice in the lung window, the heatmap over it (amber below the slice's flag
+    threshold, red at it) and a ring at the location."""
+    sop = job.slice_scores.get(slice_index=location.slice_index).sop_instance_uid
+    ds = dicomweb.retrieve_instance(series.study.study_uid, series.series_uid, sop)
+    grey = imaging.render_lung(ds)
+    rgb = imaging.heatmap_overlay(grey, heatmap_slice(job, location.slice_index),
+                                  threshold_at(job, location.slice_index, n_slices))
+    image = PILImage.fromarray(np.asarray(rgb))
+    r = max(6, grey.shape[0] // 40)
+    ImageDraw.Draw(image).ellipse([location.x - r, location.y - r, location.x + r, location.y + r],
+                                  outline=(0, 200, 255), width=2)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
+def label_counts(study: Study) -> dict[str, Counter]:
+    from annotations.models import Label
+
+    counts: dict[str, Counter] = {}
+    for series_uid, label_class in Label.objects.filter(study=study, is_deleted=False).values_list(
+            "series__series_uid", "label_class"):
+        counts.setdefault(series_uid, Counter())[label_class] += 1
+    return counts
+
+
+def render_pdf(study: Study) -> bytes:
+    buf = io.BytesIO()
+    styles = getSampleStyleSheet()
+    small = styles["BodyText"].clone("small", fontSize=7.5, leading=9)
+
+    def p(text: str, style=small) -> Paragraph:
+        return Paragraph(escape(str(text)), style)
+
+    doc = SimpleDocTemplate(
+        buf, pagesize=A4, leftMargin=14 * mm, rightMargin=14 * mm, topMargin=14 * mm, bottomMargin=14 * mm,
+        title=f"Tamper report {study.study_uid}", author="Medical image tamper detection portal",
+        subject=study.study_uid, creator="portal.studies", invariant=1,
+    )
+    patient = study.patient
+    story = [p("Tamper detection report", styles["Title"]),
+             p(f"Patient {patient.patient_name or '-'} ({patient.patient_id}) | study date "
+               f"{study.study_date or '-'} | {study.description or ''}"),
+             p(f"Study UID {study.study_uid}"), Spacer(1, 4 * mm)]
+    labels = label_counts(study)
+    for series in study.series.order_by("series_number", "series_uid"):
+        job = latest_done_job(series)
+        story.append(p(f"{series.modality} series {series.series_number or ''}: {series.description or ''}",
+                       styles["Heading2"]))
+        rows = series_rows(series, job)
+        counted = labels.get(series.series_uid)
+        rows.append(("Labels", ", ".join(f"{c} {counted[c]}" for c in CLASSES if counted and counted[c])
+                     or "none yet"))
+        table = Table([[p(k), p(v)] for k, v in rows], colWidths=[32 * mm, 150 * mm])
+        table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("GRID", (0, 0), (-1, -1), 0.2, colors.grey)]))
+        story += [table, Spacer(1, 3 * mm)]
+        if job is None or job.scored_locations == 0:
+            continue
+        n_slices = job.slice_scores.count()
+        located = top_locations(job)
+        if not located:
+            continue
+        head = ["Slice", "x, y", "P(FB)+P(FM)", "Most likely", "Finding"]
+        body = [[str(loc.slice_index + 1), f"{loc.x}, {loc.y}", f"{loc.tamper:.4f}",
+                 max(CLASSES, key=lambda c: loc.probs()[c]),
+                 "yes" if (t := threshold_at(job, loc.slice_index, n_slices)) is not None and loc.tamper >= t
+                 else "no"] for loc in located]
+        table = Table([head, *body], colWidths=[18 * mm, 28 * mm, 28 * mm, 24 * mm, 20 * mm])
+        table.setStyle(GRID)
+        story += [p(f"Most suspicious locations (of {job.scored_locations or 'all'} scored)", styles["Heading3"]),
+                  table, Spacer(1, 3 * mm)]
+        shown, cells, captions = set(), [], []
+        for loc in located:
+            if loc.slice_index in shown or len(shown) == FIGURES:
+                continue
+            shown.add(loc.slice_index)
+            png = slice_figure(series, job, loc, n_slices)
+            cells.append(Image(io.BytesIO(png), width=56 * mm, height=56 * mm))
+            captions.append(p(f"slice {loc.slice_index + 1}, ring at ({loc.x}, {loc.y}): {loc.tamper:.3f}"))
+        story += [Table([cells, captions], colWidths=[60 * mm] * len(cells)), Spacer(1, 6 * mm)]
+    story.append(p("Heatmaps: tamper probability P(FB)+P(FM) per location, amber below the model's calibrated flag "
+                   "threshold and red at or above it (a finding). Slices are rendered in the lung window "
+                   "(-600/1500 HU). The verdict is the model's, not a diagnosis."))
+    doc.build(story)
+    return buf.getvalue()
