@@ -50,7 +50,8 @@ def model_rollback(request, pk: int):
 }))
 @extend_schema(methods=["POST"], operation_id="models_rescore_stale", request=None, responses={
     202: inline_serializer("RescoreStale", {"queued": serializers.IntegerField(),
-                                            "already_pending": serializers.IntegerField()}),
+                                            "already_pending": serializers.IntegerField(),
+                                            "not_scored": serializers.IntegerField(help_text="not CT")}),
     **errors(403)})  # fmt: skip
 @api_view(["GET", "POST"])
 @permission_classes([CanReadModels])

@@ -114,13 +114,27 @@ def current_model_version() -> ModelVersion:
             or register_default_model_version())
 
 
-def enqueue_scoring(*, series: Series) -> ScoringJob:
-    """The series' queued job, or a new one.
+# The detector was trained on CT lungs in Hounsfield units: another modality's pixels mean nothing to it.
+SCORED_MODALITIES = frozenset({"CT"})
+
+
+def not_scored_reason(series: Series) -> str:
+    """Why the detector does not score this series; "" when it does (a series without a modality is tried)."""
+    if series.modality and series.modality.upper() not in SCORED_MODALITIES:
+        return (f"not scored: the detector scores CT series (lungs in Hounsfield units), and this series is "
+                f"{series.modality}")
+    return ""
+
+
+def enqueue_scoring(*, series: Series) -> ScoringJob | None:
+    """The series' queued job, or a new one; None for a series the detector does not score.
 
     A large series arrives in several upload requests (the SPA sends 100 files per request); a job that
     has not started yet will fetch the whole series from the PACS, so it serves every later request too.
     A running or finished job may miss the new instances, so then exactly one new job is queued.
     """
+    if not_scored_reason(series):
+        return None
     with transaction.atomic():
         # Serialise concurrent uploads of one series, so two requests cannot both create a job.
         list(Series.objects.select_for_update().filter(pk=series.pk).values_list("pk", flat=True))
@@ -146,7 +160,11 @@ def enqueue_scoring(*, series: Series) -> ScoringJob:
     return job
 
 
-class ScoringInProgress(Exception):
+class CannotRescore(Exception):
+    """Why a re-score request queues nothing."""
+
+
+class ScoringInProgress(CannotRescore):
     """The series already has a job that will score it."""
 
 
@@ -154,10 +172,13 @@ def rescore_series(*, series: Series, actor: User) -> ScoringJob:
     """Score the series again with the current model: after a failed job, or when a newer model is active.
     A job already queued or running makes a new one pointless (ScoringInProgress); a queued job whose message
     never reached the broker is sent again (enqueue_scoring)."""
+    if reason := not_scored_reason(series):
+        raise CannotRescore(reason)
     pending = series.scoring_jobs.filter(status__in=[ScoringJob.Status.QUEUED, ScoringJob.Status.RUNNING]).first()
     if pending is not None and not (pending.status == ScoringJob.Status.QUEUED and pending.error):
         raise ScoringInProgress(f"this series is already {pending.status} for scoring (job {pending.pk})")
-    job = enqueue_scoring(series=series)
+    if (job := enqueue_scoring(series=series)) is None:  # not scorable; checked above, so only by a race
+        raise CannotRescore(not_scored_reason(series))
     audit(actor, "series.rescore", series, job=job.pk)
     return job
 
@@ -172,15 +193,18 @@ def stale_series() -> QuerySet[Series]:
 
 
 def rescore_stale(*, actor: User) -> dict[str, int]:
-    """Re-score every stale series with the current model; one already queued or running is left to its job."""
-    queued = pending = 0
+    """Re-score every stale series with the current model; one already queued or running is left to its job,
+    one the detector no longer scores (not CT, scored before that rule) is skipped."""
+    counts = {"queued": 0, "already_pending": 0, "not_scored": 0}
     for series in stale_series().select_related("study"):
         try:
             rescore_series(series=series, actor=actor)
-            queued += 1
+            counts["queued"] += 1
         except ScoringInProgress:
-            pending += 1
-    return {"queued": queued, "already_pending": pending}
+            counts["already_pending"] += 1
+        except CannotRescore:
+            counts["not_scored"] += 1
+    return counts
 
 
 def run_scoring_job(*, job_id: int) -> ScoringJob:

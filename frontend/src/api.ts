@@ -193,7 +193,7 @@ export const api = {
   singleImageModel: () => getJson<SingleImageModel>('/api/models/single-image'),
   staleSeries: () => getJson<{ model: string; stale_series: number }>('/api/models/stale-series'),
   rescoreStaleSeries: async () =>
-    (await apiRequest<{ queued: number; already_pending: number }>('POST', '/api/models/stale-series')).data,
+    (await apiRequest<{ queued: number; already_pending: number; not_scored: number }>('POST', '/api/models/stale-series')).data,
   rollbackModel: async (id: number) =>
     (await apiRequest<ModelVersionRecord>('POST', `/api/models/${id}/rollback`)).data,
   retrainRuns: () => getJson<Page<RetrainRun>>('/api/retrain'),

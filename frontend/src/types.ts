@@ -88,6 +88,8 @@ export interface SeriesSummary {
   description: string;
   num_instances: number;
   job: JobSummary | Job | null;
+  /** Why the detector does not score this series (e.g. not CT); empty when it does. */
+  not_scored_reason?: string;
 }
 
 export interface StudyDetail extends StudySummary {
@@ -110,6 +112,7 @@ export interface SeriesDetail {
   description: string;
   instances: Instance[];
   job: JobSummary | Job | null;
+  not_scored_reason?: string;
 }
 
 export interface SliceScore {

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from detection.models import ScoringJob
+from detection.services import not_scored_reason
 from portal.accounts.models import AuditEvent
 from portal.accounts.services import primary_role
 from portal.studies.models import Instance, Series, Study
@@ -66,10 +67,16 @@ class StudySerializer(serializers.ModelSerializer):
 class SeriesBriefSerializer(serializers.ModelSerializer):
     num_instances = serializers.SerializerMethodField()
     job = serializers.SerializerMethodField()
+    not_scored_reason = serializers.SerializerMethodField(
+        help_text="why the detector does not score this series (e.g. not CT); empty when it does")
 
     class Meta:
         model = Series
-        fields = ["series_uid", "modality", "description", "series_number", "num_instances", "job"]
+        fields = ["series_uid", "modality", "description", "series_number", "num_instances", "job",
+                  "not_scored_reason"]
+
+    def get_not_scored_reason(self, series: Series) -> str:
+        return not_scored_reason(series)
 
     def get_num_instances(self, series: Series) -> int:
         return series.instances.count()

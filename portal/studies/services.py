@@ -202,7 +202,7 @@ def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[
         shutil.rmtree(batch.staging_dir, ignore_errors=True)
     from detection.services import enqueue_scoring
 
-    jobs = [enqueue_scoring(series=series) for series in touched.values()]
+    jobs = [job for series in touched.values() if (job := enqueue_scoring(series=series))]
     return stored_rows, refused, jobs
 
 

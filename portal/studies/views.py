@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from detection.models import ScoringJob
-from detection.services import ScoringInProgress, heatmap_slice, latest_done_job, rescore_series
+from detection.services import CannotRescore, heatmap_slice, latest_done_job, rescore_series
 from portal.accounts.models import AuditEvent, Role
 from portal.accounts.permissions import CanBrowseStudies, CanRescore, CanUpload
 from portal.accounts.services import audit, has_role, primary_role
@@ -219,12 +219,13 @@ class SeriesRescoreView(APIView):
     permission_classes = [CanRescore]
 
     @extend_schema(request=None, responses={202: JobSerializer, **errors(404),
-                                            **errors(409, description="already queued or being scored")})
+                                            **errors(409, description="already queued or being scored, or a "
+                                                                      "modality the detector does not score")})
     def post(self, request, series_uid: str):
         series = _visible_series_or_404(request.user, series_uid)
         try:
             job = rescore_series(series=series, actor=request.user)
-        except ScoringInProgress as exc:
+        except CannotRescore as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         job = ScoringJob.objects.select_related("series__study", "model_version").get(pk=job.pk)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -59,3 +59,20 @@ def test_abdominal_slice_shows_no_verdict(live_server, orthanc, shared_data, use
     assert page.get_by_test_id("filter-verdict").input_value() == "nothing_to_score"
     page.get_by_test_id("filter-verdict").select_option("genuine")
     page.get_by_test_id("study-row").first.wait_for(state="detached", timeout=10_000)
+
+
+def test_a_series_of_another_modality_says_it_is_not_scored(live_server, orthanc, ct_files, user_factory, page,
+                                                            tmp_path):
+    from tests.portal.test_scoring import mr_copies
+
+    clinician = user_factory("clinician")
+    outcome = upload_paths(clinician, mr_copies(ct_files[45:47], tmp_path))
+    study_uid, series_uid = outcome.stored[0]["study_uid"], outcome.stored[0]["series_uid"]
+    page.goto(f"{live_server.url}/viewer/{study_uid}/{series_uid}")
+    log_in(page, clinician.username)
+    page.get_by_test_id("not-scored-reason").wait_for(timeout=30_000)
+    assert page.get_by_test_id("score-status").inner_text() == "Not scored"
+    assert page.get_by_test_id("not-scored-reason").inner_text().endswith("this series is MR")
+    page.goto(f"{live_server.url}/studies/{study_uid}")
+    assert "this series is MR" in page.get_by_test_id("series-not-scored").inner_text()
+    assert page.get_by_test_id("series-rescore").count() == 0

@@ -122,6 +122,33 @@ def test_a_series_with_nothing_to_score_leaves_the_study_verdict_to_the_others(u
     assert (study.verdict, study.verdict_score) == ("TB", 0.9)
 
 
+def mr_copies(paths, tmp_path):
+    """CT slices relabelled MR: pixels the CT detector would misread as Hounsfield units."""
+    import pydicom
+
+    copies = fresh_copies(paths, tmp_path)
+    for path in copies:
+        ds = pydicom.dcmread(path)
+        ds.Modality = "MR"
+        ds.save_as(path, enforce_file_format=True)
+    return copies
+
+
+@pytest.mark.django_db
+def test_a_series_of_another_modality_is_stored_but_not_scored(orthanc, ct_files, tmp_path, user_factory,
+                                                               api_client):
+    owner = user_factory("clinician")
+    outcome = upload_paths(owner, mr_copies(ct_files[45:47], tmp_path))
+    assert len(outcome.stored) == 2 and outcome.jobs == []
+    series_uid = outcome.stored[0]["series_uid"]
+    client = api_client(owner)
+    reason = client.get(f"/api/series/{series_uid}").json()["not_scored_reason"]
+    assert "detector scores CT series" in reason and reason.endswith("this series is MR")
+    refused = client.post(f"/api/series/{series_uid}/rescore")
+    assert refused.status_code == 409 and refused.json()["detail"] == reason
+    assert not ScoringJob.objects.filter(series__series_uid=series_uid).exists()
+
+
 @pytest.mark.django_db
 def test_rescore_runs_a_new_job_only_when_none_is_pending(orthanc, ct_files, tmp_path, user_factory, api_client):
     """A clinician re-scores their series (after a failure, or for a newer model): refused while a job is
@@ -168,7 +195,7 @@ def test_series_scored_by_an_older_model_are_listed_and_rescored_by_an_admin(use
     assert expert.get("/api/models/stale-series").json() == {"model": "m:new", "stale_series": 2}
     assert expert.post("/api/models/stale-series").status_code == 403
     answer = admin.post("/api/models/stale-series")
-    assert answer.status_code == 202 and answer.json() == {"queued": 1, "already_pending": 1}
+    assert answer.status_code == 202 and answer.json() == {"queued": 1, "already_pending": 1, "not_scored": 0}
     assert stale.scoring_jobs.filter(status=ScoringJob.Status.QUEUED).count() == 1
     assert not current.scoring_jobs.exclude(status=ScoringJob.Status.DONE).exists()
 

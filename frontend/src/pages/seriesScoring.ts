@@ -27,6 +27,10 @@ export function seriesScoring(series: SeriesSummary, me: Me, onFinished: () => v
     const nothing = full && full.status === 'done' && full.scored_locations === 0
       ? h('span', { className: 'badge verdict-none', title: NOTHING_TO_SCORE, 'data-testid': 'series-nothing-to-score' }, 'no lung tissue: no verdict') : null;
     const idle = !job || job.status === 'done' || job.status === 'failed';
+    if (!job && series.not_scored_reason) {
+      replaceChildren(element, h('span', { className: 'muted small', 'data-testid': 'series-not-scored' }, series.not_scored_reason));
+      return;
+    }
     const button = canRescore(me) && idle ? h('button', { type: 'button', className: 'btn btn-small', 'data-testid': 'series-rescore', title: 'Score this series again with the current model' }, 'Re-score') : null;
     button?.addEventListener('click', () => void rescore(button));
     replaceChildren(element, status, ' ', model, ' ', nothing, ' ', button, note ? h('span', { className: 'error-text small' }, ` ${note}`) : null);

@@ -642,6 +642,13 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       return;
     }
     if (destroyed) return;
+    if (!scores && series?.not_scored_reason) {
+      replaceChildren(scoreInfo, h('span', { className: 'badge status-none', 'data-testid': 'score-status' }, 'Not scored'), ' ',
+        h('span', { className: 'small', 'data-testid': 'not-scored-reason' }, series.not_scored_reason));
+      overlayNote.textContent = 'No heatmap: the detector does not score this series.';
+      replaceChildren(locationList, h('li', { className: 'muted small' }, 'No scores.'));
+      return;
+    }
     if (!scores) {
       const job = series?.job;
       const state = job ? `Scoring ${job.status}${job.status === 'failed' && 'error' in job && job.error ? `: ${job.error}` : ''}` : 'Not scored yet';
