@@ -118,12 +118,16 @@ def current_model_version() -> ModelVersion:
 SCORED_MODALITIES = frozenset({"CT"})
 
 
-def not_scored_reason(series: Series) -> str:
-    """Why the detector does not score this series; "" when it does (a series without a modality is tried)."""
-    if series.modality and series.modality.upper() not in SCORED_MODALITIES:
-        return (f"not scored: the detector scores CT series (lungs in Hounsfield units), and this series is "
-                f"{series.modality}")
+def modality_not_scored(modality: str, what: str = "series") -> str:
+    """Why the detector does not score images of this modality; "" when it does (no modality: tried)."""
+    if modality and modality.upper() not in SCORED_MODALITIES:
+        return f"not scored: the detector scores CT (lungs in Hounsfield units), and this {what} is {modality}"
     return ""
+
+
+def not_scored_reason(series: Series) -> str:
+    """Why the detector does not score this series; "" when it does."""
+    return modality_not_scored(series.modality)
 
 
 def enqueue_scoring(*, series: Series) -> ScoringJob | None:

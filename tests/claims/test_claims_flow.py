@@ -275,3 +275,18 @@ def test_an_image_without_lungs_gets_no_detector_verdict(claim_setup, shared_dat
 
     rows = dict(image_rows(ClaimImage.objects.get(claim_id=claim_setup["claim_id"], position=1)))
     assert rows["Verdict"] == "none: no lung tissue to score in this image"
+
+
+def test_a_dicom_image_of_another_modality_gets_no_detector_verdict(claim_setup, ct_slice_paths):
+    """The detector reads CT in Hounsfield units: an X-ray (here a CT slice relabelled CR, under new UIDs)
+    is not scored, and the claim says why instead of printing a verdict that means nothing."""
+    ds = pydicom.dcmread(ct_slice_paths[0])
+    ds.Modality = "CR"
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    image = post_file(claim_setup["client"], claim_setup["claim_id"], "xray.dcm", buf.getvalue())
+    detector = image["result"]["detector"]
+    assert detector["available"] is False and detector["error"].endswith("this image is CR")
+    assert image["status"] == "authentic"  # its pixels are a signed original's: provenance decides
+    assert "detector not available: not scored: the detector scores CT" in " ".join(image["result"]["reasons"])
