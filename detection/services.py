@@ -137,8 +137,11 @@ def enqueue_scoring(*, series: Series) -> ScoringJob | None:
     has not started yet will fetch the whole series from the PACS, so it serves every later request too.
     A running or finished job may miss the new instances, so then exactly one new job is queued.
     """
-    if not_scored_reason(series):
-        return None
+    return None if not_scored_reason(series) else _queue_job(series)
+
+
+def _queue_job(series: Series) -> ScoringJob:
+    """enqueue_scoring for a series the detector scores."""
     with transaction.atomic():
         # Serialise concurrent uploads of one series, so two requests cannot both create a job.
         list(Series.objects.select_for_update().filter(pk=series.pk).values_list("pk", flat=True))
@@ -175,14 +178,13 @@ class ScoringInProgress(CannotRescore):
 def rescore_series(*, series: Series, actor: User) -> ScoringJob:
     """Score the series again with the current model: after a failed job, or when a newer model is active.
     A job already queued or running makes a new one pointless (ScoringInProgress); a queued job whose message
-    never reached the broker is sent again (enqueue_scoring)."""
+    never reached the broker is sent again (_queue_job)."""
     if reason := not_scored_reason(series):
         raise CannotRescore(reason)
     pending = series.scoring_jobs.filter(status__in=[ScoringJob.Status.QUEUED, ScoringJob.Status.RUNNING]).first()
     if pending is not None and not (pending.status == ScoringJob.Status.QUEUED and pending.error):
         raise ScoringInProgress(f"this series is already {pending.status} for scoring (job {pending.pk})")
-    if (job := enqueue_scoring(series=series)) is None:  # not scorable; checked above, so only by a race
-        raise CannotRescore(not_scored_reason(series))
+    job = _queue_job(series)
     audit(actor, "series.rescore", series, job=job.pk)
     return job
 

@@ -426,14 +426,13 @@ def _detect(image: ClaimImage, detector_input: tuple[str, object]) -> dict:
     where there is none), with its threshold for single images of that kind (detection.ml.single_image):
     DICOM as HU at its spacing; PNG/JPEG mapped back to HU through the lung window. A model without that
     calibration reports its scores but cannot flag the image."""
-    kind, payload = detector_input
-    from detection.services import modality_not_scored
+    from detection.services import current_model_version, get_detector, get_single_image_detector, modality_not_scored
 
+    kind, payload = detector_input
     if kind == "dicom" and (reason := modality_not_scored(str(payload.get("Modality", "")), "image")):
         return {"available": False, "error": reason}
     try:
-        from detection.ml import single_image
-        from detection.services import current_model_version, get_detector, get_single_image_detector
+        from detection.ml import single_image  # inside: a model that cannot load leaves provenance standing
 
         detector, version = get_single_image_detector(), None
         if detector is None:

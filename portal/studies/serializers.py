@@ -17,7 +17,13 @@ class AccessEventSerializer(serializers.ModelSerializer):
         fields = ["time", "user", "role", "action", "details"]
 
     def get_role(self, event: AuditEvent) -> str | None:
-        return primary_role(event.actor) if event.actor else None
+        if event.actor is None:
+            return None
+        # One role lookup per person, not per row: a log repeats the same few people.
+        roles = self.context.setdefault("role_by_user", {})
+        if event.actor_id not in roles:
+            roles[event.actor_id] = primary_role(event.actor)
+        return roles[event.actor_id]
 
 
 class ModelVersionBriefSerializer(serializers.Serializer):

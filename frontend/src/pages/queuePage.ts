@@ -157,7 +157,7 @@ function mountAdjudicationMode(section: HTMLElement): void {
       first.disabled = page.results.length === 0;
       status.textContent = page.count === 0
         ? 'Nothing to adjudicate: no annotators disagree right now.'
-        : `${page.count} disputed item${page.count === 1 ? '' : 's'}${page.next ? `, showing the first ${page.results.length} by priority` : ''}.`;
+        : `${countOf(page.count, 'disputed item')}${page.next ? `, showing the first ${page.results.length} by priority` : ''}.`;
     } catch (error) {
       status.textContent = `Could not load disputed items: ${(error as Error).message}`;
       status.className = 'error-text list-status';

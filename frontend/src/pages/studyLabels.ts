@@ -30,7 +30,7 @@ export function createStudyLabelsPanel(study: StudyDetail, me: Me): HTMLElement 
   async function recount(): Promise<void> {
     try {
       const n = await api.studyLabelCount(study.study_uid);
-      count.textContent = n === 0 ? 'No labels on this study yet.' : `${n} label${n === 1 ? '' : 's'} on this study.`;
+      count.textContent = n === 0 ? 'No labels on this study yet.' : `${countOf(n, 'label')} on this study.`;
     } catch (error) {
       count.textContent = `Labels unavailable: ${(error as Error).message}`;
     }
@@ -54,7 +54,7 @@ export function createStudyLabelsPanel(study: StudyDetail, me: Me): HTMLElement 
       try {
         const result = await api.importCtganCsv(chosen, series.value);
         replaceChildren(message, h('p', { className: 'small', 'data-testid': 'labels-imported' },
-          `Imported ${result.imported} label${result.imported === 1 ? '' : 's'} from ${chosen.name}.`));
+          `Imported ${countOf(result.imported, 'label')} from ${chosen.name}.`));
         file.value = '';
         await recount();
       } catch (error) {

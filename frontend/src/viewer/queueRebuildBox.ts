@@ -1,7 +1,7 @@
 // Experts (and admins) re-rank this series' review queue with a chosen strategy (POST /api/queue/rebuild):
 // after a new model, to try another strategy, or to ask for double reading.
 import { api } from '../api';
-import { h, replaceChildren } from '../dom';
+import { countOf, h, replaceChildren } from '../dom';
 
 // What each strategy asks about, in a reader's words (docs/active_learning.md has the measurements).
 const STRATEGY_HINTS: Record<string, string> = {
@@ -65,7 +65,7 @@ export class QueueRebuildBox {
       const items = await api.rebuildQueue(this.seriesUid, this.strategy.value, batch, this.double.checked ? 2 : 1);
       const slices = new Set(items.map((i) => i.slice_index)).size;
       this.status.dataset.state = 'done';
-      replaceChildren(this.status, `${items.length} item${items.length === 1 ? '' : 's'} queued by ${this.strategy.value} over ${slices} slice${slices === 1 ? '' : 's'}.`);
+      replaceChildren(this.status, `${countOf(items.length, 'item')} queued by ${this.strategy.value} over ${countOf(slices, 'slice')}.`);
       void this.showCurrent();
     } catch (error) {
       this.fail(`The queue was not rebuilt: ${(error as Error).message}`);
@@ -82,7 +82,7 @@ export class QueueRebuildBox {
       this.current.dataset.count = String(page.count);
       replaceChildren(this.current, page.count === 0
         ? 'No open items for this series.'
-        : `${page.count} open item${page.count === 1 ? '' : 's'} (${strategies}).`);
+        : `${countOf(page.count, 'open item')} (${strategies}).`);
     } catch (error) {
       replaceChildren(this.current, `Could not read the queue: ${(error as Error).message}`);
     }
