@@ -59,6 +59,8 @@ class ScoringJob(models.Model):
     # job has no verdict; null: scored before this was recorded.
     scored_locations = models.IntegerField(null=True, blank=True)
     heatmap_path = models.CharField(max_length=512, blank=True)
+    # Sent to the bulk queue (a re-score of many series); a person asking for it sooner moves it back.
+    bulk = models.BooleanField(default=False)
     duration_s = models.FloatField(null=True, blank=True)
 
     class Meta:

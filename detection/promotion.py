@@ -250,7 +250,7 @@ def rescore_queue() -> int:
     series = Series.objects.filter(queue_items__status=QueueItem.Status.OPEN).distinct()
     n = 0
     for s in series:
-        enqueue_scoring(series=s)
+        enqueue_scoring(series=s, bulk=True)
         n += 1
     return n
 

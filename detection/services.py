@@ -130,34 +130,38 @@ def not_scored_reason(series: Series) -> str:
     return modality_not_scored(series.modality)
 
 
-def enqueue_scoring(*, series: Series) -> ScoringJob | None:
-    """The series' queued job, or a new one; None for a series the detector does not score.
+def enqueue_scoring(*, series: Series, bulk: bool = False) -> ScoringJob | None:
+    """The series' queued job, or a new one; None for a series the detector does not score. `bulk` sends
+    it to the bulk queue (re-scores of many series), behind nothing a person waits for.
 
     A large series arrives in several upload requests (the SPA sends 100 files per request); a job that
     has not started yet will fetch the whole series from the PACS, so it serves every later request too.
     A running or finished job may miss the new instances, so then exactly one new job is queued.
     """
-    return None if not_scored_reason(series) else _queue_job(series)
+    return None if not_scored_reason(series) else _queue_job(series, bulk=bulk)
 
 
-def _queue_job(series: Series) -> ScoringJob:
+def _queue_job(series: Series, *, bulk: bool = False) -> ScoringJob:
     """enqueue_scoring for a series the detector scores."""
     with transaction.atomic():
         # Serialise concurrent uploads of one series, so two requests cannot both create a job.
         list(Series.objects.select_for_update().filter(pk=series.pk).values_list("pk", flat=True))
         job = series.scoring_jobs.filter(status=ScoringJob.Status.QUEUED).order_by("created").first()
-        if job is not None and not job.error:
+        if job is not None and not job.error and (bulk or not job.bulk):
             return job  # its task message is already (or about to be) on the broker
-        # A queued job whose message never reached the broker is sent again rather than duplicated.
-        resend = job is not None
+        # A queued job whose message never reached the broker is sent again rather than duplicated; a bulk
+        # job wanted sooner is sent to the main queue too (the task is idempotent: the later copy finds it done).
+        failed_send = job is not None and bool(job.error)
         if job is None:
-            job = ScoringJob.objects.create(series=series)
-    from detection.tasks import score_series_task
+            job = ScoringJob.objects.create(series=series, bulk=bulk)
+        elif job.bulk and not bulk:
+            ScoringJob.objects.filter(pk=job.pk).update(bulk=False)
+            job.bulk = False
 
     def send() -> None:
         try:
-            score_series_task.delay(job.pk)
-            if resend:
+            _send(job)
+            if failed_send:
                 ScoringJob.objects.filter(pk=job.pk, status=ScoringJob.Status.QUEUED).update(error="")
         except Exception as exc:  # broker down: the job stays queued and says why
             ScoringJob.objects.filter(pk=job.pk).update(error=f"could not reach the job queue: {exc}; "
@@ -165,6 +169,12 @@ def _queue_job(series: Series) -> ScoringJob:
 
     transaction.on_commit(send)
     return job
+
+
+def _send(job: ScoringJob) -> None:
+    from detection.tasks import score_series_task
+
+    score_series_task.apply_async((job.pk,), queue=settings.CELERY_BULK_QUEUE if job.bulk else None)
 
 
 class CannotRescore(Exception):
@@ -175,16 +185,19 @@ class ScoringInProgress(CannotRescore):
     """The series already has a job that will score it."""
 
 
-def rescore_series(*, series: Series, actor: User) -> ScoringJob:
+def rescore_series(*, series: Series, actor: User, bulk: bool = False) -> ScoringJob:
     """Score the series again with the current model: after a failed job, or when a newer model is active.
-    A job already queued or running makes a new one pointless (ScoringInProgress); a queued job whose message
-    never reached the broker is sent again (_queue_job)."""
+    A job already queued or running makes a new one pointless (ScoringInProgress), except a queued job whose
+    message never reached the broker, or one waiting on the bulk queue for a person who asks now: that job
+    is sent again (_queue_job)."""
     if reason := not_scored_reason(series):
         raise CannotRescore(reason)
     pending = series.scoring_jobs.filter(status__in=[ScoringJob.Status.QUEUED, ScoringJob.Status.RUNNING]).first()
-    if pending is not None and not (pending.status == ScoringJob.Status.QUEUED and pending.error):
+    if pending is not None and not (
+        pending.status == ScoringJob.Status.QUEUED and (pending.error or (pending.bulk and not bulk))
+    ):
         raise ScoringInProgress(f"this series is already {pending.status} for scoring (job {pending.pk})")
-    job = _queue_job(series)
+    job = _queue_job(series, bulk=bulk)
     audit(actor, "series.rescore", series, job=job.pk)
     return job
 
@@ -204,7 +217,7 @@ def rescore_stale(*, actor: User) -> dict[str, int]:
     counts = {"queued": 0, "already_pending": 0, "not_scored": 0}
     for series in stale_series().select_related("study"):
         try:
-            rescore_series(series=series, actor=actor)
+            rescore_series(series=series, actor=actor, bulk=True)
             counts["queued"] += 1
         except ScoringInProgress:
             counts["already_pending"] += 1
@@ -313,9 +326,7 @@ def heatmap_slice(job: ScoringJob, slice_index: int) -> np.ndarray:
 
 def requeue_unfinished() -> int:
     """Re-send queued jobs (e.g. after the broker was down)."""
-    from detection.tasks import score_series_task
-
     jobs = list(ScoringJob.objects.filter(status__in=[ScoringJob.Status.QUEUED, ScoringJob.Status.RUNNING]))
     for job in jobs:
-        score_series_task.delay(job.pk)
+        _send(job)
     return len(jobs)

@@ -33,22 +33,22 @@ def _broker() -> None:
         conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_S)
 
 
-def scoring_workers() -> int | None:
-    """Workers consuming the portal's task queue; None when the broker cannot be asked (e.g. a transport
-    without broadcast)."""
+def workers_on(queues: list[str]) -> list[int] | None:
+    """How many workers consume each queue; None when the broker cannot be asked (e.g. a transport without
+    broadcast)."""
     from portal.celery import app
 
     try:
         replies = app.control.inspect(timeout=1.0).active_queues() or {}
     except Exception:  # noqa: BLE001 - any transport failure means "cannot tell", not "none"
         return None
-    queue = settings.CELERY_TASK_DEFAULT_QUEUE
-    return sum(any(q.get("name") == queue for q in queues) for queues in replies.values())
+    return [sum(any(q.get("name") == queue for q in consumed) for consumed in replies.values()) for queue in queues]
 
 
 def readiness() -> dict:
-    """{"ready": bool, "checks": {name: "ok" | "down: reason"}, "workers": int | None, "seconds": float}.
-    Ready = database, PACS and broker answer; workers only delay scoring, so they are reported, not required."""
+    """{"ready": bool, "checks": {name: "ok" | "down: reason"}, "workers": int | None, "bulk_workers": int | None,
+    "seconds": float}. Ready = database, PACS and broker answer; workers only delay scoring (bulk workers:
+    retraining and mass re-scores), so they are reported, not required."""
     started = time.monotonic()
     checks = {}
     for name, check in (("database", _database), ("pacs", _pacs), ("broker", _broker)):
@@ -57,6 +57,7 @@ def readiness() -> dict:
             checks[name] = "ok"
         except Exception as exc:  # noqa: BLE001 - the reason is the answer
             checks[name] = f"down: {type(exc).__name__}"
+    workers = workers_on([settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_BULK_QUEUE]) or [None, None]
     return {"ready": all(v == "ok" for v in checks.values()), "checks": checks,
-            "workers": scoring_workers(), "eager": bool(settings.CELERY_TASK_ALWAYS_EAGER),
+            "workers": workers[0], "bulk_workers": workers[1], "eager": bool(settings.CELERY_TASK_ALWAYS_EAGER),
             "seconds": round(time.monotonic() - started, 3)}

@@ -247,6 +247,10 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
+# Long work (retraining, re-scoring many series after a new model) goes to its own queue and workers, so
+# an upload's scoring never waits behind it: `celery -A portal worker -Q $CELERY_BULK_QUEUE`.
+CELERY_BULK_QUEUE = os.environ.get("CELERY_BULK_QUEUE", f"{CELERY_TASK_DEFAULT_QUEUE}.bulk")
+CELERY_TASK_ROUTES = {"annotations.tasks.retrain_task": {"queue": CELERY_BULK_QUEUE}}
 
 DETECTOR_ARTIFACT = os.environ.get("DETECTOR_ARTIFACT") or None
 DETECTOR_DEVICE = os.environ.get("DETECTOR_DEVICE") or None

@@ -17,7 +17,12 @@ if [[ "$DICOMWEB_URL" == "http://127.0.0.1:${ORTHANC_PORT}/dicom-web" ]]; then
   $PY manage.py run_orthanc --port "$ORTHANC_PORT" > var/log/orthanc.log 2>&1 & pids+=($!)
   for _ in $(seq 60); do curl -sf "http://127.0.0.1:${ORTHANC_PORT}/system" >/dev/null && break; sleep 0.5; done
 fi
-$PY -m celery -A portal worker --pool=solo -l INFO > var/log/worker.log 2>&1 & pids+=($!)
+# Two workers: one scores uploads, one does bulk work (retraining, re-scoring after a new model), so an
+# upload never waits behind a retraining.
+QUEUE="${CELERY_QUEUE:-celery}"
+$PY -m celery -A portal worker --pool=solo -Q "$QUEUE" -n "main@%h" -l INFO > var/log/worker.log 2>&1 & pids+=($!)
+$PY -m celery -A portal worker --pool=solo -Q "${CELERY_BULK_QUEUE:-$QUEUE.bulk}" -n "bulk@%h" -l INFO \
+  > var/log/worker-bulk.log 2>&1 & pids+=($!)
 $PY manage.py load_demo
 echo "==> portal at http://127.0.0.1:${PORT}  (logs in var/log/)"
 # In the background and waited for, so that a TERM to this script runs the cleanup at once (bash defers traps

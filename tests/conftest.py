@@ -115,9 +115,10 @@ def uploaded_ct(orthanc, ct_files, user_factory) -> Callable:
 class WorkerProcess:
     """A real `celery worker` process bound to the test database and this session's queue."""
 
-    def __init__(self, database_url: str, log_path: Path):
+    def __init__(self, database_url: str, log_path: Path, queue: str | None = None):
         self.database_url = database_url
         self.log_path = log_path
+        self.queue = queue or os.environ["CELERY_QUEUE"]
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "WorkerProcess":
@@ -128,7 +129,7 @@ class WorkerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo", "--concurrency=1",
-             "-Q", os.environ["CELERY_QUEUE"], "--without-heartbeat", "--without-gossip", "--without-mingle",
+             "-Q", self.queue, "-n", f"{self.queue}@%h", "--without-heartbeat", "--without-gossip", "--without-mingle",
              "-l", "INFO"],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -152,30 +153,37 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
+def worker_database_url() -> str:
+    """The test database, for a worker process."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 @pytest.fixture
 def scoring_worker(transactional_db, tmp_path) -> Iterator[WorkerProcess]:
     """Tasks go through the real broker to a real worker process while this fixture is active."""
-    from django.db import connection
-
     from portal.celery import app
 
-    db = connection.settings_dict
-    url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     app.conf.task_always_eager = False
-    worker = WorkerProcess(url, tmp_path / "worker.log").start()
+    worker = WorkerProcess(worker_database_url(), tmp_path / "worker.log").start()
     yield worker
     worker.stop()
     app.conf.task_always_eager = True
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.5, message: str = "") -> object:
+def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.5,
+             message: str | Callable[[], str] = "") -> object:
+    """``message``: what the failure says, or a callable that tells it then (a worker's log)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
+    said = message() if callable(message) else message
+    raise AssertionError(f"timed out after {timeout}s waiting for {said or predicate}")
 
 
 def pdf_text(pdf: bytes) -> bytes:

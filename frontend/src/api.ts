@@ -179,11 +179,13 @@ export const api = {
     form.append('series_uid', seriesUid);
     return (await apiRequest<{ imported: number; ids: number[] }>('POST', '/api/labels/import', form)).data;
   },
-  /** Workers consuming the scoring queue (null: the broker cannot tell); /readyz answers 503 when not ready. */
-  async scoringWorkers(): Promise<number | null> {
+  /** Workers consuming the scoring queue, or the bulk queue (null: the broker cannot tell); /readyz answers
+   *  503 when not ready. */
+  async scoringWorkers(bulk = false): Promise<number | null> {
     try {
       const response = await fetch('/readyz', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
-      return ((await response.json()) as { workers: number | null }).workers;
+      const ready = (await response.json()) as { workers: number | null; bulk_workers?: number | null };
+      return (bulk ? ready.bulk_workers : ready.workers) ?? null;
     } catch {
       return null;
     }

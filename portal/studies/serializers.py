@@ -40,8 +40,8 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = ScoringJob
         fields = ["id", "series_uid", "study_uid", "status", "error", "attempts", "model_version", "verdict",
-                  "verdict_score", "flag_threshold", "flagged_locations", "scored_locations", "created", "started",
-                  "finished", "duration_s"]
+                  "verdict_score", "flag_threshold", "flagged_locations", "scored_locations", "bulk", "created",
+                  "started", "finished", "duration_s"]
 
 
 class StudySerializer(serializers.ModelSerializer):

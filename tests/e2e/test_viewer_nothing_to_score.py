@@ -53,6 +53,13 @@ def test_abdominal_slice_shows_no_verdict(live_server, orthanc, shared_data, use
     page.get_by_test_id("series-nothing-to-score").wait_for()
     assert page.get_by_test_id("series-model").inner_text().strip() == f"model {active.name}"
     assert ScoringJob.objects.filter(series=job.series, status="done").count() == 2
+    # A job waiting on the bulk queue (re-scores after a promotion): "Score now" moves it forward.
+    waiting = ScoringJob.objects.create(series=job.series, bulk=True)
+    page.reload()
+    assert page.get_by_test_id("series-bulk-note").inner_text() == "behind the re-scores of other series"
+    page.get_by_test_id("series-rescore").get_by_text("Score now").click()
+    page.locator(f"[data-testid=series-job-status][data-job-id='{waiting.pk}']").get_by_text("scoring done").wait_for()
+    assert page.get_by_test_id("series-bulk-note").count() == 0
     page.goto(f"{live_server.url}/studies?verdict=nothing_to_score")
     page.get_by_test_id("study-row").first.wait_for(timeout=10_000)
     assert page.get_by_test_id("study-row").count() == 1

@@ -27,13 +27,19 @@ export function seriesScoring(series: SeriesSummary, me: Me, onFinished: () => v
     const nothing = full && full.status === 'done' && full.scored_locations === 0
       ? h('span', { className: 'badge verdict-none', title: NOTHING_TO_SCORE, 'data-testid': 'series-nothing-to-score' }, 'no lung tissue: no verdict') : null;
     const idle = !job || job.status === 'done' || job.status === 'failed';
+    window.clearTimeout(timer);
     if (!job && series.not_scored_reason) {
       replaceChildren(element, h('span', { className: 'muted small', 'data-testid': 'series-not-scored' }, series.not_scored_reason));
       return;
     }
-    const button = canRescore(me) && idle ? h('button', { type: 'button', className: 'btn btn-small', 'data-testid': 'series-rescore', title: 'Score this series again with the current model' }, 'Re-score') : null;
+    // A job on the bulk queue (re-scores after a new model) may wait long; a re-score moves it forward.
+    const waitsInBulk = full?.status === 'queued' && full.bulk === true;
+    const bulkNote = waitsInBulk ? h('span', { className: 'muted small', 'data-testid': 'series-bulk-note' }, 'behind the re-scores of other series') : null;
+    const button = canRescore(me) && (idle || waitsInBulk)
+      ? h('button', { type: 'button', className: 'btn btn-small', 'data-testid': 'series-rescore', title: waitsInBulk ? 'Score this series before the other re-scores' : 'Score this series again with the current model' }, waitsInBulk ? 'Score now' : 'Re-score')
+      : null;
     button?.addEventListener('click', () => void rescore(button));
-    replaceChildren(element, status, ' ', model, ' ', nothing, ' ', button, note ? h('span', { className: 'error-text small' }, ` ${note}`) : null);
+    replaceChildren(element, status, ' ', model, ' ', nothing, ' ', bulkNote, ' ', button, note ? h('span', { className: 'error-text small' }, ` ${note}`) : null);
     if (job && !idle) timer = window.setTimeout(() => void poll(), POLL_MS);
   }
 

@@ -62,13 +62,14 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   let workerChecked = false;
 
   /** A queued job with nothing consuming the queue waits for ever: say so (once per page). */
-  async function warnIfNoWorker(): Promise<void> {
+  async function warnIfNoWorker(bulk: boolean): Promise<void> {
     if (workerChecked) return;
     workerChecked = true;
-    const workers = await api.scoringWorkers();
+    const workers = await api.scoringWorkers(bulk);
     if (workers === 0 && !destroyed && !scores) {
-      scoreInfo.append(h('div', { className: 'error-text small', 'data-testid': 'no-worker' },
-        'No scoring worker is running: scoring starts when one does (celery -A portal worker).'));
+      scoreInfo.append(h('div', { className: 'error-text small', 'data-testid': 'no-worker' }, bulk
+        ? 'This series waits on the bulk queue (re-scores after a new model) and no bulk worker is running: re-score it from the study page to score it now.'
+        : 'No scoring worker is running: scoring starts when one does (celery -A portal worker).'));
     }
   }
 
@@ -653,7 +654,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       const job = series?.job;
       const state = job ? `Scoring ${job.status}${job.status === 'failed' && 'error' in job && job.error ? `: ${job.error}` : ''}` : 'Not scored yet';
       replaceChildren(scoreInfo, h('span', { className: `badge status-${job?.status ?? 'none'}`, 'data-testid': 'score-status' }, state));
-      if (job?.status === 'queued') void warnIfNoWorker();
+      if (job?.status === 'queued') void warnIfNoWorker('bulk' in job && job.bulk === true);
       overlayNote.textContent = 'The overlay appears when scoring has finished.';
       replaceChildren(locationList, h('li', { className: 'muted small' }, 'No scores yet.'));
       if (!job || job.status === 'queued' || job.status === 'running') {
