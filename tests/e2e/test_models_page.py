@@ -30,6 +30,7 @@ def test_admin_sees_gate_decisions_and_rolls_back(live_server, user_factory, pag
     ScoringJob.objects.create(series=Series.objects.create(series_uid=f"{study.study_uid}.1", study=study),
                               model_version=earlier, status=ScoringJob.Status.DONE, finished=timezone.now())
     stale_note = "1 series was last scored by another model than smallcnn:active."
+    waiting = RetrainRun.objects.create(status=RetrainRun.Status.QUEUED)  # this run's bulk queue has no worker
 
     expert = user_factory("expert")
     page.goto(f"{live_server.url}/models")
@@ -37,7 +38,9 @@ def test_admin_sees_gate_decisions_and_rolls_back(live_server, user_factory, pag
     page.get_by_test_id("models-page").wait_for()
     page.locator(f"[data-testid=model-row][data-model-id='{active.pk}']").wait_for()
     assert "0.930" in page.locator(f"[data-testid=model-row][data-model-id='{active.pk}']").inner_text()
-    assert page.get_by_test_id("retrain-outcome").inner_text() == reason
+    assert page.get_by_test_id("retrain-outcome").last.inner_text() == reason
+    assert "No bulk worker is running" in page.get_by_test_id("no-bulk-worker").inner_text(timeout=10_000)
+    RetrainRun.objects.filter(pk=waiting.pk).update(status=RetrainRun.Status.FAILED, error="no worker")
     assert page.get_by_test_id("retrain-start").count() == 0 and page.get_by_test_id("model-rollback").count() == 0
     assert page.get_by_test_id("stale-series").inner_text().strip() == stale_note  # admins re-score them
     # What scores claim images: the shipped single-image model, with its threshold per input path.
@@ -52,7 +55,7 @@ def test_admin_sees_gate_decisions_and_rolls_back(live_server, user_factory, pag
     row = page.locator(f"[data-testid=model-row][data-model-id='{earlier.pk}']")
     row.wait_for()
     assert "400 held-out patches, slices 64–91" in row.inner_text()
-    assert page.get_by_test_id("retrain-start").is_enabled()
+    assert page.get_by_test_id("retrain-start").is_enabled() and page.get_by_test_id("no-bulk-worker").count() == 0
     assert stale_note in page.get_by_test_id("stale-series").inner_text()
     assert page.get_by_test_id("rescore-stale").is_enabled()
     screenshot("models")

@@ -55,6 +55,7 @@ export function mountModelsPage(container: HTMLElement, me: Me): Page {
   const runs = h('tbody', {});
   const claimModel = h('div', {});
   const stale = h('div', { 'data-testid': 'stale-series' });
+  const noBulkWorker = h('div');
   const start = h('button', { type: 'button', className: 'btn btn-primary', 'data-testid': 'retrain-start' }, 'Start retraining');
   let timer: number | null = null;
   let destroyed = false;
@@ -113,6 +114,10 @@ export function mountModelsPage(container: HTMLElement, me: Me): Page {
       const busy = retrains.results.some((r) => r.status === 'queued' || r.status === 'running');
       start.disabled = busy;
       if (busy) timer = window.setTimeout(() => void reload(), RUN_POLL_MS);
+      const waiting = retrains.results.some((r) => r.status === 'queued') && (await api.scoringWorkers(true)) === 0;
+      replaceChildren(noBulkWorker, waiting && !destroyed
+        ? h('p', { className: 'small error-text', 'data-testid': 'no-bulk-worker' }, 'No bulk worker is running: retraining starts when one does (celery -A portal worker -Q celery.bulk).')
+        : null);
     } catch (error) {
       showError('Could not load models', error);
     }
@@ -125,9 +130,11 @@ export function mountModelsPage(container: HTMLElement, me: Me): Page {
     rescore?.addEventListener('click', async () => {
       rescore.disabled = true;
       try {
-        const { queued, already_pending: pending } = await api.rescoreStaleSeries();
+        const { queued, already_pending: pending, not_scored: notScored } = await api.rescoreStaleSeries();
         replaceChildren(message, h('p', { className: 'small', 'data-testid': 'rescore-stale-result' },
-          `${queued} series queued for re-scoring with ${model}${pending ? `; ${pending} already being scored` : ''}.`));
+          `${queued} series queued for re-scoring with ${model} on the bulk queue`
+          + `${pending ? `; ${pending} already being scored` : ''}`
+          + `${notScored ? `; ${notScored} no longer scored (not CT)` : ''}.`));
       } catch (error) {
         rescore.disabled = false;
         showError('Could not re-score', error);
@@ -165,6 +172,7 @@ export function mountModelsPage(container: HTMLElement, me: Me): Page {
       h('section', { className: 'panel' },
         h('h2', {}, 'Retraining'),
         isAdmin ? h('p', {}, start) : h('p', { className: 'muted small' }, 'Admins start retraining; it also starts by itself when enough new labels arrive.'),
+        noBulkWorker,
         h('table', { className: 'table', 'data-testid': 'retrain-table' },
           h('thead', {}, h('tr', {}, h('th', {}, 'Requested'), h('th', {}, 'Trigger'), h('th', { className: 'num' }, 'Labels'),
             h('th', {}, 'Status'), h('th', {}, 'Base → candidate'), h('th', {}, 'Outcome'))),
