@@ -87,6 +87,8 @@ def test_queue_item_label_then_edit_move_delete(live_server, uploaded_ct, user_f
     mine = Label.objects.get(annotator=expert)
     assert (mine.slice_index, mine.label_class, mine.queue_item_id) == (item.slice_index, "TM", item.pk)
     assert (mine.x, mine.y) == (item.x, item.y)
+    saved = f"Item {item.pk}: saved as TM. Press Q for the next item."
+    assert page.get_by_test_id("queue-status").inner_text() == saved
 
     # Edit: with the new label selected, 3 changes its class to FB.
     page.keyboard.press("3")
@@ -137,3 +139,10 @@ def test_queue_item_label_then_edit_move_delete(live_server, uploaded_ct, user_f
     page.keyboard.press("h")
     assert not page.get_by_test_id("overlay-toggle").is_checked()
     screenshot("after-delete")
+
+    # Q: the next uncertain item, leased to the expert (maybe this one again: its only label was deleted).
+    assert "saved as TM" in page.get_by_test_id("queue-status").inner_text()
+    page.keyboard.press("q")
+    page.get_by_test_id("queue-status").get_by_text("check the marked location and save a label").wait_for()
+    following = QueueItem.objects.get(pk=int(page.url.split("item=")[1].split("&")[0]))
+    assert following.leased_to_id == expert.pk

@@ -17,6 +17,7 @@ export const SHORTCUTS: [string, string][] = [
   ['[ / ]', 'Experts: previous / next label on this slice; then 1–4 and a reason relabel it'],
   ['H', 'Show / hide tamper heatmap'],
   ['N / Shift+N', 'Next / previous suspicious location'],
+  ['Q', 'Next uncertain item (when opened from the review queue)'],
   ['Esc', 'Cancel mark or selection, close help'],
   ['?', 'Show / hide this help'],
 ];

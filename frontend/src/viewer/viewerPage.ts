@@ -119,24 +119,20 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   const labelError = h('p', { className: 'error-text', role: 'alert', 'data-testid': 'label-error' });
   const helpPanel = renderHelpPanel(() => toggleHelp(false));
 
+  const queueStatus = h('p', { className: 'small', 'data-testid': 'queue-status', 'aria-live': 'polite' }, `Item ${queueItemId}: check the marked location and save a label.`);
+  const queueNext = h('button', { type: 'button', className: 'btn btn-primary btn-small', 'data-testid': 'queue-next', title: 'Next uncertain item (Q)' }, 'Next uncertain item');
+  queueNext.addEventListener('click', async () => {
+    queueNext.disabled = true;
+    try {
+      if (!(await openNextQueueItem())) replaceChildren(labelError, 'The queue is empty.');
+    } catch (error) {
+      replaceChildren(labelError, `Could not get the next item: ${(error as Error).message}`);
+    } finally {
+      queueNext.disabled = false;
+    }
+  });
   const queueBox = queueItemId
-    ? h('div', { className: 'side-section queue-box', 'data-testid': 'queue-box' },
-        h('h2', {}, 'Queue item'),
-        h('p', { className: 'small' }, `Item ${queueItemId}: check the marked location and save a label.`),
-        (() => {
-          const next = h('button', { type: 'button', className: 'btn btn-primary btn-small', 'data-testid': 'queue-next' }, 'Next uncertain item');
-          next.addEventListener('click', async () => {
-            next.disabled = true;
-            try {
-              if (!(await openNextQueueItem())) replaceChildren(labelError, 'The queue is empty.');
-            } catch (error) {
-              replaceChildren(labelError, `Could not get the next item: ${(error as Error).message}`);
-            } finally {
-              next.disabled = false;
-            }
-          });
-          return next;
-        })())
+    ? h('div', { className: 'side-section queue-box', 'data-testid': 'queue-box' }, h('h2', {}, 'Queue item'), queueStatus, queueNext)
     : null;
 
   const rebuildBox = isExpert ? new QueueRebuildBox(route.seriesUid) : null;
@@ -331,6 +327,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       pending = null;
       commentDraft = '';
       selectedId = created.id;
+      if (queueItemId) replaceChildren(queueStatus, `Item ${queueItemId}: saved as ${labelClass}. Press Q for the next item.`);
     } catch (error) {
       showLabelError(error);
     }
@@ -715,6 +712,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     } else if (key === 'n') jumpToNextLocation(1);
     else if (key === 'N') jumpToNextLocation(-1);
     else if (key === '?') toggleHelp();
+    else if ((key === 'q' || key === 'Q') && queueBox) queueNext.click();
     else if (['1', '2', '3', '4'].includes(key) && !pending && adjudication?.isOpen()) adjudication.pickClass(LABEL_CLASSES[Number(key) - 1]!);
     else if (['1', '2', '3', '4'].includes(key) && !pending && review?.canPick()) review.pickClass(LABEL_CLASSES[Number(key) - 1]!);
     else if (['1', '2', '3', '4'].includes(key) && canLabel) void saveLabel(LABEL_CLASSES[Number(key) - 1]!);
