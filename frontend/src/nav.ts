@@ -71,6 +71,8 @@ export function renderHeader(me: Me, current: RouteName): HTMLElement {
     h('a', { href: '/', className: 'brand' }, 'Tamper Detection Portal'),
     h('nav', { 'aria-label': 'Main', className: 'main-nav' }, links),
     h('span', { className: 'whoami', 'data-testid': 'whoami' }, `${me.username} · ${me.role}`),
+    // Rendered by Django, like the claims pages: a full-page link.
+    h('a', { href: '/accounts/password/', className: 'nav-link', 'data-testid': 'account-password' }, 'Password'),
     logout,
   );
 }

@@ -52,3 +52,13 @@ def audit(actor: User | None, action: str, obj: Any = None, *, object_type: str 
     return AuditEvent.objects.create(
         actor=actor, action=action, object_type=object_type, object_id=object_id, details=details
     )
+
+
+def password_changed(user: User) -> int:
+    """After a password change: the user's API tokens are revoked (a script signs in again; Django's session
+    hash already signs out their other browser sessions) and the change is audited. Returns tokens revoked."""
+    from rest_framework.authtoken.models import Token
+
+    revoked, _ = Token.objects.filter(user=user).delete()
+    audit(user, "account.password_change", user, tokens_revoked=revoked)
+    return revoked

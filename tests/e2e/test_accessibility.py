@@ -38,7 +38,7 @@ def test_main_pages_have_no_axe_violations(live_server, orthanc, ct_files, user_
         expert: [(f"/viewer/{study.study_uid}/{series.series_uid}", "[data-testid=series-verdict]"),
                  ("/queue", "[data-testid=queue-retraining]"), ("/models", "[data-testid=model-row]")],
         insurer: [("/claims/", "[data-testid=claim-row]"), (f"/claims/{claim.id}/", "[data-testid=status]"),
-                  ("/no-such-page", "[data-testid=not-found]")],
+                  ("/no-such-page", "[data-testid=not-found]"), ("/accounts/password/", "[data-testid=password-form]")],
     }
     for user, targets in pages.items():
         page.goto(f"{base}/accounts/login/")

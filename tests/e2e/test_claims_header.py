@@ -28,5 +28,9 @@ def test_claims_pages_have_the_app_header(role, spa_page, live_server, user_fact
     claims = _header(page)
     assert claims == spa and ("Claims", "/claims") in claims[0] and claims[1] == f"{user.username} · {role}"
     assert page.get_by_test_id("nav-claims").get_attribute("aria-current") == "page"
+    # Both headers lead to the password page, which has the same header again.
+    page.get_by_test_id("account-password").click()
+    page.get_by_test_id("password-form").wait_for()
+    assert _header(page)[0] == spa[0]
     page.get_by_test_id("logout").click()
     page.wait_for_url(lambda url: "/claims" not in url)
