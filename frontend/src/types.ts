@@ -33,6 +33,9 @@ export interface Job extends JobSummary {
   study_uid: string;
   /** 0: the detector found no lung tissue to score, so the job has no verdict. */
   scored_locations?: number | null;
+  /** The series' verdict once done ('' when there was nothing to score). */
+  verdict?: LabelClass | '';
+  verdict_score?: number | null;
   /** Waits on the bulk queue (a re-score of many series); a person's re-score moves it forward. */
   bulk?: boolean;
   error: string | null;

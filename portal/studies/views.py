@@ -8,7 +8,7 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
-from django.db.models import Prefetch, Q
+from django.db.models import Case, F, Prefetch, Q, When
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -102,8 +102,22 @@ class StudyFilter(django_filters.FilterSet):
     date_from = django_filters.DateFilter(field_name="study_date", lookup_expr="gte")
     date_to = django_filters.DateFilter(field_name="study_date", lookup_expr="lte")
     patient_id = django_filters.CharFilter(field_name="patient__patient_id")
+    ordering = django_filters.ChoiceFilter(method="order", empty_label=None, choices=[
+        ("uploaded", "newest upload first (the default)"), ("study_date", "newest study date first"),
+        ("patient", "patient ID"), ("suspicion", "tampering suspected first, most probable first; then newest upload"),
+    ])
 
     VERDICT_GROUPS = {"tampered": ["FB", "FM"], "genuine": ["TB", "TM"]}
+
+    def order(self, queryset, name, value):
+        if value == "study_date":
+            return queryset.order_by(F("study_date").desc(nulls_last=True), "-created")
+        if value == "patient":
+            return queryset.order_by("patient__patient_id", "-created")
+        if value == "suspicion":
+            tamper_score = Case(When(verdict__in=self.VERDICT_GROUPS["tampered"], then=F("verdict_score")))
+            return queryset.order_by(tamper_score.desc(nulls_last=True), "-created")
+        return queryset
 
     def filter_verdict(self, queryset, name, value):
         # A study without a verdict names the model that scored it when it found nothing to score.

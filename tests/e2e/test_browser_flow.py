@@ -12,6 +12,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transacti
 
 def test_upload_view_and_label_persist(live_server, orthanc, scoring_worker, user_factory, ct_files, page, screenshot):
     from annotations.models import Label
+    from detection.models import ScoringJob
 
     clinician = user_factory("clinician")
     expert = user_factory("expert")  # experts see every study; annotators only assigned ones
@@ -43,6 +44,10 @@ def test_upload_view_and_label_persist(live_server, orthanc, scoring_worker, use
     )
     viewer_path = page.get_by_test_id("job-open-viewer").first.get_attribute("href")
     assert viewer_path.startswith("/viewer/")
+    # Once done, the series' verdict is shown where the upload was made.
+    page.locator("[data-testid=job][data-status=done]").wait_for(timeout=180_000)
+    verdict = ScoringJob.objects.get(status="done").verdict
+    assert page.get_by_test_id("job-verdict").get_attribute("data-verdict") == verdict
 
     # Log out; an expert opens the viewer (login redirect keeps the target).
     page.get_by_test_id("logout").click()

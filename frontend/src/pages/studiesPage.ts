@@ -4,7 +4,7 @@ import { updateQuery, type Page } from '../router';
 import { LABEL_CLASS_NAMES, LABEL_CLASSES, type ModelVersion, type StudySummary } from '../types';
 import { verdictBadge } from '../verdict';
 
-const FILTER_KEYS = ['search', 'modality', 'verdict', 'date_from', 'date_to'] as const;
+const FILTER_KEYS = ['search', 'modality', 'verdict', 'date_from', 'date_to', 'ordering'] as const;
 const PAGE_SIZE_GUESS = 20;
 
 function modelName(model: ModelVersion | string | null): string {
@@ -37,6 +37,7 @@ export function mountStudiesPage(container: HTMLElement, initialQuery: URLSearch
       ...LABEL_CLASSES.map((c): [string, string] => [c, `${c} – ${LABEL_CLASS_NAMES[c]}`]), ['unscored', 'Not scored yet'], ['nothing_to_score', 'No verdict: no lung tissue']])),
     field('date_from', 'From', h('input', { type: 'date' })),
     field('date_to', 'To', h('input', { type: 'date' })),
+    field('ordering', 'Sort by', select([['', 'Newest upload'], ['suspicion', 'Tampering suspected first'], ['study_date', 'Study date'], ['patient', 'Patient ID']])),
     h('div', { className: 'field field-actions' },
       h('button', { type: 'submit', className: 'btn btn-primary', 'data-testid': 'filter-apply' }, 'Search'),
       h('button', { type: 'reset', className: 'btn' }, 'Clear')));

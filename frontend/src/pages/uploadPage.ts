@@ -5,6 +5,7 @@ import type { Job, JobStatus, JobSummary, UploadError, UploadStored } from '../t
 import { fromDataTransfer, fromFileList, type PickedFile } from '../upload/collectFiles';
 import { JobTracker } from '../upload/jobTracker';
 import { uploadAll, type ChunkOutcome } from '../upload/uploader';
+import { verdictBadge } from '../verdict';
 
 type FileState = 'waiting' | 'uploading' | 'storing' | 'stored' | 'error' | 'kept';
 
@@ -103,9 +104,13 @@ export function mountUploadPage(container: HTMLElement): Page {
       [...bySeries.values()].map((job) => {
         const studyUid = ('study_uid' in job && job.study_uid) || seriesStudy.get(job.series_uid);
         const error = 'error' in job && job.error ? job.error : null;
+        // The outcome as soon as the worker has it, so the uploader need not open the study to learn it.
+        const verdict = job.status === 'done' && 'verdict' in job
+          ? verdictBadge(job.verdict || null, job.verdict_score ?? null, 'job-verdict', job.scored_locations === 0) : null;
         return h('li', { className: 'job', 'data-testid': 'job', 'data-status': job.status },
           h('span', { className: `badge status-${job.status}`, 'data-testid': 'job-status' }, job.status),
           h('span', { className: 'uid', title: job.series_uid }, `Series …${job.series_uid.slice(-12)}`),
+          verdict,
           error ? h('span', { className: 'error-text' }, error) : null,
           studyUid ? h('a', { href: viewerPath(studyUid, job.series_uid), 'data-testid': 'job-open-viewer' }, 'Open viewer') : null);
       }),
