@@ -5,4 +5,4 @@ class DetectionConfig(AppConfig):
     name = "detection"
 
     def ready(self) -> None:
-        from detection import checks  # noqa: F401 - registers the system checks
+        from detection import checks, receivers  # noqa: F401 - registers the system checks and the alert

@@ -1,3 +1,5 @@
+import smtplib
+
 from celery import shared_task
 
 from detection import services
@@ -8,3 +10,11 @@ from portal.studies.dicomweb import PacsUnavailable
              retry_backoff=5, retry_backoff_max=300, max_retries=20)
 def score_series_task(self, job_id: int) -> None:
     services.run_scoring_job(job_id=job_id)
+
+
+@shared_task(bind=True, acks_late=True, autoretry_for=(OSError, smtplib.SMTPException), retry_backoff=30,
+             retry_backoff_max=1800, max_retries=8)
+def tamper_alert_task(self, job_id: int) -> None:
+    from detection.alerts import send_tamper_alert
+
+    send_tamper_alert(job_id)

@@ -179,6 +179,24 @@ DICOMWEB_STOW_PARALLEL = int(os.environ.get("DICOMWEB_STOW_PARALLEL", "2"))
 # this delay.
 DICOMWEB_PROXY_ACCESS_TTL = int(os.environ.get("DICOMWEB_PROXY_ACCESS_TTL", "30"))
 
+# Tamper alerts by email (detection/alerts.py): SMTP when EMAIL_HOST is set, else one file per message
+# under var/mail (the demo). Links in messages start with PORTAL_URL; TAMPER_ALERT_EMAILS (comma-separated)
+# are told of every tamper verdict, besides the study's uploader.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    EMAIL_TIMEOUT = 30
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = VAR_DIR / "mail"
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "tamper-portal@localhost")
+TAMPER_ALERT_EMAILS = [a.strip() for a in os.environ.get("TAMPER_ALERT_EMAILS", "").split(",") if a.strip()]
+PORTAL_URL = os.environ.get("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
+
 REST_FRAMEWORK = {
     # Token first: DRF takes WWW-Authenticate from the first class, so a call without credentials is a 401
     # ("log in"), not a 403 ("not allowed"); a browser session is still accepted by the second.

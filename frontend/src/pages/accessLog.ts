@@ -13,6 +13,10 @@ function describe(event: AccessEvent): string {
       return (event.details.created === false ? `confirmed insurer ${d.insurer ?? '?'}'s access (already granted)` : `gave insurer ${d.insurer ?? '?'} access`);
     case 'study.unshare_insurer': return `revoked insurer ${d.insurer ?? '?'}'s access`;
     case 'claim.reference_study': return 'referenced it in a claim';
+    case 'study.tamper_alert': {
+      const to = Array.isArray(event.details.recipients) ? (event.details.recipients as string[]).join(', ') : '?';
+      return `emailed a tamper alert (${d.verdict ?? '?'}) to ${to}`;
+    }
     default: return event.action;
   }
 }

@@ -30,7 +30,7 @@ class Command(BaseCommand):
         for role in Role.values:
             name = f"demo-{role}"
             users[role] = User.objects.filter(username=name).first() or \
-                user_create(username=name, password=password, role=role)
+                user_create(username=name, password=password, role=role, email=f"{name}@example.org")
         User.objects.filter(username="demo-admin").update(is_superuser=True, is_staff=True)
         files = sorted(Path(ct_dir).glob("*.dcm"))
         if not files:

@@ -1,0 +1,50 @@
+"""Tamper alerts: when a series' scoring finds tampering (FB/FM) that its previous scores did not, the study's
+uploader and the configured addresses (TAMPER_ALERT_EMAILS) get an email. It names no patient (email is not
+a safe channel for health data): the verdict, the model and a link to the study, which asks for a sign-in."""
+
+from django.conf import settings
+from django.core.mail import send_mail
+
+from detection.models import ScoringJob
+from portal.accounts.services import audit
+from portal.studies.report import VERDICT_WORDS
+
+TAMPER_VERDICTS = ("FB", "FM")
+
+
+def is_new_tamper_verdict(job: ScoringJob) -> bool:
+    """A tamper verdict the series' previous finished job did not have (a re-score that agrees stays quiet)."""
+    if job.verdict not in TAMPER_VERDICTS:
+        return False
+    previous = (ScoringJob.objects.filter(series=job.series_id, status=ScoringJob.Status.DONE)
+                .exclude(pk=job.pk).order_by("-finished").first())  # fmt: skip
+    return previous is None or previous.verdict not in TAMPER_VERDICTS
+
+
+def recipients(job: ScoringJob) -> list[str]:
+    uploader = job.series.study.uploaded_by
+    addresses = [uploader.email] if uploader and uploader.email else []
+    return list(dict.fromkeys(addresses + settings.TAMPER_ALERT_EMAILS))
+
+
+def send_tamper_alert(job_id: int) -> int:
+    """Send the alert for a finished job; returns the number of recipients (0: nobody to tell)."""
+    job = ScoringJob.objects.select_related("series__study__uploaded_by", "model_version").get(pk=job_id)
+    to = recipients(job)
+    if not to:
+        return 0
+    study = job.series.study
+    body = "\n".join([
+        f"The tamper detector flagged a series: {VERDICT_WORDS[job.verdict]}, probability {job.verdict_score:.0%}.",
+        f"Locations at or above the flag threshold: {job.flagged_locations or 0}.",
+        f"Model: {job.model_version.name if job.model_version else 'unknown'}.",
+        f"Study uploaded {study.created:%Y-%m-%d %H:%M} UTC.",
+        "",
+        f"Open the study (sign-in required): {settings.PORTAL_URL}/studies/{study.study_uid}",
+        "",
+        "This message names no patient. The verdict is the model's, for an expert to review.",
+    ])
+    send_mail(f"Tampering suspected ({job.verdict}) in a study on the tamper detection portal", body,
+              settings.DEFAULT_FROM_EMAIL, to)
+    audit(None, "study.tamper_alert", study, job=job.pk, verdict=job.verdict, recipients=to)
+    return len(to)
