@@ -17,10 +17,12 @@ const MODELS: NavLink = { label: 'Models', href: '/models', route: 'models' };
 const CLAIMS: NavLink = { label: 'Claims', href: '/claims', route: null };
 const SHARES: NavLink = { label: 'Shares', href: '/shares', route: 'shares' };
 const OPEN_SHARE: NavLink = { label: 'Open share', href: '/shares/open', route: 'shareOpen' };
+// Django's admin: people and their roles (groups), the audit log.
+const ADMIN: NavLink = { label: 'Admin', href: '/admin/', route: null };
 
 const NAV_BY_ROLE: Record<Role, NavLink[]> = {
   clinician: [UPLOAD, STUDIES, SHARES],
-  admin: [UPLOAD, STUDIES, QUEUE, MODELS, SHARES, CLAIMS],
+  admin: [UPLOAD, STUDIES, QUEUE, MODELS, SHARES, CLAIMS, ADMIN],
   annotator: [STUDIES, QUEUE],
   expert: [STUDIES, QUEUE, MODELS],
   insurer: [CLAIMS, OPEN_SHARE],

@@ -62,6 +62,8 @@ export interface UploadResponse {
   stored: UploadStored[];
   errors: UploadError[];
   jobs: JobSummary[];
+  /** Stored series the detector does not score (e.g. not CT), and why. */
+  not_scored?: { study_uid: string; series_uid: string; reason: string }[];
 }
 
 export interface Page<T> {

@@ -11,10 +11,11 @@ from portal.accounts.services import primary_role
 UPLOAD, STUDIES, QUEUE = ("Upload", "/upload"), ("Studies", "/studies"), ("Queue", "/queue")
 MODELS, SHARES = ("Models", "/models"), ("Shares", "/shares")
 CLAIMS, OPEN_SHARE = ("Claims", "/claims/"), ("Open share", "/shares/open")
+ADMIN = ("Admin", "/admin/")  # Django's admin: people and their roles (groups), the audit log
 
 NAV_BY_ROLE: dict[str, list[tuple[str, str]]] = {
     Role.CLINICIAN: [UPLOAD, STUDIES, SHARES],
-    Role.ADMIN: [UPLOAD, STUDIES, QUEUE, MODELS, SHARES, CLAIMS],
+    Role.ADMIN: [UPLOAD, STUDIES, QUEUE, MODELS, SHARES, CLAIMS, ADMIN],
     Role.ANNOTATOR: [STUDIES, QUEUE],
     Role.EXPERT: [STUDIES, QUEUE, MODELS],
     Role.INSURER: [CLAIMS, OPEN_SHARE],

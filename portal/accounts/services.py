@@ -37,9 +37,9 @@ def user_create(*, username: str, password: str, role: str, email: str = "") -> 
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
     user = User.objects.create_user(username=username, password=password, email=email)
     user.groups.add(Group.objects.get_or_create(name=role)[0])
-    if role == Role.ADMIN:
-        user.is_staff = True
-        user.save(update_fields=["is_staff"])
+    if role == Role.ADMIN:  # the Django admin (people, their roles, the audit log) is theirs too
+        user.is_staff = user.is_superuser = True
+        user.save(update_fields=["is_staff", "is_superuser"])
     return user
 
 

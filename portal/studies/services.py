@@ -44,6 +44,7 @@ class UploadOutcome:
     stored: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
     jobs: list = field(default_factory=list)
+    not_scored: list[dict] = field(default_factory=list)  # stored series the detector does not score, and why
     pacs_down: str = ""
 
 
@@ -79,6 +80,7 @@ def study_upload(*, user: User, files: Iterable[UploadedFile], body_errors: list
     finally:
         staged.close()  # after an unexpected error: stop the ingest thread
     outcome.errors = [e.__dict__ for e in ingested.errors] + refused + (body_errors or [])
+    outcome.not_scored = _not_scored(outcome.stored)
     batch.files_received = ingested.files_received
     batch.instances_staged = ingested.instances_staged
     batch.errors = outcome.errors
@@ -86,6 +88,14 @@ def study_upload(*, user: User, files: Iterable[UploadedFile], body_errors: list
     audit(user, "study.upload", batch, files=ingested.files_received, staged=ingested.instances_staged,
           errors=len(outcome.errors))
     return outcome
+
+
+def _not_scored(stored: list[dict]) -> list[dict]:
+    from detection.services import not_scored_reason
+
+    series = Series.objects.filter(series_uid__in={row["series_uid"] for row in stored}).select_related("study")
+    return [{"study_uid": s.study.study_uid, "series_uid": s.series_uid, "reason": reason}
+            for s in series if (reason := not_scored_reason(s))]
 
 
 def _load_staged(batch: UploadBatch) -> Iterator[StagedInstance]:

@@ -53,6 +53,9 @@ UPLOAD_RESULT = inline_serializer("UploadResult", {
         "study_uid": serializers.CharField(), "series_uid": serializers.CharField()}, many=True),
     "errors": file_errors(),
     "jobs": JobSerializer(many=True),
+    "not_scored": inline_serializer("NotScoredSeries", {
+        "study_uid": serializers.CharField(), "series_uid": serializers.CharField(),
+        "reason": serializers.CharField(help_text="why the detector does not score it (e.g. not CT)")}, many=True),
     "detail": serializers.CharField(required=False),
     "retry": serializers.BooleanField(required=False),
 })  # fmt: skip
@@ -75,11 +78,12 @@ class UploadView(APIView):
         first = next(files, None)
         if first is None:
             return Response({"detail": "no files: send them as multipart field 'files'", "stored": [], "jobs": [],
-                             "errors": streamed.errors if streamed else []}, status=status.HTTP_400_BAD_REQUEST)
+                             "not_scored": [], "errors": streamed.errors if streamed else []},
+                            status=status.HTTP_400_BAD_REQUEST)
         outcome = services.study_upload(user=request.user, files=itertools.chain([first], files),
                                         body_errors=streamed.errors if streamed else None)
         body = {"batch": str(outcome.batch.id), "stored": outcome.stored, "errors": outcome.errors,
-                "jobs": JobSerializer(outcome.jobs, many=True).data}
+                "jobs": JobSerializer(outcome.jobs, many=True).data, "not_scored": outcome.not_scored}
         if outcome.pacs_down:
             body.update(detail=f"The image archive is unreachable; {outcome.batch.instances_staged} instance(s) are "
                                f"kept and will be stored automatically when it is back. ({outcome.pacs_down})",

@@ -69,3 +69,18 @@ def test_archive_down_says_files_are_kept(live_server, orthanc, scoring_worker, 
     banner.wait_for(timeout=120_000)
     assert "kept on the server" in banner.inner_text() and "do not need to upload them again" in banner.inner_text()
     assert page.locator("[data-testid=file-row][data-state=kept]").count() == 2
+
+
+def test_a_series_the_detector_does_not_score_says_so_after_upload(live_server, orthanc, ct_files, user_factory, page,
+                                                                   tmp_path):
+    from tests.portal.test_scoring import mr_copies
+
+    clinician = user_factory("clinician")
+    page.goto(f"{live_server.url}/upload")
+    log_in(page, clinician.username)
+    page.get_by_test_id("file-input").set_input_files([str(p) for p in mr_copies(ct_files[45:47], tmp_path)])
+    page.get_by_test_id("upload-start").click()
+    page.get_by_test_id("upload-done").wait_for()
+    row = page.get_by_test_id("job-not-scored")
+    assert row.count() == 1 and "this series is MR" in row.inner_text()
+    assert page.get_by_test_id("job").count() == 0

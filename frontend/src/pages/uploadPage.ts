@@ -90,18 +90,29 @@ export function mountUploadPage(container: HTMLElement): Page {
   );
 
   const tracker = new JobTracker(renderJobs);
+  let trackedJobs: (JobSummary | Job)[] = [];
+  // Series stored but not scored (another modality than CT): listed with the reason, so nobody waits for them.
+  const notScored = new Map<string, { study_uid: string; reason: string }>();
 
   function renderJobs(jobs: (JobSummary | Job)[]): void {
-    if (jobs.length === 0) return;
+    trackedJobs = jobs;
+    if (jobs.length === 0 && notScored.size === 0) return;
     // Several upload requests can report the same series: show its most advanced job.
     const bySeries = new Map<string, JobSummary | Job>();
     for (const job of jobs) {
       const shown = bySeries.get(job.series_uid);
       if (!shown || STATUS_RANK[job.status] >= STATUS_RANK[shown.status]) bySeries.set(job.series_uid, job);
     }
+    const unscored = [...notScored].map(([seriesUid, { study_uid: studyUid, reason }]) =>
+      h('li', { className: 'job', 'data-testid': 'job-not-scored' },
+        h('span', { className: 'badge verdict-none' }, 'not scored'),
+        h('span', { className: 'uid', title: seriesUid }, `Series …${seriesUid.slice(-12)}`),
+        h('span', { className: 'muted small' }, reason),
+        h('a', { href: viewerPath(studyUid, seriesUid) }, 'Open viewer')));
     replaceChildren(
       jobList,
-      [...bySeries.values()].map((job) => {
+      ...unscored,
+      ...[...bySeries.values()].map((job) => {
         const studyUid = ('study_uid' in job && job.study_uid) || seriesStudy.get(job.series_uid);
         const error = 'error' in job && job.error ? job.error : null;
         // The outcome as soon as the worker has it, so the uploader need not open the study to learn it.
@@ -189,7 +200,9 @@ export function mountUploadPage(container: HTMLElement): Page {
     switch (outcome.kind) {
       case 'ok':
         applyResult(indexes, outcome.response.stored ?? [], outcome.response.errors ?? []);
+        for (const s of outcome.response.not_scored ?? []) notScored.set(s.series_uid, s);
         tracker.add(outcome.response.jobs ?? []);
+        if (outcome.response.not_scored?.length) renderJobs(trackedJobs);
         break;
       case 'invalid':
         applyResult(indexes, [], outcome.response.errors ?? []);
