@@ -35,6 +35,10 @@ if HTTPS:
     SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", str(365 * 24 * 3600)))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", False)
 SESSION_COOKIE_HTTPONLY = True
+# Automatic logoff after this many minutes without a request (portal.middleware.IdleLogoffMiddleware): a
+# workstation left signed in does not stay open to the next person.
+SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -69,6 +73,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "portal.middleware.IdleLogoffMiddleware",
 ]
 
 # Content-Security-Policy: everything from this origin only. Cornerstone's codecs compile WebAssembly
