@@ -1,6 +1,7 @@
 import './styles.css';
 import { api, ApiError } from './api';
 import { h, replaceChildren } from './dom';
+import { startIdleLogoff } from './idleLogoff';
 import { canOpen, homeRouteFor, renderHeader } from './nav';
 import { navigate, startRouter, type Page, type RouteMatch } from './router';
 import type { Me } from './types';
@@ -69,6 +70,7 @@ async function boot(): Promise<void> {
     }
     return;
   }
+  startIdleLogoff(me.idle_logoff_s ?? 0);
   let generation = 0;
   startRouter(async (match) => {
     const mine = ++generation;

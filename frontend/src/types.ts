@@ -14,6 +14,8 @@ export type JobStatus = 'queued' | 'running' | 'done' | 'failed';
 export interface Me {
   username: string;
   role: Role;
+  /** The browser signs out after this many seconds without use (0 or absent: never). */
+  idle_logoff_s?: number;
 }
 
 export interface ModelVersion {

@@ -40,10 +40,12 @@ from portal.studies.upload_stream import HeaderCsrfSessionAuthentication, Stream
 
 
 class MeView(APIView):
-    @extend_schema(responses=inline_serializer("Me", {"username": serializers.CharField(),
-                                                      "role": serializers.CharField()}))
+    @extend_schema(responses=inline_serializer("Me", {
+        "username": serializers.CharField(), "role": serializers.CharField(),
+        "idle_logoff_s": serializers.IntegerField(help_text="a browser session ends after this long unused")}))
     def get(self, request):
-        return Response({"username": request.user.username, "role": primary_role(request.user)})
+        return Response({"username": request.user.username, "role": primary_role(request.user),
+                         "idle_logoff_s": settings.SESSION_COOKIE_AGE})
 
 
 UPLOAD_RESULT = inline_serializer("UploadResult", {

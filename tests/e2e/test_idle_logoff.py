@@ -1,0 +1,31 @@
+"""Automatic logoff in the browser: a page left without mouse or keyboard signs out and shows the sign-in form
+(which brings the person back to the same page); a page in use stays, on the screen and on the server."""
+
+import time
+
+import pytest
+
+from tests.e2e.browser import log_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def test_an_idle_page_signs_out_and_a_used_one_stays(live_server, user_factory, page, settings):
+    settings.SESSION_COOKIE_AGE = 4  # seconds, for the test (SESSION_IDLE_MINUTES in production)
+    user = user_factory("clinician")
+    page.goto(f"{live_server.url}/studies")
+    log_in(page, user.username)
+    page.get_by_test_id("study-filters").wait_for()
+    started = time.monotonic()
+    while time.monotonic() - started < 6:  # longer than the idle time, in use all along
+        page.mouse.move(100 + int(time.monotonic() * 10) % 200, 200)
+        page.wait_for_timeout(500)
+    assert "/studies" in page.url and "/accounts/login/" not in page.url
+    assert page.evaluate("fetch('/api/me').then((r) => r.status)") == 200  # and the server kept the session
+
+    page.wait_for_url(lambda url: "/accounts/login/" in url, timeout=10_000)  # left alone: signed out
+    assert "next=%2Fstudies" in page.url
+    page.goto(f"{live_server.url}/studies")  # the session is gone on the server too
+    page.wait_for_url(lambda url: "/accounts/login/" in url)
+    log_in(page, user.username)
+    page.get_by_test_id("study-filters").wait_for()
