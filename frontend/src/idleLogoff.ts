@@ -1,6 +1,17 @@
 import { csrfToken, loginUrl } from './api';
 
 const ACTIVITY = ['pointerdown', 'pointermove', 'keydown', 'wheel', 'touchstart'] as const;
+let holds = 0;
+
+/** Work the person started and waits for (an upload) counts as use until the returned function is called. */
+export function holdIdleLogoff(): () => void {
+  holds += 1;
+  let released = false;
+  return () => {
+    if (!released) holds -= 1;
+    released = true;
+  };
+}
 
 /**
  * Automatic logoff on the screen too: after `seconds` without mouse, keyboard or touch the browser signs out
@@ -15,6 +26,10 @@ export function startIdleLogoff(seconds: number): void {
   let timer = 0;
   let lastKeepAlive = Date.now();
   const signOut = async (): Promise<void> => {
+    if (holds > 0) {
+      restart();
+      return;
+    }
     const next = location.pathname + location.search;
     try {
       await fetch('/accounts/logout/', { method: 'POST', credentials: 'same-origin', headers: { 'X-CSRFToken': csrfToken() } });

@@ -29,3 +29,18 @@ def test_an_idle_page_signs_out_and_a_used_one_stays(live_server, user_factory, 
     page.wait_for_url(lambda url: "/accounts/login/" in url)
     log_in(page, user.username)
     page.get_by_test_id("study-filters").wait_for()
+
+
+def test_an_upload_without_clicks_is_not_cut_by_the_idle_logoff(live_server, orthanc, ct_files, user_factory, page,
+                                                                 settings):
+    settings.SESSION_COOKIE_AGE = 2
+    user = user_factory("clinician")
+    page.goto(f"{live_server.url}/upload")
+    log_in(page, user.username)
+    page.get_by_test_id("file-input").set_input_files([str(p) for p in ct_files])
+    started = time.monotonic()
+    page.get_by_test_id("upload-start").click()
+    page.get_by_test_id("upload-done").wait_for(timeout=180_000)
+    assert time.monotonic() - started > 2, "the upload must outlast the idle time for this test to mean anything"
+    assert page.locator("[data-testid=file-row][data-state=stored]").count() == len(ct_files)
+    page.wait_for_url(lambda url: "/accounts/login/" in url, timeout=10_000)  # idle once it is done

@@ -1,5 +1,6 @@
 import { viewerPath } from '../api';
 import { h, replaceChildren } from '../dom';
+import { holdIdleLogoff } from '../idleLogoff';
 import type { Page } from '../router';
 import type { Job, JobStatus, JobSummary, UploadError, UploadStored } from '../types';
 import { fromDataTransfer, fromFileList, type PickedFile } from '../upload/collectFiles';
@@ -231,6 +232,7 @@ export function mountUploadPage(container: HTMLElement): Page {
   async function start(): Promise<void> {
     if (uploading || rows.length === 0) return;
     uploading = true;
+    const releaseIdle = holdIdleLogoff(); // a long upload without a click must not be cut by the idle logoff
     startButton.disabled = true;
     clearButton.disabled = true;
     replaceChildren(banner);
@@ -247,7 +249,7 @@ export function mountUploadPage(container: HTMLElement): Page {
       },
       onChunkSent: (indexes) => indexes.forEach((i) => setState(rows[i]!, 'storing')),
       onChunkDone,
-    });
+    }).finally(releaseIdle);
     uploading = false;
     clearButton.disabled = false;
     const count = (state: FileState): number => rows.filter((r) => r.state === state).length;
