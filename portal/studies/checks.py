@@ -1,5 +1,5 @@
 """Deployment check (`manage.py check --deploy`): without a shared cache each web process keeps its own
-access-log window (and proxy cache)."""
+access-log window."""
 
 from django.conf import settings
 from django.core.checks import Tags, Warning, register

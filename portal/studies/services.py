@@ -12,7 +12,7 @@ from datetime import date, datetime
 import pydicom
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -344,8 +344,10 @@ STUDY_VIEW_WINDOW_S = 3600
 
 def record_study_view(*, user: User, study_uid: str, via: str) -> None:
     """Audit that the user opened the study (its page, a series in the viewer, or its images over DICOMweb).
-    The window is checked in the cache first, so a proxied frame request costs no query."""
-    if not cache.add(f"study-view:{user.pk}:{study_uid}", True, STUDY_VIEW_WINDOW_S):
+    The window is checked in this process's memory, then in the shared cache (another process may have
+    recorded it), so a proxied frame request costs neither a query nor, mostly, a network round trip."""
+    key = f"study-view:{user.pk}:{study_uid}"
+    if not caches["local"].add(key, True, STUDY_VIEW_WINDOW_S) or not cache.add(key, True, STUDY_VIEW_WINDOW_S):
         return
     if study := Study.objects.filter(study_uid=study_uid).first():
         audit(user, "study.view", study, via=via)

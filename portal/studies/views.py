@@ -7,7 +7,7 @@ import django_filters
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db.models import Case, F, Prefetch, Q, When
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -350,22 +350,22 @@ def _proxy_user(request):
     if not ttl or credential == "|":
         return _authenticate(request)
     key = "dicomweb-user:" + hashlib.sha256(credential.encode()).hexdigest()
-    if (user := cache.get(key)) is not None:
+    if (user := caches["local"].get(key)) is not None:
         return user
     user = _authenticate(request)
     if user.is_authenticated:
-        cache.set(key, user, ttl)
+        caches["local"].set(key, user, ttl)
     return user
 
 
 def _can_view_study(user, study_uid: str) -> bool:
     ttl = settings.DICOMWEB_PROXY_ACCESS_TTL
     key = f"dicomweb-access:{user.pk}:{study_uid}"
-    if ttl and cache.get(key):
+    if ttl and caches["local"].get(key):
         return True
     allowed = selectors.can_view_study(user, study_uid)
     if allowed and ttl:
-        cache.set(key, True, ttl)
+        caches["local"].set(key, True, ttl)
     return allowed
 
 
