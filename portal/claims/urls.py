@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/claims/<uuid:claim_id>/report.pdf", views.claim_pdf, name="api-pdf"),
     path("api/provenance/keys", views.public_keys, name="api-keys"),
     path("api/provenance/ledger/verify", views.ledger_verify, name="api-ledger-verify"),
+    path("api/provenance/studies/<str:study_uid>/integrity", views.study_integrity, name="api-study-integrity"),
     path("api/provenance/instances/<str:sop_uid>", views.instance_provenance, name="api-instance"),
     path("api/provenance/instances/<str:sop_uid>/lung.png", views.instance_png, name="api-instance-png"),
     path("api/shares/studies/<str:study_uid>/insurers", views.share_with_insurer, name="api-share-insurer"),

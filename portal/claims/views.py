@@ -22,7 +22,7 @@ from portal.accounts.models import Role
 from portal.accounts.permissions import IsAdmin
 from portal.accounts.services import audit, has_role
 from portal.api_schema import PACS_ERRORS, binary, errors
-from portal.claims import crypto, imaging, ledger, services, share_access
+from portal.claims import crypto, imaging, integrity, ledger, services, share_access
 from portal.claims.models import Claim, ClaimImage, EncryptedShare, LedgerEntry
 from portal.claims.permissions import CanCheckClaims, CanReadProvenance, CanShareStudies
 from portal.claims.report import image_figures, image_rows, render_pdf
@@ -47,7 +47,7 @@ from portal.claims.serializers import (
     StudyRefSerializer,
 )
 from portal.renderers import download_renderers
-from portal.studies.models import StudyAccess
+from portal.studies.models import Study, StudyAccess
 
 FIGURE_LABELS = {"input", "original", "overlay", "diff", "heatmap"}
 
@@ -242,6 +242,31 @@ def ledger_verify(request):
     audit(request.user, "provenance.verify_chain", object_type="Ledger", object_id="*", ok=report.ok,
           entries=report.entries)
     return Response(report.as_dict())
+
+
+INTEGRITY_PROBLEM = inline_serializer("IntegrityProblem", {
+    "series_uid": serializers.CharField(), "sop_instance_uid": serializers.CharField(),
+    "slice_index": serializers.IntegerField(allow_null=True), "reason": serializers.CharField(),
+}, many=True)
+
+
+@extend_schema(operation_id="provenance_study_integrity", request=None, responses={
+    200: inline_serializer("StudyIntegrity", {
+        "ok": serializers.BooleanField(help_text="every indexed instance is in the PACS with its signed pixels"),
+        "checked": serializers.IntegerField(), "matching": serializers.IntegerField(),
+        "changed": INTEGRITY_PROBLEM, "missing": INTEGRITY_PROBLEM, "unverifiable": INTEGRITY_PROBLEM,
+        "seconds": serializers.FloatField(),
+    }),
+    **errors(404), **PACS_ERRORS,
+})
+@api_view(["POST"])
+@permission_classes([CanReadProvenance])
+def study_integrity(request, study_uid):
+    """Fetch the study from the PACS and compare every image with what the portal signed at upload."""
+    study = Study.objects.filter(study_uid=study_uid).first()
+    if study is None or not can_read_study_uid(request.user, study_uid):
+        raise Http404("no such study you may read")
+    return Response(integrity.study_integrity(actor=request.user, study=study))
 
 
 @extend_schema(operation_id="provenance_instance_retrieve", responses={

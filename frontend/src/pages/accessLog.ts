@@ -13,6 +13,12 @@ function describe(event: AccessEvent): string {
       return (event.details.created === false ? `confirmed insurer ${d.insurer ?? '?'}'s access (already granted)` : `gave insurer ${d.insurer ?? '?'} access`);
     case 'study.unshare_insurer': return `revoked insurer ${d.insurer ?? '?'}'s access`;
     case 'claim.reference_study': return 'referenced it in a claim';
+    case 'study.integrity_check': {
+      const bad = ['changed', 'missing', 'unverifiable'].map((k) => Number(event.details[k] ?? 0));
+      return bad.some((n) => n > 0)
+        ? `checked its images in the PACS: ${bad[0]} changed, ${bad[1]} missing, ${bad[2]} unverifiable`
+        : `checked its images in the PACS: all ${d.checked ?? '?'} as signed`;
+    }
     case 'study.tamper_alert': {
       const to = Array.isArray(event.details.recipients) ? (event.details.recipients as string[]).join(', ') : '?';
       return `emailed a tamper alert (${d.verdict ?? '?'}) to ${to}`;

@@ -7,6 +7,7 @@ import { createStudyLabelsPanel } from './studyLabels';
 import type { Me, SeriesSummary } from '../types';
 import { verdictBadge } from '../verdict';
 import { createAccessLogPanel } from './accessLog';
+import { createIntegrityPanel } from './integrityPanel';
 import { seriesScoring } from './seriesScoring';
 
 /** One study: its series (open in the viewer) and, for clinicians and admins, its encrypted shares. */
@@ -47,6 +48,7 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
                 `${series.modality} · ${series.description || 'Series'} · ${countOf(series.num_instances, 'image')}`),
               ' ', scoringOf(series))))),
       me.role === 'insurer' ? null : createStudyLabelsPanel(study, me),
+      me.role === 'annotator' ? null : createIntegrityPanel(study.study_uid),
       canShare ? createInsurerAccessPanel(study.study_uid) : null,
       canShare ? createSharePanel(study.study_uid) : null,
       me.role === 'clinician' || me.role === 'admin' ? createAccessLogPanel(study.study_uid) : null);

@@ -1,0 +1,65 @@
+"""Does the PACS still hold what the portal signed at upload? Every indexed instance of a study is fetched
+from the PACS (one WADO-RS request per series), its decoded pixels hashed and compared with the provenance
+ledger: the CT-GAN attack changes scans inside the PACS, after they were stored."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+from django.contrib.auth.models import User
+
+from portal.accounts.services import audit
+from portal.claims import crypto, imaging, ledger
+from portal.claims.models import LedgerEntry
+from portal.claims.services import mismatch_reason
+from portal.studies import dicomweb
+from portal.studies.models import Study
+
+
+def study_integrity(*, actor: User, study: Study) -> dict:
+    """{"ok", "checked", "matching", "changed", "missing", "unverifiable", "seconds"}; each problem list holds
+    {"series_uid", "sop_instance_uid", "slice_index", "reason"}. Raises PacsUnavailable when the PACS is down."""
+    started = time.monotonic()
+    keys = crypto.public_keys()
+    entries: dict[str, list[LedgerEntry]] = defaultdict(list)
+    for entry in LedgerEntry.objects.filter(study_uid=study.study_uid).order_by("seq"):
+        entries[entry.sop_instance_uid].append(entry)
+    result: dict = {"checked": 0, "matching": 0, "changed": [], "missing": [], "unverifiable": []}
+    for series in study.series.prefetch_related("instances"):
+        in_pacs = {ds.SOPInstanceUID: ds for ds in dicomweb.retrieve_series(study.study_uid, series.series_uid)}
+        for instance in sorted(series.instances.all(), key=lambda i: (i.slice_index is None, i.slice_index)):
+            result["checked"] += 1
+            where = {"series_uid": series.series_uid, "sop_instance_uid": instance.sop_instance_uid,
+                     "slice_index": instance.slice_index}
+            kind, reason = _check(in_pacs.get(instance.sop_instance_uid), entries[instance.sop_instance_uid], keys)
+            if kind == "matching":
+                result["matching"] += 1
+            else:
+                result[kind].append({**where, "reason": reason})
+    result["ok"] = not (result["changed"] or result["missing"] or result["unverifiable"])
+    result["seconds"] = round(time.monotonic() - started, 3)
+    audit(actor, "study.integrity_check", study, checked=result["checked"], changed=len(result["changed"]),
+          missing=len(result["missing"]), unverifiable=len(result["unverifiable"]))
+    return result
+
+
+def _check(ds, entries: list[LedgerEntry], keys) -> tuple[str, str]:
+    """("matching" | "changed" | "missing" | "unverifiable", why)."""
+    if ds is None:
+        return "missing", "the PACS no longer holds this instance"
+    if not entries:
+        return "unverifiable", "no provenance record: it was not stored through the portal's upload"
+    signed = [e for e in entries if e.pixel_sha256]
+    if not signed:
+        return "unverifiable", "recorded without image pixels the portal could decode; only its file hash is signed"
+    try:
+        actual = imaging.pixel_hash(imaging.decoded_pixels(ds))
+    except Exception as exc:  # noqa: BLE001 - an undecodable PACS copy is itself the finding
+        return "changed", f"the PACS copy's pixels cannot be decoded any more ({type(exc).__name__})"
+    same = [e for e in signed if e.pixel_sha256 == actual]
+    if not same:
+        return "changed", mismatch_reason(signed[0], actual)
+    if problems := ledger.verify_entry(same[-1], keys):
+        return "unverifiable", f"ledger entry #{same[-1].seq} fails verification: {'; '.join(problems)}"
+    return "matching", ""
