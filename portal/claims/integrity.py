@@ -7,7 +7,9 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.mail import send_mail
 
 from portal.accounts.services import audit
 from portal.claims import crypto, imaging, ledger
@@ -17,7 +19,7 @@ from portal.studies import dicomweb
 from portal.studies.models import Study
 
 
-def study_integrity(*, actor: User, study: Study) -> dict:
+def study_integrity(*, actor: User | None, study: Study) -> dict:
     """{"ok", "checked", "matching", "changed", "missing", "unverifiable", "seconds"}; each problem list holds
     {"series_uid", "sop_instance_uid", "slice_index", "reason"}. Raises PacsUnavailable when the PACS is down."""
     started = time.monotonic()
@@ -63,3 +65,22 @@ def _check(ds, entries: list[LedgerEntry], keys) -> tuple[str, str]:
     if problems := ledger.verify_entry(same[-1], keys):
         return "unverifiable", f"ledger entry #{same[-1].seq} fails verification: {'; '.join(problems)}"
     return "matching", ""
+
+
+def send_integrity_alert(findings: list[tuple[Study, dict]]) -> int:
+    """Email TAMPER_ALERT_EMAILS the studies whose PACS images were changed or lost (links only, no patient).
+    Returns the number of recipients."""
+    if not settings.TAMPER_ALERT_EMAILS or not findings:
+        return 0
+    lines = ["The nightly integrity check found images in the PACS that differ from what the portal signed at "
+             "upload, or that the PACS lost:", ""]
+    for study, report in findings:
+        lines.append(f"- {len(report['changed'])} changed, {len(report['missing'])} missing of {report['checked']}: "
+                     f"{settings.PORTAL_URL}/studies/{study.study_uid}")
+    lines += ["", "Open each study (sign-in required) and use Integrity for the slices and reasons. This message "
+              "names no patient."]
+    send_mail(f"PACS integrity: {len(findings)} stud{'y' if len(findings) == 1 else 'ies'} changed since upload",
+              "\n".join(lines), settings.DEFAULT_FROM_EMAIL, settings.TAMPER_ALERT_EMAILS)
+    audit(None, "provenance.integrity_alert", object_type="Study", object_id="*",
+          studies=[study.study_uid for study, _ in findings], recipients=settings.TAMPER_ALERT_EMAILS)
+    return len(settings.TAMPER_ALERT_EMAILS)

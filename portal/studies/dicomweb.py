@@ -97,9 +97,12 @@ class PortalDICOMwebClient(DICOMwebClient):
 
 
 def client() -> PortalDICOMwebClient:
-    return PortalDICOMwebClient(
-        url=settings.DICOMWEB_URL, session=http_session(), timeout=settings.DICOMWEB_TIMEOUT
-    )
+    dicomweb = PortalDICOMwebClient(url=settings.DICOMWEB_URL, session=http_session(),
+                                    timeout=settings.DICOMWEB_TIMEOUT)
+    # dicomweb-client retries every failure 5 times with exponential waits: a PACS that is down took 30 s to
+    # be reported. One quick retry rides out a blip; Celery tasks retry longer on their own (PacsUnavailable).
+    dicomweb.set_http_retry_params(retry=True, max_attempts=2, wait_exponential_multiplier=100)
+    return dicomweb
 
 
 def _call(fn, *args, **kwargs):

@@ -41,3 +41,46 @@ def test_integrity_names_images_changed_or_lost_in_the_pacs(orthanc, ct_files, t
     assert api_client(user_factory("clinician")).post(url).status_code == 404  # not their study
     assert api_client(user_factory("annotator")).post(url).status_code == 403
     assert api_client(user_factory("expert")).post(url).status_code == 200
+
+
+def test_the_nightly_command_emails_the_studies_changed_in_the_pacs(orthanc, ct_files, tmp_path, user_factory,
+                                                                    settings):
+    from django.core import mail
+    from django.core.management import CommandError, call_command
+
+    from portal.orthanc import free_port
+
+    settings.TAMPER_ALERT_EMAILS, settings.PORTAL_URL = ["security@example.org"], "https://portal.example.org"
+    copies = fresh_copies(ct_files[50:52], tmp_path)
+    study_uid = upload_paths(user_factory("clinician"), copies).stored[0]["study_uid"]
+    call_command("check_integrity", "--study", study_uid)  # as signed: no error, no mail
+    assert mail.outbox == []
+
+    _delete_from_pacs(orthanc, pydicom.dcmread(copies[0], stop_before_pixels=True).SOPInstanceUID)
+    DICOMwebClient(orthanc.dicomweb_url).store_instances([_tampered(copies[0])])
+    with pytest.raises(CommandError) as found:
+        call_command("check_integrity", "--study", study_uid)
+    assert found.value.returncode == 1 and "1 address(es) emailed" in str(found.value)
+    [message] = mail.outbox
+    assert message.to == ["security@example.org"] and "1 changed, 0 missing of 2" in message.body
+    assert f"https://portal.example.org/studies/{study_uid}" in message.body
+
+    settings.DICOMWEB_URL = f"http://127.0.0.1:{free_port()}/dicom-web"  # nothing listens there
+    with pytest.raises(CommandError) as down:
+        call_command("check_integrity", "--study", study_uid)
+    assert down.value.returncode == 2 and "unreachable" in str(down.value)
+
+
+def test_a_pacs_that_is_down_is_reported_at_once(orthanc, ct_files, tmp_path, user_factory, api_client, settings):
+    """503 with retry, in well under a second or two (dicomweb-client's own retries used to take 30 s)."""
+    import time
+
+    from portal.orthanc import free_port
+
+    owner = user_factory("clinician")
+    study_uid = upload_paths(owner, fresh_copies(ct_files[52:53], tmp_path)).stored[0]["study_uid"]
+    settings.DICOMWEB_URL = f"http://127.0.0.1:{free_port()}/dicom-web"  # nothing listens there
+    started = time.monotonic()
+    response = api_client(owner).post(f"/api/provenance/studies/{study_uid}/integrity")
+    assert response.status_code == 503 and response.json()["retry"] is True
+    assert time.monotonic() - started < 5

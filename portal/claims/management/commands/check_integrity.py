@@ -1,0 +1,37 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from portal.claims.integrity import send_integrity_alert, study_integrity
+from portal.studies.dicomweb import PacsUnavailable
+from portal.studies.models import Study
+
+
+class Command(BaseCommand):
+    help = ("Compare every image of every study (or of --study) in the PACS with what the portal signed at upload; "
+            "email TAMPER_ALERT_EMAILS about changed or missing images. Run it nightly (cron). Exit status 1 when "
+            "something was found, 2 when the PACS could not be reached.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--study", action="append", default=[], help="a StudyInstanceUID (repeatable)")
+
+    def handle(self, *args, study, **options):
+        studies = Study.objects.filter(study_uid__in=study) if study else Study.objects.all()
+        findings, totals = [], {"checked": 0, "changed": 0, "missing": 0, "unverifiable": 0}
+        try:
+            for one in studies.order_by("pk"):
+                report = study_integrity(actor=None, study=one)
+                totals["checked"] += report["checked"]
+                for kind in ("changed", "missing", "unverifiable"):
+                    totals[kind] += len(report[kind])
+                if report["changed"] or report["missing"]:
+                    findings.append((one, report))
+                    self.stdout.write(f"{one.study_uid}: {len(report['changed'])} changed, "
+                                      f"{len(report['missing'])} missing of {report['checked']}")
+        except PacsUnavailable as exc:
+            raise CommandError(f"the PACS is unreachable: {exc}", returncode=2) from exc
+        self.stdout.write(f"{studies.count()} studies, {totals['checked']} images: {totals['changed']} changed, "
+                          f"{totals['missing']} missing, {totals['unverifiable']} unverifiable")
+        if findings:
+            told = send_integrity_alert(findings)
+            raise CommandError(f"{len(findings)} study(ies) differ from what was signed at upload"
+                               + (f"; {told} address(es) emailed" if told else "; set TAMPER_ALERT_EMAILS to be told"),
+                               returncode=1)
