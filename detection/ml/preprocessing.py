@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from copy import deepcopy
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,21 @@ def dicom_to_hu(ds: pydicom.Dataset, out: np.ndarray | None = None) -> np.ndarra
         out *= np.float32(slope)
     if intercept != 0.0:
         out += np.float32(intercept)
+    return out
+
+
+def with_hu(datasets: Sequence[pydicom.Dataset], hu: Sequence[np.ndarray]) -> list[pydicom.Dataset]:
+    """Copies of ``datasets`` whose pixel data encode ``hu`` (the inverse of dicom_to_hu for uncompressed
+    slices, clipped to the stored type): what a tampered copy of a series holds."""
+    out = []
+    for ds, img in zip(datasets, hu, strict=True):
+        copy = deepcopy(ds)  # pydicom.Dataset(ds) would share (and change) the original's elements
+        dtype = ds.pixel_array.dtype
+        slope, intercept = float(ds.get("RescaleSlope", 1.0) or 1.0), float(ds.get("RescaleIntercept", 0.0) or 0.0)
+        stored = np.round((img - intercept) / slope)
+        info = np.iinfo(dtype)
+        copy.PixelData = np.clip(stored, info.min, info.max).astype(dtype).tobytes()
+        out.append(copy)
     return out
 
 

@@ -59,6 +59,13 @@ export function submitOnEnter(textarea: HTMLTextAreaElement, form: HTMLFormEleme
   });
 }
 
+/** A DICOM person name (Family^Given^Middle^Prefix^Suffix) as people write it: "Doe, Jane A". */
+export function personName(value: string): string {
+  const [family = '', given = '', middle = '', prefix = '', suffix = ''] = value.split('=')[0]!.split('^').map((part) => part.trim());
+  const first = [prefix, given, middle].filter(Boolean).join(' ');
+  return [[family, first].filter(Boolean).join(', '), suffix].filter(Boolean).join(' ');
+}
+
 /** "1 image", "3 images". */
 export function countOf(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;

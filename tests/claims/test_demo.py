@@ -38,3 +38,25 @@ def test_claims_list_summarises_each_claims_results(orthanc, ct_slice_paths, tmp
     page = client.get("/claims/").content.decode()
     assert 'data-status="tampered">1 tampered</span>' in page
     assert 'data-status="authentic">1 authentic</span>' in page
+
+
+@pytest.mark.django_db(transaction=True)  # the uploads' scoring jobs start when their transactions commit
+def test_load_demo_adds_a_tampered_copy_the_detector_flags_where_it_was_injected(orthanc, ct_files, tmp_path):
+    from django.core import mail
+
+    from detection.models import ScoringJob
+    from portal.studies.management.commands.load_demo import TAMPERED_PATIENT_ID
+
+    for path in ct_files:
+        shutil.copy(path, tmp_path / path.name)
+    call_command("load_demo", ct_dir=str(tmp_path), password="demo-pass-for-test")
+    genuine = Study.objects.exclude(patient__patient_id=TAMPERED_PATIENT_ID).get()
+    tampered = Study.objects.get(patient__patient_id=TAMPERED_PATIENT_ID)
+    assert genuine.verdict in ("TB", "TM") and tampered.verdict == "FM"  # scored (eagerly, in this test)
+    job = ScoringJob.objects.get(series__study=tampered, status="done")
+    top = job.location_scores.order_by("-tamper").first()
+    assert (top.slice_index, abs(top.x - 100) < 32, abs(top.y - 248) < 32) == (81, True, True)  # seed 2026's site
+    [alert] = mail.outbox  # the uploader is told, once
+    assert alert.to == ["demo-clinician@example.org"] and "fake tumour injected (FM)" in alert.body
+    call_command("load_demo", ct_dir=str(tmp_path), password="demo-pass-for-test")  # idempotent
+    assert Study.objects.count() == 2

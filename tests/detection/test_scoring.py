@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import random
-from copy import deepcopy
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 import torch
 
 from detection.ml.constants import CLASSES
+from detection.ml.preprocessing import with_hu
 from detection.ml.scoring import Detector, SeriesResult
 
 
@@ -132,18 +132,6 @@ def test_shipped_default_is_small_and_honest() -> None:
 HELD_OUT_SLICES = slice(66, 78)
 
 
-def _with_hu(datasets: list[pydicom.Dataset], hu: np.ndarray) -> list[pydicom.Dataset]:
-    """Copies of the datasets whose pixel data encode ``hu`` (as a tampered upload would)."""
-    out = []
-    for ds, img in zip(datasets, hu, strict=True):
-        copy = deepcopy(ds)  # pydicom.Dataset(ds) would share (and tamper with) the session fixture's data
-        stored = np.round((img - float(ds.RescaleIntercept)) / float(ds.RescaleSlope))
-        info = np.iinfo(ds.pixel_array.dtype)
-        copy.PixelData = np.clip(stored, info.min, info.max).astype(ds.pixel_array.dtype).tobytes()
-        out.append(copy)
-    return out
-
-
 @pytest.fixture(scope="module")
 def held_out_series(ct_datasets: list[pydicom.Dataset]) -> list[pydicom.Dataset]:
     from detection.ml.preprocessing import z_order
@@ -168,7 +156,7 @@ def test_default_model_flags_injected_nodule_where_it_is(held_out_series: list[p
     det = Detector.load(device="cpu")
     vol, spacing, _ = volume_from_datasets(held_out_series)
     tampered, p = simulate_series_tamper(vol, spacing, "FM", (3, 9), seed=seed, diameter_mm=12.0)
-    res = det.score_series(_with_hu(held_out_series, tampered))
+    res = det.score_series(with_hu(held_out_series, tampered))
     top = res.locations[0]
     assert res.verdict == "FM", (res.verdict, res.verdict_score, det.threshold, p["slice"], p["x"], p["y"])
     assert abs(top.slice_index - p["slice"]) <= 2

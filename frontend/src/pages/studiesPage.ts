@@ -1,5 +1,5 @@
 import { api, ApiError, viewerPath } from '../api';
-import { countOf, h, replaceChildren } from '../dom';
+import { countOf, h, personName, replaceChildren } from '../dom';
 import { updateQuery, type Page } from '../router';
 import { LABEL_CLASS_NAMES, LABEL_CLASSES, type ModelVersion, type StudySummary } from '../types';
 import { verdictBadge } from '../verdict';
@@ -97,7 +97,7 @@ export function mountStudiesPage(container: HTMLElement, initialQuery: URLSearch
       const expand = h('button', { type: 'button', className: 'btn btn-small', 'aria-expanded': 'false', 'data-testid': 'study-expand' }, 'Series');
       const row = h('tr', { 'data-testid': 'study-row', 'data-study-uid': study.study_uid },
         h('td', {},
-          h('a', { href: `/studies/${encodeURIComponent(study.study_uid)}`, 'data-testid': 'open-study' }, study.patient_name || study.patient_id || 'Study'),
+          h('a', { href: `/studies/${encodeURIComponent(study.study_uid)}`, 'data-testid': 'open-study' }, personName(study.patient_name) || study.patient_id || 'Study'),
           h('div', { className: 'muted small' }, study.patient_id)),
         h('td', {}, study.study_date ?? '—'),
         h('td', {}, modalities(study.modalities)),

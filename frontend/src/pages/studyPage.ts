@@ -1,5 +1,5 @@
 import { api, ApiError, viewerPath } from '../api';
-import { countOf, h, replaceChildren } from '../dom';
+import { countOf, h, personName, replaceChildren } from '../dom';
 import type { Page } from '../router';
 import { createInsurerAccessPanel } from '../shares/insurerAccessPanel';
 import { createSharePanel } from '../shares/sharePanel';
@@ -31,7 +31,7 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
     };
     replaceChildren(section,
       h('p', { className: 'small' }, h('a', { href: '/studies' }, '← Studies')),
-      h('h1', {}, study.patient_name || study.patient_id || 'Study'),
+      h('h1', {}, personName(study.patient_name) || study.patient_id || 'Study'),
       h('dl', { className: 'study-facts' },
         h('dt', {}, 'Patient ID'), h('dd', {}, study.patient_id || '—'),
         h('dt', {}, 'Date'), h('dd', {}, study.study_date ?? '—'),

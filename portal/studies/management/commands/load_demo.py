@@ -1,3 +1,4 @@
+import io
 import os
 from pathlib import Path
 
@@ -7,19 +8,32 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
+from pydicom.uid import generate_uid
 
+from detection.ml.preprocessing import volume_from_datasets, with_hu
+from detection.ml.simulator import simulate_series_tamper
 from portal.accounts.models import Role
 from portal.accounts.services import user_create
 from portal.studies.models import Instance, Study, StudyAccess
 from portal.studies.services import study_upload
 
+# The tampered demo copy: one simulated injection (detection.ml.simulator) in the region the shipped model
+# was not trained on (slices 64-91, docs/evaluation); with this seed it lands at slice 82 of 99.
+TAMPERED_PATIENT_ID = "C3N-00247-CTGAN-DEMO"
+TAMPER_Z_RANGE, TAMPER_SEED, TAMPER_DIAMETER_MM = (66, 90), 2026, 14.0
 DEMO_CT = Path(os.environ.get("SHARED_DATA", settings.BASE_DIR.parent / "shared" / "data")) / \
     "cptac-lscc-C3N-00247-chest-ct"
 
 
+def _file_bytes(ds: pydicom.Dataset) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
 class Command(BaseCommand):
-    help = ("Create one demo user per role, upload the demo chest CT, share it with demo-insurer and file a demo "
-            "claim (idempotent).")
+    help = ("Create one demo user per role, upload the demo chest CT and a copy of it with a simulated injected "
+            "nodule, share the CT with demo-insurer and file a demo claim (idempotent).")
 
     def add_arguments(self, parser):
         parser.add_argument("--password", default=os.environ.get("DEMO_PASSWORD", "demo-portal-2026"))
@@ -32,6 +46,9 @@ class Command(BaseCommand):
             users[role] = User.objects.filter(username=name).first() or \
                 user_create(username=name, password=password, role=role, email=f"{name}@example.org")
         User.objects.filter(username="demo-admin").update(is_superuser=True, is_staff=True)
+        for user in users.values():
+            if not user.email:  # demo users made by an older version
+                User.objects.filter(pk=user.pk).update(email=f"{user.username}@example.org")
         files = sorted(Path(ct_dir).glob("*.dcm"))
         if not files:
             self.stderr.write(f"no demo CT found in {ct_dir}; users created, no study loaded")
@@ -43,12 +60,37 @@ class Command(BaseCommand):
                 self.stderr.write(f"PACS down; the demo study is staged and will be stored later: {outcome.pacs_down}")
             else:
                 self.stdout.write(f"uploaded {len(outcome.stored)} instances; scoring jobs queued")
+        # (A few slices, as some tests load, hold no site for the injection.)
+        tampered_loaded = Study.objects.filter(patient__patient_id=TAMPERED_PATIENT_ID).exists()
+        if len(files) > TAMPER_Z_RANGE[1] and not tampered_loaded:
+            self.upload_tampered_copy(users[Role.CLINICIAN], files)
         for study in Study.objects.all():
             StudyAccess.objects.get_or_create(study=study, user=users[Role.ANNOTATOR],
                                               defaults={"kind": StudyAccess.Kind.ASSIGN})
         if apps.is_installed("portal.claims"):
             self.file_demo_claim(users, files)
         self.stdout.write("demo users: " + ", ".join(f"demo-{r}" for r in Role.values) + f" (password {password!r})")
+
+    def upload_tampered_copy(self, clinician: User, files: list[Path]) -> None:
+        """A second demo study: the same CT with a CT-GAN-style injected nodule (simulated, FM), under new UIDs
+        and its own patient ID, so the demo shows what the detector does with a tampered scan."""
+        datasets = [pydicom.dcmread(p) for p in files]
+        volume, spacing, order = volume_from_datasets(datasets)
+        tampered, params = simulate_series_tamper(volume, spacing, "FM", TAMPER_Z_RANGE, seed=TAMPER_SEED,
+                                                  diameter_mm=TAMPER_DIAMETER_MM)
+        study_uid, series_uid = generate_uid(), generate_uid()
+        copies = with_hu([datasets[i] for i in order], tampered)
+        for ds in copies:
+            ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+            ds.PatientID, ds.PatientName = TAMPERED_PATIENT_ID, "DEMO^TAMPERED"
+            ds.StudyDescription = "CT CHEST (demo copy with a simulated injected nodule)"
+        outcome = study_upload(user=clinician, files=[SimpleUploadedFile(f"{i:03d}.dcm", _file_bytes(ds))
+                                                      for i, ds in enumerate(copies)])
+        if not outcome.pacs_down:
+            self.stdout.write(f"uploaded the tampered demo copy ({TAMPERED_PATIENT_ID}): a "
+                              f"{TAMPER_DIAMETER_MM:.0f} mm nodule injected at slice {params['slice'] + 1}, "
+                              f"x {params['x']}, y {params['y']}")
 
     def file_demo_claim(self, users: dict, files: list[Path]) -> None:
         """The demo insurer's claim on the demo study's middle stored slice (none while the PACS was down)."""
