@@ -10,8 +10,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 def test_tampering_suspected_first(live_server, user_factory, page):
     for i, (patient, verdict, score) in enumerate([("p-fm", "FM", 0.7), ("p-tb", "TB", 0.99), ("p-fb", "FB", 0.95)]):
+        name = "Doe^Jane^A" if i == 1 else ""
         Study.objects.create(study_uid=f"1.2.826.0.1.3680043.10.8.{i}", verdict=verdict, verdict_score=score,
-                             patient=Patient.objects.create(patient_id=patient, patient_name="Doe^Jane^A" if i == 1 else ""))
+                             patient=Patient.objects.create(patient_id=patient, patient_name=name))
     page.goto(f"{live_server.url}/studies")
     log_in(page, user_factory("admin").username)
     rows = page.get_by_test_id("study-row")
