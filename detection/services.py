@@ -226,10 +226,12 @@ def rescore_stale(*, actor: User) -> dict[str, int]:
     return counts
 
 
-def run_scoring_job(*, job_id: int) -> ScoringJob:
-    """Idempotent: a finished job is left alone; a job left 'running' by a killed worker is redone."""
+def run_scoring_job(*, job_id: int, from_bulk_queue: bool = False) -> ScoringJob:
+    """Idempotent: a finished job is left alone; a job left 'running' by a killed worker is redone. A message
+    from the bulk queue for a job since moved to the main queue is ignored: the main queue's message scores it
+    (else a bulk worker could run it a second time, while the main worker runs it)."""
     job = ScoringJob.objects.select_related("series__study").get(pk=job_id)
-    if job.status == ScoringJob.Status.DONE:
+    if job.status == ScoringJob.Status.DONE or (from_bulk_queue and not job.bulk):
         return job
     version = current_model_version()
     ScoringJob.objects.filter(pk=job.pk).update(

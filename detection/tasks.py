@@ -1,6 +1,7 @@
 import smtplib
 
 from celery import shared_task
+from django.conf import settings
 
 from detection import services
 from portal.studies.dicomweb import PacsUnavailable
@@ -9,7 +10,8 @@ from portal.studies.dicomweb import PacsUnavailable
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, autoretry_for=(PacsUnavailable,),
              retry_backoff=5, retry_backoff_max=300, max_retries=20)
 def score_series_task(self, job_id: int) -> None:
-    services.run_scoring_job(job_id=job_id)
+    queue = (self.request.delivery_info or {}).get("routing_key")
+    services.run_scoring_job(job_id=job_id, from_bulk_queue=queue == settings.CELERY_BULK_QUEUE)
 
 
 @shared_task(bind=True, acks_late=True, autoretry_for=(OSError, smtplib.SMTPException), retry_backoff=30,
