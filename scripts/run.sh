@@ -7,6 +7,7 @@ scripts/setup.sh
 PY=.venv/bin/python
 export PORT="${PORT:-8000}" ORTHANC_PORT="${ORTHANC_PORT:-8042}"
 export DICOMWEB_URL="${DICOMWEB_URL:-http://127.0.0.1:${ORTHANC_PORT}/dicom-web}"
+export PORTAL_URL="${PORTAL_URL:-http://127.0.0.1:${PORT}}"  # links in alert emails
 mkdir -p var/log
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
