@@ -95,7 +95,25 @@ def label_counts(study: Study) -> dict[str, Counter]:
     return counts
 
 
-def render_pdf(study: Study) -> bytes:
+def integrity_lines(report: dict) -> list[str]:
+    """The integrity check (portal.claims.integrity) in words: a summary, then up to 10 problems."""
+    if report["ok"]:
+        return [f"Integrity: all {report['checked']} images in the PACS match what the portal signed at upload "
+                "(checked when this report was made)."]
+    problems = [(kind, item) for kind in ("changed", "missing", "unverifiable") for item in report[kind]]
+    lines = [f"Integrity: {len(report['changed'])} changed in the PACS, {len(report['missing'])} missing, "
+             f"{len(report['unverifiable'])} unverifiable, of {report['checked']} images (checked when this report "
+             "was made)."]
+    for kind, item in problems[:10]:
+        where = "image" if item["slice_index"] is None else f"slice {item['slice_index'] + 1}"
+        lines.append(f"- {kind}: {where}: {item['reason']}")
+    if len(problems) > 10:
+        lines.append(f"- and {len(problems) - 10} more (study page, Integrity)")
+    return lines
+
+
+def render_pdf(study: Study, integrity: dict | None = None) -> bytes:
+    """`integrity`: portal.claims.integrity.study_integrity's result, shown under the header when given."""
     buf = io.BytesIO()
     styles = getSampleStyleSheet()
     small = styles["BodyText"].clone("small", fontSize=7.5, leading=9)
@@ -112,7 +130,8 @@ def render_pdf(study: Study) -> bytes:
     story = [p("Tamper detection report", styles["Title"]),
              p(f"Patient {patient.patient_name or '-'} ({patient.patient_id}) | study date "
                f"{study.study_date or '-'} | {study.description or ''}"),
-             p(f"Study UID {study.study_uid}"), Spacer(1, 4 * mm)]
+             p(f"Study UID {study.study_uid}"),
+             *(p(line) for line in (integrity_lines(integrity) if integrity else [])), Spacer(1, 4 * mm)]
     labels = label_counts(study)
     for series in study.series.order_by("series_number", "series_uid"):
         job = latest_done_job(series)

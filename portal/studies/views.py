@@ -5,6 +5,7 @@ import re
 
 import django_filters
 import numpy as np
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import caches
@@ -164,7 +165,8 @@ class StudyDetailView(generics.RetrieveAPIView):
 
 
 class StudyReportView(APIView):
-    """The study's tamper report (PDF): verdicts, most suspicious locations with their slices, labels."""
+    """The study's tamper report (PDF): verdicts, most suspicious locations with their slices, labels, and
+    whether the PACS still holds the images as signed at upload."""
 
     permission_classes = [CanBrowseStudies]
     renderer_classes = download_renderers("application/pdf")
@@ -175,7 +177,13 @@ class StudyReportView(APIView):
         from portal.studies.report import render_pdf
 
         study = get_object_or_404(selectors.visible_studies(request.user), study_uid=study_uid)
-        pdf = render_pdf(study)
+        integrity = None
+        # The provenance ledger lives in portal.claims; annotators do not read provenance (CanReadProvenance).
+        if apps.is_installed("portal.claims") and has_role(request.user, Role.CLINICIAN, Role.EXPERT, Role.ADMIN):
+            from portal.claims.integrity import study_integrity
+
+            integrity = study_integrity(actor=request.user, study=study)
+        pdf = render_pdf(study, integrity)
         audit(request.user, "study.report_pdf", study)
         return HttpResponse(pdf, content_type="application/pdf", headers={
             "Content-Disposition": f'attachment; filename="tamper-report-{study.study_uid}.pdf"'})
