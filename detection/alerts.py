@@ -5,20 +5,19 @@ a safe channel for health data): the verdict, the model and a link to the study,
 from django.conf import settings
 from django.core.mail import send_mail
 
+from detection.ml.constants import TAMPER_CLASSES
 from detection.models import ScoringJob
 from portal.accounts.services import audit
 from portal.studies.report import VERDICT_WORDS
 
-TAMPER_VERDICTS = ("FB", "FM")
-
 
 def is_new_tamper_verdict(job: ScoringJob) -> bool:
     """A tamper verdict the series' previous finished job did not have (a re-score that agrees stays quiet)."""
-    if job.verdict not in TAMPER_VERDICTS:
+    if job.verdict not in TAMPER_CLASSES:
         return False
     previous = (ScoringJob.objects.filter(series=job.series_id, status=ScoringJob.Status.DONE)
                 .exclude(pk=job.pk).order_by("-finished").first())  # fmt: skip
-    return previous is None or previous.verdict not in TAMPER_VERDICTS
+    return previous is None or previous.verdict not in TAMPER_CLASSES
 
 
 def recipients(job: ScoringJob) -> list[str]:

@@ -1,6 +1,6 @@
 import type {
   AccessEvent, AdjudicationItem, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, NewLabel, Page, QueueItem, QueueSummary,
-  InsurerAccess, InsurerAccount, ModelVersionRecord, RelabelResult, RetrainRun, SeriesDetail, SingleImageModel, SeriesScores, ShareCheck, StudyDetail, StudySummary,
+  InsurerAccess, InsurerAccount, ModelVersionRecord, RelabelResult, RetrainRun, SeriesDetail, SingleImageModel, SeriesScores, ShareCheck, StudyDetail, StudyIntegrity, StudySummary,
 } from './types';
 
 export class ApiError extends Error {
@@ -194,6 +194,8 @@ export const api = {
   models: () => getJson<Page<ModelVersionRecord>>('/api/models'),
   singleImageModel: () => getJson<SingleImageModel>('/api/models/single-image'),
   staleSeries: () => getJson<{ model: string; stale_series: number }>('/api/models/stale-series'),
+  studyIntegrity: async (studyUid: string) =>
+    (await apiRequest<StudyIntegrity>('POST', `/api/provenance/studies/${encodeURIComponent(studyUid)}/integrity`)).data,
   rescoreStaleSeries: async () =>
     (await apiRequest<{ queued: number; already_pending: number; not_scored: number }>('POST', '/api/models/stale-series')).data,
   rollbackModel: async (id: number) =>

@@ -235,6 +235,21 @@ export interface AccessEvent {
   details: Record<string, unknown>;
 }
 
+/** What POST /api/provenance/studies/{uid}/integrity lists besides the matching images. */
+export const INTEGRITY_PROBLEM_KINDS = ['changed', 'missing', 'unverifiable'] as const;
+export type IntegrityProblemKind = (typeof INTEGRITY_PROBLEM_KINDS)[number];
+
+export interface IntegrityProblem {
+  series_uid: string;
+  sop_instance_uid: string;
+  slice_index: number | null;
+  reason: string;
+}
+
+/** The study's images in the PACS compared with what the portal signed at upload. */
+export type StudyIntegrity = { ok: boolean; checked: number; matching: number; seconds: number }
+  & Record<IntegrityProblemKind, IntegrityProblem[]>;
+
 /** GET /api/queue/summary: where the review queue stands for the signed-in annotator. */
 export interface QueueSummary {
   available: number;

@@ -18,6 +18,8 @@ from portal.claims.services import mismatch_reason
 from portal.studies import dicomweb
 from portal.studies.models import Study
 
+PROBLEM_KINDS = ("changed", "missing", "unverifiable")  # each a list of {series_uid, sop_instance_uid, ...}
+
 
 def study_integrity(*, actor: User | None, study: Study) -> dict:
     """{"ok", "checked", "matching", "changed", "missing", "unverifiable", "seconds"}; each problem list holds
@@ -27,7 +29,7 @@ def study_integrity(*, actor: User | None, study: Study) -> dict:
     entries: dict[str, list[LedgerEntry]] = defaultdict(list)
     for entry in LedgerEntry.objects.filter(study_uid=study.study_uid).order_by("seq"):
         entries[entry.sop_instance_uid].append(entry)
-    result: dict = {"checked": 0, "matching": 0, "changed": [], "missing": [], "unverifiable": []}
+    result: dict = {"checked": 0, "matching": 0, **{kind: [] for kind in PROBLEM_KINDS}}
     for series in study.series.prefetch_related("instances"):
         in_pacs = {ds.SOPInstanceUID: ds for ds in dicomweb.retrieve_series(study.study_uid, series.series_uid)}
         for instance in sorted(series.instances.all(), key=lambda i: (i.slice_index is None, i.slice_index)):
@@ -39,10 +41,10 @@ def study_integrity(*, actor: User | None, study: Study) -> dict:
                 result["matching"] += 1
             else:
                 result[kind].append({**where, "reason": reason})
-    result["ok"] = not (result["changed"] or result["missing"] or result["unverifiable"])
+    result["ok"] = not any(result[kind] for kind in PROBLEM_KINDS)
     result["seconds"] = round(time.monotonic() - started, 3)
-    audit(actor, "study.integrity_check", study, checked=result["checked"], changed=len(result["changed"]),
-          missing=len(result["missing"]), unverifiable=len(result["unverifiable"]))
+    audit(actor, "study.integrity_check", study, checked=result["checked"],
+          **{kind: len(result[kind]) for kind in PROBLEM_KINDS})
     return result
 
 

@@ -20,13 +20,14 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from detection.ml.constants import CLASSES
 from detection.models import LocationScore, ScoringJob
 from detection.services import heatmap_slice, latest_done_job
 from portal.claims import imaging
+from portal.claims.integrity import PROBLEM_KINDS
 from portal.studies import dicomweb
 from portal.studies.models import Series, Study
 
-CLASSES = ("TB", "TM", "FB", "FM")
 TOP_LOCATIONS = 8
 FIGURES = 3  # slices shown, the most suspicious first
 VERDICT_WORDS = {"TB": "no tampering found (true benign)", "TM": "no tampering found (true malignant)",
@@ -100,7 +101,7 @@ def integrity_lines(report: dict) -> list[str]:
     if report["ok"]:
         return [f"Integrity: all {report['checked']} images in the PACS match what the portal signed at upload "
                 "(checked when this report was made)."]
-    problems = [(kind, item) for kind in ("changed", "missing", "unverifiable") for item in report[kind]]
+    problems = [(kind, item) for kind in PROBLEM_KINDS for item in report[kind]]
     lines = [f"Integrity: {len(report['changed'])} changed in the PACS, {len(report['missing'])} missing, "
              f"{len(report['unverifiable'])} unverifiable, of {report['checked']} images (checked when this report "
              "was made)."]

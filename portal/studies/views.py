@@ -178,11 +178,13 @@ class StudyReportView(APIView):
 
         study = get_object_or_404(selectors.visible_studies(request.user), study_uid=study_uid)
         integrity = None
-        # The provenance ledger lives in portal.claims; annotators do not read provenance (CanReadProvenance).
-        if apps.is_installed("portal.claims") and has_role(request.user, Role.CLINICIAN, Role.EXPERT, Role.ADMIN):
+        # The provenance ledger lives in portal.claims, and only those who may read provenance see it.
+        if apps.is_installed("portal.claims"):
             from portal.claims.integrity import study_integrity
+            from portal.claims.permissions import CanReadProvenance
 
-            integrity = study_integrity(actor=request.user, study=study)
+            if CanReadProvenance().has_permission(request, self):
+                integrity = study_integrity(actor=request.user, study=study)
         pdf = render_pdf(study, integrity)
         audit(request.user, "study.report_pdf", study)
         return HttpResponse(pdf, content_type="application/pdf", headers={

@@ -1,6 +1,6 @@
 import { api, ApiError } from '../api';
 import { formatDateTime, h, replaceChildren } from '../dom';
-import type { AccessEvent } from '../types';
+import { INTEGRITY_PROBLEM_KINDS, type AccessEvent } from '../types';
 
 /** An audit event of the study in words. */
 function describe(event: AccessEvent): string {
@@ -14,7 +14,7 @@ function describe(event: AccessEvent): string {
     case 'study.unshare_insurer': return `revoked insurer ${d.insurer ?? '?'}'s access`;
     case 'claim.reference_study': return 'referenced it in a claim';
     case 'study.integrity_check': {
-      const bad = ['changed', 'missing', 'unverifiable'].map((k) => Number(event.details[k] ?? 0));
+      const bad = INTEGRITY_PROBLEM_KINDS.map((kind) => Number(event.details[kind] ?? 0));
       return bad.some((n) => n > 0)
         ? `checked its images in the PACS: ${bad[0]} changed, ${bad[1]} missing, ${bad[2]} unverifiable`
         : `checked its images in the PACS: all ${d.checked ?? '?'} as signed`;

@@ -1,24 +1,8 @@
-import { apiRequest, viewerPath } from '../api';
+import { api, viewerPath } from '../api';
 import { countOf, h, replaceChildren } from '../dom';
+import type { IntegrityProblemKind, StudyIntegrity } from '../types';
 
-interface IntegrityProblem {
-  series_uid: string;
-  sop_instance_uid: string;
-  slice_index: number | null;
-  reason: string;
-}
-
-interface StudyIntegrity {
-  ok: boolean;
-  checked: number;
-  matching: number;
-  changed: IntegrityProblem[];
-  missing: IntegrityProblem[];
-  unverifiable: IntegrityProblem[];
-  seconds: number;
-}
-
-const GROUPS: [keyof Pick<StudyIntegrity, 'changed' | 'missing' | 'unverifiable'>, string][] = [
+const GROUPS: [IntegrityProblemKind, string][] = [
   ['changed', 'Changed in the PACS since upload'],
   ['missing', 'Missing from the PACS'],
   ['unverifiable', 'Cannot be verified'],
@@ -35,8 +19,7 @@ export function createIntegrityPanel(studyUid: string): HTMLElement {
     button.disabled = true;
     replaceChildren(result, h('p', { className: 'muted small' }, 'Fetching every image from the PACS…'));
     try {
-      const url = `/api/provenance/studies/${encodeURIComponent(studyUid)}/integrity`;
-      replaceChildren(result, render((await apiRequest<StudyIntegrity>('POST', url)).data));
+      replaceChildren(result, render(await api.studyIntegrity(studyUid)));
     } catch (error) {
       replaceChildren(result, h('p', { className: 'error-text' }, `Could not check: ${(error as Error).message}`));
     } finally {

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.claims.integrity import send_integrity_alert, study_integrity
+from portal.claims.integrity import PROBLEM_KINDS, send_integrity_alert, study_integrity
 from portal.studies.dicomweb import PacsUnavailable
 from portal.studies.models import Study
 
@@ -15,12 +15,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, study, **options):
         studies = Study.objects.filter(study_uid__in=study) if study else Study.objects.all()
-        findings, totals = [], {"checked": 0, "changed": 0, "missing": 0, "unverifiable": 0}
+        findings, totals = [], {"checked": 0, **dict.fromkeys(PROBLEM_KINDS, 0)}
         try:
             for one in studies.order_by("pk"):
                 report = study_integrity(actor=None, study=one)
                 totals["checked"] += report["checked"]
-                for kind in ("changed", "missing", "unverifiable"):
+                for kind in PROBLEM_KINDS:
                     totals[kind] += len(report[kind])
                 if report["changed"] or report["missing"]:
                     findings.append((one, report))
