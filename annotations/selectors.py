@@ -9,6 +9,7 @@ from datetime import datetime
 from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 
+from annotations.agreement import ItemLabels, agreement_report
 from annotations.models import Label, LabelRevision, QueueItem
 from portal.accounts.models import Role
 from portal.accounts.services import has_role
@@ -69,8 +70,13 @@ def queue_summary(user: User, now: datetime) -> dict:
         "done": queue_items(user, status=QueueItem.Status.DONE).count(),
     }
     retraining = {"every_n_labels": retrain_every_n_labels(), "labels_since_last": labels_since_last_retrain()}
+    mine = [row for row in agreement_report(agreement_items(user, read_by=user))["annotators"]
+            if row["annotator"] == user.username]  # fmt: skip
+    my_agreement = {"decided": mine[0]["decided"] if mine else 0,
+                    "agreed_with_final": mine[0]["agreed_with_final"] if mine else 0}  # fmt: skip
     return {**counts, "held": open_items.filter(live, leased_to=user).first(),
-            "my_labels": Label.objects.filter(annotator=user, is_deleted=False).count(), "retraining": retraining}
+            "my_labels": Label.objects.filter(annotator=user, is_deleted=False).count(), "retraining": retraining,
+            "my_agreement": my_agreement}  # fmt: skip
 
 
 def adjudication_queue(user: User) -> QuerySet[QueueItem]:
@@ -85,6 +91,26 @@ def queue_items(user: User, *, status: str = "") -> QuerySet[QueueItem]:
         "series__study", "leased_to"
     )
     return qs.filter(status=status) if status else qs.exclude(status=QueueItem.Status.RETIRED)
+
+
+def agreement_items(user: User, *, since: datetime | None = None, read_by: User | None = None) -> list[ItemLabels]:
+    """Visible queue items with independent labels (given since ``since``; on items ``read_by`` labelled),
+    for ``agreement_report``."""
+    items = queue_items(user)
+    if read_by is not None:
+        items = items.filter(pk__in=_labelled_by(read_by))
+    labels = Label.objects.filter(queue_item__in=items.values("pk"), is_deleted=False, is_adjudication=False)
+    if since is not None:
+        labels = labels.filter(created__gte=since)
+    by_item: dict[int, list[tuple[str, str]]] = {}
+    for item_id, who, cls in labels.values_list("queue_item_id", "annotator__username", "label_class"):
+        by_item.setdefault(item_id, []).append((who, cls))
+    items = QueueItem.objects.filter(pk__in=by_item).values_list("pk", "status", "consensus_class", "probs")
+    return [
+        ItemLabels(item_id=pk, labels=tuple(by_item[pk]), model=max(probs, key=probs.get) if probs else "",
+                   final=final if status == QueueItem.Status.DONE else "")
+        for pk, status, final, probs in items
+    ]  # fmt: skip
 
 
 def export_ctgan_csv(study: Study) -> str:

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from annotations.models import Label, LabelRevision, QueueItem, RetrainRun
@@ -87,6 +88,10 @@ class QueueSummarySerializer(serializers.Serializer):
     done = serializers.IntegerField()
     my_labels = serializers.IntegerField(help_text="your current (not deleted) labels")
     retraining = RetrainProgressSerializer()
+    my_agreement = inline_serializer("MyAgreement", {
+        "decided": serializers.IntegerField(help_text="your labels on items read by two or more, now decided"),
+        "agreed_with_final": serializers.IntegerField(help_text="of those, how many match the final answer"),
+    })  # fmt: skip
 
 
 class AdjudicationItemSerializer(QueueItemSerializer):
@@ -99,6 +104,61 @@ class AdjudicationItemSerializer(QueueItemSerializer):
         return [{"id": lab.pk, "annotator": lab.annotator.username, "label_class": lab.label_class,
                  "comment": lab.comment, "is_adjudication": lab.is_adjudication}
                 for lab in obj.labels.all() if not lab.is_deleted]  # fmt: skip
+
+
+class AgreementQuerySerializer(serializers.Serializer):
+    since = serializers.DateField(required=False, help_text="only labels given on or after this day")
+
+
+class _KappaField(serializers.FloatField):
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, help_text="Cohen's kappa; null where undefined (one class throughout)",
+                         **kwargs)  # fmt: skip
+
+
+class _RateField(serializers.FloatField):
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, help_text="fraction 0..1; null with nothing to compare", **kwargs)
+
+
+class _AgreementOverallSerializer(serializers.Serializer):
+    items_with_two_or_more_labels = serializers.IntegerField()
+    label_pairs = serializers.IntegerField(help_text="pairs of labels by different annotators on the same item")
+    agreement = _RateField()
+    kappa = _KappaField()
+
+
+class _AgreementPairSerializer(serializers.Serializer):
+    annotators = serializers.ListField(child=serializers.CharField(), min_length=2, max_length=2)
+    items = serializers.IntegerField()
+    agreement = _RateField()
+    kappa = _KappaField()
+
+
+class _AnnotatorAgreementSerializer(serializers.Serializer):
+    annotator = serializers.CharField()
+    labels = serializers.IntegerField(help_text="independent labels on review-queue items")
+    classes = serializers.DictField(child=serializers.IntegerField(), help_text="labels per class")
+    decided = serializers.IntegerField(help_text="labels on items read by two or more that have a final answer")
+    agreed_with_final = serializers.IntegerField()
+    overruled = serializers.IntegerField(help_text="labels an expert's adjudication decided against")
+    agreement_with_final = _RateField()
+
+
+class _ModelAgreementSerializer(serializers.Serializer):
+    decided = serializers.IntegerField(help_text="decided items with the model's class probabilities")
+    agreed_with_final = serializers.IntegerField()
+    agreement_with_final = _RateField()
+
+
+class AgreementSerializer(serializers.Serializer):
+    classes = serializers.ListField(child=serializers.ChoiceField(choices=CLASSES))
+    overall = _AgreementOverallSerializer(help_text="every pair of labels on the same item; kappa pools both orders")
+    pairs = _AgreementPairSerializer(many=True)
+    annotators = _AnnotatorAgreementSerializer(many=True)
+    confusion = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()),
+                                      help_text="[i][j]: one annotator chose classes[i] where another chose classes[j]")
+    model = _ModelAgreementSerializer(help_text="the model's most probable class vs the final answer")
 
 
 class AdjudicateSerializer(serializers.Serializer):

@@ -8,6 +8,7 @@ from detection import api as model_api
 urlpatterns = [
     path("labels", views.labels, name="labels"),
     path("labels/import", views.import_csv, name="labels-import"),
+    path("labels/agreement", views.agreement, name="labels-agreement"),
     path("labels/<int:pk>", views.label_detail, name="label-detail"),
     path("labels/<int:pk>/history", views.label_history, name="label-history"),
     path("labels/<int:pk>/relabel", views.label_relabel, name="label-relabel"),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import io
+from datetime import datetime, time
 
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, parser_classes, permission_classes, renderer_classes
@@ -17,11 +19,14 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from annotations import relabel, selectors, services
+from annotations.agreement import agreement_report
 from annotations.models import Label, QueueItem, RetrainRun
 from annotations.permissions import LabelAccess
 from annotations.serializers import (
     AdjudicateSerializer,
     AdjudicationItemSerializer,
+    AgreementQuerySerializer,
+    AgreementSerializer,
     CtganImportSerializer,
     LabelCreateSerializer,
     LabelSerializer,
@@ -172,6 +177,19 @@ def queue_list(request):
     if series := request.query_params.get("series"):
         qs = qs.filter(series__series_uid=series)
     return paginate(request, qs, QueueItemSerializer)
+
+
+@extend_schema(responses={200: AgreementSerializer, **errors(400)}, parameters=[
+    OpenApiParameter("since", OpenApiTypes.DATE, description="only labels given on or after this day")])
+@api_view(["GET"])
+@permission_classes([IsExpert])
+def agreement(request):
+    """How far annotators agree with each other and with the final answers on review-queue items."""
+    query = AgreementQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    day = query.validated_data.get("since")
+    start = timezone.make_aware(datetime.combine(day, time.min)) if day else None
+    return Response(agreement_report(selectors.agreement_items(request.user, since=start)))
 
 
 @extend_schema(responses=QueueSummarySerializer)

@@ -1,5 +1,5 @@
 import type {
-  AccessEvent, AdjudicationItem, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, NewLabel, Page, QueueItem, QueueSummary,
+  AccessEvent, AdjudicationItem, AgreementReport, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, NewLabel, Page, QueueItem, QueueSummary,
   InsurerAccess, InsurerAccount, ModelVersionRecord, RelabelResult, RetrainRun, SeriesDetail, SingleImageModel, SeriesScores, ShareCheck, StudyDetail, StudyIntegrity, StudySummary,
 } from './types';
 
@@ -227,6 +227,7 @@ export const api = {
   queueItems: (seriesUid: string, status = 'open') =>
     getJson<Page<QueueItem>>(`/api/queue${query({ series: seriesUid, status })}`),
   queueSummary: () => getJson<QueueSummary>('/api/queue/summary'),
+  agreement: (since = '') => getJson<AgreementReport>(`/api/labels/agreement${query({ since })}`),
   releaseQueueItem: async (id: number | string) =>
     (await apiRequest<QueueItem>('POST', `/api/queue/${encodeURIComponent(String(id))}/release`)).data,
   queueStrategies: () => getJson<{ strategies: string[]; default: string }>('/api/queue/strategies'),

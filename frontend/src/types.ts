@@ -260,6 +260,27 @@ export interface QueueSummary {
   done: number;
   my_labels: number;
   retraining: { every_n_labels: number; labels_since_last: number };
+  /** Your labels on items read by two or more that now have a final answer, and how many match it. */
+  my_agreement: { decided: number; agreed_with_final: number };
+}
+
+/** GET /api/labels/agreement (experts, admins): inter-annotator agreement on review-queue items. */
+export interface AgreementReport {
+  classes: LabelClass[];
+  overall: { items_with_two_or_more_labels: number; label_pairs: number; agreement: number | null; kappa: number | null };
+  pairs: { annotators: [string, string]; items: number; agreement: number | null; kappa: number | null }[];
+  annotators: {
+    annotator: string;
+    labels: number;
+    classes: Record<LabelClass, number>;
+    decided: number;
+    agreed_with_final: number;
+    overruled: number;
+    agreement_with_final: number | null;
+  }[];
+  /** confusion[i][j]: one annotator chose classes[i] where another chose classes[j] (symmetric). */
+  confusion: number[][];
+  model: { decided: number; agreed_with_final: number; agreement_with_final: number | null };
 }
 
 export interface AdjudicationItem extends QueueItem {

@@ -41,6 +41,7 @@ ALLOWED = {
     ("get", "/api/queue/summary"): {"annotator", "expert", "admin"},
     ("post", "/api/queue/rebuild"): {"expert", "admin"},
     ("get", "/api/adjudications"): {"expert", "admin"},
+    ("get", "/api/labels/agreement"): {"expert", "admin"},
     ("post", "/api/labels/import"): {"expert", "admin"},
     ("get", "/api/retrain"): {"expert", "admin"},
     ("get", "/api/models"): {"expert", "admin"},

@@ -204,7 +204,8 @@ def test_queue_summary_counts_what_next_can_give_each_annotator(user_factory, ap
 
     assert summary(c1) == {
         "available": 3, "held": None, "held_by_others": 0, "awaiting_other_annotators": 0, "adjudication": 0,
-        "done": 0, "my_labels": 0, "retraining": {"every_n_labels": 50, "labels_since_last": 0}}  # fmt: skip
+        "done": 0, "my_labels": 0, "retraining": {"every_n_labels": 50, "labels_since_last": 0},
+        "my_agreement": {"decided": 0, "agreed_with_final": 0}}  # fmt: skip
     first = c1.post("/api/queue/next").json()
     held = summary(c1)
     assert held["held"]["id"] == first["id"] and held["available"] == 2

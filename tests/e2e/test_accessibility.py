@@ -19,6 +19,17 @@ def violations(page, url: str, ready: str) -> list[str]:
     return [f"{url}: {v}" for v in page.evaluate(RUN_AXE)]
 
 
+def _double_read(series, *annotators) -> None:
+    from annotations.models import QueueItem
+    from annotations.services import label_create
+
+    item = QueueItem.objects.create(series=series, slice_index=0, x=200, y=200, strategy="entropy", priority=1.0,
+                                    required_labels=2)  # fmt: skip
+    for annotator, label_class in zip(annotators, ("TB", "FM"), strict=True):
+        label_create(user=annotator, series=series, slice_index=0, x=200, y=200, label_class=label_class,
+                     queue_item=item)  # fmt: skip
+
+
 def test_main_pages_have_no_axe_violations(live_server, orthanc, ct_files, user_factory, page):
     from portal.claims import services as claims
 
@@ -30,13 +41,15 @@ def test_main_pages_have_no_axe_violations(live_server, orthanc, ct_files, user_
     claim = claims.claim_create(actor=insurer, reference="A11Y-1")
     claims.claim_reference_study(actor=insurer, claim=claim, study_uid=study.study_uid)
     claims.claim_add_image(actor=insurer, claim=claim, name="slice.dcm", data=ct_files[46].read_bytes())
+    _double_read(series, user_factory("annotator"), user_factory("annotator"))  # fills the agreement tab
 
     base, found = live_server.url, []
     pages = {
         clinician: [("/upload", "[data-testid=drop-zone]"), ("/studies", "[data-testid=study-row]"),
                     (f"/studies/{study.study_uid}", "[data-testid=insurer-row]"), ("/shares", "h1")],
         expert: [(f"/viewer/{study.study_uid}/{series.series_uid}", "[data-testid=series-verdict]"),
-                 ("/queue", "[data-testid=queue-retraining]"), ("/models", "[data-testid=model-row]")],
+                 ("/queue", "[data-testid=queue-retraining]"), ("/models", "[data-testid=model-row]"),
+                 ("/queue?mode=agreement", "[data-testid=agreement-confusion]")],
         insurer: [("/claims/", "[data-testid=claim-row]"), (f"/claims/{claim.id}/", "[data-testid=status]"),
                   ("/no-such-page", "[data-testid=not-found]"), ("/accounts/password/", "[data-testid=password-form]")],
     }

@@ -162,6 +162,26 @@ def test_expert_adjudicates_a_disputed_item(live_server, small_series, user_fact
     box.get_by_test_id("adjudication-next").click()
     page.get_by_test_id("adjudication-empty").wait_for()
 
+    # The agreement tab: one double-read item, the two readers disagreed and the expert overruled both.
+    page.goto(f"{live_server.url}/queue")
+    page.get_by_test_id("queue-mode-agreement").click()
+    overall = page.get_by_test_id("agreement-overall")
+    overall.wait_for()
+    assert overall.inner_text().startswith("1 item read by two or more annotators: 0% of 1 label pair agree")
+    rows = {r.locator("td").first.inner_text(): r.locator("td").all_inner_texts()
+            for r in page.get_by_test_id("agreement-annotator-row").all()}  # fmt: skip
+    # Annotator, Labels, TB, TM, FB, FM, Decided, Matched final, Overruled, Agreement with final
+    assert rows[a1.username][1:] == ["1", "1", "0", "0", "0", "1", "0", "1", "0%"]
+    assert rows[a2.username][1:] == ["1", "0", "0", "0", "1", "1", "0", "1", "0%"]
+    assert expert.username not in rows
+    assert "matched the final answer on 0 of 1 decided item" in page.get_by_test_id("agreement-model").inner_text()
+    confusion = page.get_by_test_id("agreement-confusion")
+    assert confusion.locator("td.off-diagonal").all_inner_texts() == ["1", "1"]  # TB/FM and FM/TB
+    screenshot("agreement")
+    page.get_by_test_id("agreement-since").fill("2999-01-01")
+    page.get_by_test_id("agreement-empty").wait_for()
+    assert "since=2999-01-01" in page.url
+
 
 def test_expert_rebuilds_the_series_queue_with_a_chosen_strategy(live_server, small_series, user_factory, page,
                                                                  screenshot):  # fmt: skip

@@ -1,7 +1,7 @@
 import { api, viewerPath } from '../api';
-import { countOf, h, replaceChildren } from '../dom';
+import { countOf, formatPercent, h, replaceChildren } from '../dom';
 import { navigate, type Page } from '../router';
-import type { AdjudicationItem, Me, QueueItem, QueueSummary } from '../types';
+import type { AdjudicationItem, AgreementReport, Me, QueueItem, QueueSummary } from '../types';
 import { CLASS_COLOURS } from '../viewer/markerLayer';
 
 export function queueItemPath(item: QueueItem): string {
@@ -50,12 +50,15 @@ export function labelChip(annotator: string, labelClass: keyof typeof CLASS_COLO
     `${annotator}: ${labelClass}${extra}`);
 }
 
-function modeTabs(mode: 'review' | 'adjudication'): HTMLElement {
-  const tab = (id: typeof mode, href: string, text: string) =>
+type QueueMode = 'review' | 'adjudication' | 'agreement';
+
+function modeTabs(mode: QueueMode): HTMLElement {
+  const tab = (id: QueueMode, href: string, text: string) =>
     h('a', { href, role: 'tab', className: `mode-tab${id === mode ? ' active' : ''}`, 'aria-selected': String(id === mode), 'data-testid': `queue-mode-${id}` }, text);
   return h('nav', { className: 'mode-tabs', role: 'tablist', 'aria-label': 'Queue mode' },
     tab('review', '/queue', 'Uncertain items'),
-    tab('adjudication', '/queue?mode=adjudication', 'Disputed items (adjudication)'));
+    tab('adjudication', '/queue?mode=adjudication', 'Disputed items (adjudication)'),
+    tab('agreement', '/queue?mode=agreement', 'Annotator agreement'));
 }
 
 function mountReviewMode(section: HTMLElement): void {
@@ -86,7 +89,8 @@ function mountReviewMode(section: HTMLElement): void {
       h('p', {}, `${summary.held_by_others} in progress with other annotators · ${summary.awaiting_other_annotators} labelled by you, waiting for a second reader · ${summary.adjudication} disputed · ${summary.done} done.`),
       h('p', { 'data-testid': 'queue-retraining' }, `Your labels: ${summary.my_labels}. `
         + (every > 0 ? `Automatic retraining after ${countOf(Math.max(0, every - since), 'more label')} (${since} of ${every} since the last run).`
-          : 'Retraining is started by an admin (no automatic trigger).')));
+          : 'Retraining is started by an admin (no automatic trigger).')),
+      myAgreement(summary.my_agreement));
   }
 
   function heldItem(item: QueueItem): HTMLElement {
@@ -123,6 +127,77 @@ function mountReviewMode(section: HTMLElement): void {
       button.disabled = false;
     }
   });
+}
+
+function myAgreement({ decided, agreed_with_final: agreed }: QueueSummary['my_agreement']): HTMLElement | null {
+  if (decided === 0) return null;
+  return h('p', { 'data-testid': 'queue-my-agreement' },
+    `On items read by two or more annotators, ${agreed} of your ${countOf(decided, 'decided label')} match the final answer (${formatPercent(agreed / decided)}).`);
+}
+
+/** Landis and Koch's words for a kappa, the scale most labelling guidelines quote. */
+export function kappaWords(kappa: number | null): string {
+  if (kappa === null) return 'undefined (one class throughout)';
+  const words = kappa < 0 ? 'poor' : kappa <= 0.2 ? 'slight' : kappa <= 0.4 ? 'fair' : kappa <= 0.6 ? 'moderate' : kappa <= 0.8 ? 'substantial' : 'almost perfect';
+  return `${kappa.toFixed(2)} (${words})`;
+}
+
+function mountAgreementMode(section: HTMLElement, query: URLSearchParams): void {
+  const since = h('input', { type: 'date', id: 'agreement-since', value: query.get('since') ?? '', 'data-testid': 'agreement-since' });
+  const status = h('p', { className: 'muted list-status', 'aria-live': 'polite', 'data-testid': 'agreement-status' }, 'Loading…');
+  const body = h('div', { 'data-testid': 'agreement-report' });
+  section.append(
+    h('p', { className: 'muted' }, 'How often annotators who read the same review-queue item independently chose the same class, and how often each one matched the final answer (the consensus or an expert\'s adjudication). Kappa corrects agreement for chance: 1 is perfect, 0 is what chance gives.'),
+    h('div', { className: 'filters' }, h('label', { htmlFor: 'agreement-since' }, 'Labels given since ', since)),
+    status, body);
+  since.addEventListener('change', () => {
+    navigate(`/queue?mode=agreement${since.value ? `&since=${since.value}` : ''}`, { replace: true });
+  });
+  void (async () => {
+    try {
+      const report = await api.agreement(since.value);
+      status.textContent = '';
+      replaceChildren(body, ...agreementReport(report));
+    } catch (error) {
+      status.textContent = `Could not load the agreement figures: ${(error as Error).message}`;
+      status.className = 'error-text list-status';
+    }
+  })();
+}
+
+const FEW_PAIRS = 20;
+
+function agreementReport(report: AgreementReport): HTMLElement[] {
+  const { overall, model } = report;
+  if (overall.label_pairs === 0) {
+    return [h('p', { 'data-testid': 'agreement-empty' }, 'No item has been read by two annotators yet. Build a queue that needs two labels per item (Rebuild queue in the viewer) to measure agreement.')];
+  }
+  const table = (testid: string, head: string[], rows: HTMLTableRowElement[]) =>
+    h('table', { className: 'table agreement-table', 'data-testid': testid },
+      h('thead', {}, h('tr', {}, head.map((text, i) => h('th', { className: i ? 'num' : '' }, text)))),
+      h('tbody', {}, rows));
+  const td = (value: string | number) => h('td', { className: 'num' }, value);
+  return [
+    h('p', { 'data-testid': 'agreement-overall' },
+      `${countOf(overall.items_with_two_or_more_labels, 'item')} read by two or more annotators: ${formatPercent(overall.agreement)} of ${countOf(overall.label_pairs, 'label pair')} agree; kappa ${kappaWords(overall.kappa)}.`
+      + (overall.label_pairs < FEW_PAIRS ? ` Fewer than ${FEW_PAIRS} pairs: each new label can move these figures a lot.` : '')),
+    h('p', { 'data-testid': 'agreement-model' }, model.decided === 0 ? 'No decided item has the model\'s probabilities yet.'
+      : `The model's most probable class matched the final answer on ${model.agreed_with_final} of ${countOf(model.decided, 'decided item')} (${formatPercent(model.agreement_with_final)}).`),
+    h('h2', {}, 'Annotators'),
+    table('agreement-annotators', ['Annotator', 'Labels', ...report.classes, 'Decided (read by 2+)', 'Matched final', 'Overruled by expert', 'Agreement with final'],
+      report.annotators.map((row) => h('tr', { 'data-testid': 'agreement-annotator-row' },
+        h('td', {}, row.annotator), td(row.labels), ...report.classes.map((c) => td(row.classes[c])),
+        td(row.decided), td(row.agreed_with_final), td(row.overruled), td(formatPercent(row.agreement_with_final))))),
+    h('h2', {}, 'Pairs of annotators'),
+    table('agreement-pairs', ['Annotators', 'Items both read', 'Agreement', 'Kappa'],
+      report.pairs.map((pair) => h('tr', { 'data-testid': 'agreement-pair-row' },
+        h('td', {}, pair.annotators.join(' & ')), td(pair.items), td(formatPercent(pair.agreement)), td(kappaWords(pair.kappa))))),
+    h('h2', {}, 'Which classes are confused'),
+    h('p', { className: 'muted small' }, 'Each cell counts label pairs on the same item: one annotator chose the row\'s class, the other the column\'s. Off the diagonal is disagreement.'),
+    table('agreement-confusion', ['One annotator ↓ / the other →', ...report.classes],
+      report.confusion.map((row, i) => h('tr', {}, h('th', { scope: 'row' }, report.classes[i]),
+        ...row.map((n, j) => h('td', { className: `num${i === j ? ' diagonal' : n > 0 ? ' off-diagonal' : ''}` }, n))))),
+  ];
 }
 
 function mountAdjudicationMode(section: HTMLElement): void {
@@ -166,12 +241,15 @@ function mountAdjudicationMode(section: HTMLElement): void {
 }
 
 export function mountQueuePage(container: HTMLElement, me: Me, query: URLSearchParams): Page {
-  const mode = canAdjudicate(me) && query.get('mode') === 'adjudication' ? 'adjudication' : 'review';
+  const asked = query.get('mode');
+  const mode: QueueMode = canAdjudicate(me) && (asked === 'adjudication' || asked === 'agreement') ? asked : 'review';
+  const titles: Record<QueueMode, string> = { review: 'Review queue', adjudication: 'Adjudication', agreement: 'Annotator agreement' };
   const section = h('section', { className: 'page queue-page', 'data-testid': `queue-page-${mode}` },
-    h('h1', {}, mode === 'review' ? 'Review queue' : 'Adjudication'),
+    h('h1', {}, titles[mode]),
     canAdjudicate(me) ? modeTabs(mode) : null);
   container.append(section);
   if (mode === 'review') mountReviewMode(section);
-  else mountAdjudicationMode(section);
+  else if (mode === 'adjudication') mountAdjudicationMode(section);
+  else mountAgreementMode(section, query);
   return {};
 }
