@@ -75,12 +75,12 @@ def decoded_pixels(ds: pydicom.Dataset) -> np.ndarray:
     return pixels
 
 
-def _rescale(ds: pydicom.Dataset) -> tuple[float, float]:
+def rescale(ds: pydicom.Dataset) -> tuple[float, float]:
     return float(header.value(ds, "RescaleSlope") or 1), float(header.value(ds, "RescaleIntercept") or 0)
 
 
 def hu(ds: pydicom.Dataset) -> np.ndarray:
-    slope, intercept = _rescale(ds)
+    slope, intercept = rescale(ds)
     return ds.pixel_array.astype(np.float64) * slope + intercept
 
 
@@ -104,7 +104,7 @@ def render_lung(ds: pydicom.Dataset, pixels: np.ndarray | None = None) -> np.nda
     formula (identical bytes, a few times faster: it runs for every instance at ingest). `pixels`: the
     decoded pixels of `ds` when the caller has them already."""
     pixels = ds.pixel_array if pixels is None else pixels
-    slope, intercept = _rescale(ds)
+    slope, intercept = rescale(ds)
     if pixels.dtype.kind in "iu" and pixels.dtype.itemsize <= 2:
         lut = _lung_lut(pixels.dtype.str, slope, intercept)
         return np.take(lut, pixels.view(pixels.dtype.str.replace("i", "u")))

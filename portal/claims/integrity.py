@@ -1,6 +1,7 @@
 """Does the PACS still hold what the portal signed at upload? Every indexed instance of a study is fetched
 from the PACS (one WADO-RS request per series), its decoded pixels hashed and compared with the provenance
-ledger: the CT-GAN attack changes scans inside the PACS, after they were stored."""
+ledger: the CT-GAN attack changes scans inside the PACS, after they were stored. Header edits that change how
+matching pixels read (Hounsfield conversion, slice position, patient) are found too."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from portal.accounts.services import audit
 from portal.claims import crypto, imaging, ledger
 from portal.claims.models import LedgerEntry
 from portal.claims.services import mismatch_reason
-from portal.studies import dicomweb
-from portal.studies.models import Study
+from portal.studies import dicomweb, header
+from portal.studies.ingest import slice_position
+from portal.studies.models import Instance, Study
 
 PROBLEM_KINDS = ("changed", "missing", "unverifiable")  # each a list of {series_uid, sop_instance_uid, ...}
+POSITION_TOLERANCE_MM = 1e-3  # the index keeps the position computed at upload from the same header
 
 
 def study_integrity(*, actor: User | None, study: Study) -> dict:
@@ -36,7 +39,9 @@ def study_integrity(*, actor: User | None, study: Study) -> dict:
             result["checked"] += 1
             where = {"series_uid": series.series_uid, "sop_instance_uid": instance.sop_instance_uid,
                      "slice_index": instance.slice_index}
-            kind, reason = _check(in_pacs.get(instance.sop_instance_uid), entries[instance.sop_instance_uid], keys)
+            ds = in_pacs.get(instance.sop_instance_uid)
+            kind, reason = _check(ds, entries[instance.sop_instance_uid], keys, instance=instance,
+                                  patient_id=study.patient.patient_id)  # fmt: skip
             if kind == "matching":
                 result["matching"] += 1
             else:
@@ -48,7 +53,7 @@ def study_integrity(*, actor: User | None, study: Study) -> dict:
     return result
 
 
-def _check(ds, entries: list[LedgerEntry], keys) -> tuple[str, str]:
+def _check(ds, entries: list[LedgerEntry], keys, *, instance: Instance, patient_id: str) -> tuple[str, str]:
     """("matching" | "changed" | "missing" | "unverifiable", why)."""
     if ds is None:
         return "missing", "the PACS no longer holds this instance"
@@ -58,15 +63,36 @@ def _check(ds, entries: list[LedgerEntry], keys) -> tuple[str, str]:
     if not signed:
         return "unverifiable", "recorded without image pixels the portal could decode; only its file hash is signed"
     try:
-        actual = imaging.pixel_hash(imaging.decoded_pixels(ds))
+        pixels = imaging.decoded_pixels(ds)
     except Exception as exc:  # noqa: BLE001 - an undecodable PACS copy is itself the finding
         return "changed", f"the PACS copy's pixels cannot be decoded any more ({type(exc).__name__})"
+    actual = imaging.pixel_hash(pixels)
     same = [e for e in signed if e.pixel_sha256 == actual]
     if not same:
         return "changed", mismatch_reason(signed[0], actual)
     if problems := ledger.verify_entry(same[-1], keys):
         return "unverifiable", f"ledger entry #{same[-1].seq} fails verification: {'; '.join(problems)}"
+    if change := _header_change(ds, pixels, same[-1], instance, patient_id):
+        return "changed", f"its pixels are as signed, but {change}"
     return "matching", ""
+
+
+def _header_change(ds, pixels, entry: LedgerEntry, instance: Instance, patient_id: str) -> str:
+    """A header change that alters how the image reads though its stored pixels are unchanged: the values'
+    conversion to Hounsfield units (checked against the signed lung-window rendering), the slice's place in
+    the scan, or whose scan it is (both against the index made at upload). '' when there is none."""
+    rendered = entry.render_sha256 and pixels.ndim == 2
+    if rendered and imaging.pixel_hash(imaging.render_lung(ds, pixels)) != entry.render_sha256:
+        slope, intercept = imaging.rescale(ds)
+        return (f"the header's conversion to Hounsfield units changed (now RescaleSlope {slope:g}, "
+                f"RescaleIntercept {intercept:g}): the image shows other densities than at upload")  # fmt: skip
+    z = slice_position(ds)
+    if instance.z is not None and (z is None or abs(z - instance.z) > POSITION_TOLERANCE_MM):
+        now = "none" if z is None else f"{z:g} mm"
+        return f"its position along the scan changed ({instance.z:g} mm at upload, {now} now): the slices' order moved"
+    if str(header.value(ds, "PatientID") or "UNKNOWN") != patient_id:
+        return "the header names another patient than at upload (PatientID changed)"
+    return ""
 
 
 def send_integrity_alert(findings: list[tuple[Study, dict]]) -> int:

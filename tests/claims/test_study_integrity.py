@@ -43,6 +43,48 @@ def test_integrity_names_images_changed_or_lost_in_the_pacs(orthanc, ct_files, t
     assert api_client(user_factory("expert")).post(url).status_code == 200
 
 
+def _restore_with(orthanc, path, **changes) -> None:
+    """Replace an instance in the PACS by a copy whose header differs (its pixels untouched)."""
+    ds = pydicom.dcmread(path)
+    for keyword, value in changes.items():
+        setattr(ds, keyword, value)
+    _delete_from_pacs(orthanc, ds.SOPInstanceUID)
+    DICOMwebClient(orthanc.dicomweb_url).store_instances([ds])
+
+
+def test_integrity_names_header_changes_that_alter_how_an_image_reads(orthanc, ct_files, tmp_path, user_factory,
+                                                                      api_client):  # fmt: skip
+    """Pixels as signed, header not: the Hounsfield conversion (checked against the signed lung-window
+    rendering), the slice position (the order of the scan) or the patient (both against the index)."""
+    owner = user_factory("clinician")
+    client = api_client(owner)
+    copies = fresh_copies(ct_files[60:63], tmp_path)
+    study_uid = upload_paths(owner, copies).stored[0]["study_uid"]
+    url = f"/api/provenance/studies/{study_uid}/integrity"
+    assert client.post(url).json()["matching"] == 3
+
+    original = pydicom.dcmread(copies[0], stop_before_pixels=True)
+    _restore_with(orthanc, copies[0], RescaleIntercept=float(original.RescaleIntercept) + 100)
+    moved = pydicom.dcmread(copies[1], stop_before_pixels=True).ImagePositionPatient
+    _restore_with(orthanc, copies[1], ImagePositionPatient=[moved[0], moved[1], float(moved[2]) + 5])
+    report = client.post(url).json()
+    assert report["matching"] == 1 and report["missing"] == report["unverifiable"] == []
+    reasons = {row["sop_instance_uid"]: row["reason"] for row in report["changed"]}
+    hu_reason = reasons[original.SOPInstanceUID]
+    assert hu_reason.startswith("its pixels are as signed, but the header's conversion to Hounsfield units changed")
+    assert f"RescaleIntercept {float(original.RescaleIntercept) + 100:g}" in hu_reason
+    moved_reason = reasons[pydicom.dcmread(copies[1], stop_before_pixels=True).SOPInstanceUID]
+    assert "its position along the scan changed" in moved_reason and "the slices' order moved" in moved_reason
+
+    single = fresh_copies(ct_files[63:64], tmp_path)  # its own study: the PACS files studies by patient
+    single_uid = upload_paths(owner, single).stored[0]["study_uid"]
+    _restore_with(orthanc, single[0], PatientID="SOMEONE-ELSE")
+    [other] = client.post(f"/api/provenance/studies/{single_uid}/integrity").json()["changed"]
+    assert other["reason"] == ("its pixels are as signed, but the header names another patient than at upload "
+                               "(PatientID changed)")  # fmt: skip
+    assert "SOMEONE-ELSE" not in other["reason"]  # the finding names no patient
+
+
 def test_the_nightly_command_emails_the_studies_changed_in_the_pacs(orthanc, ct_files, tmp_path, user_factory,
                                                                     settings):
     from django.core import mail
