@@ -85,6 +85,7 @@ def test_integrity_names_header_changes_that_alter_how_an_image_reads(orthanc, c
     assert "SOMEONE-ELSE" not in other["reason"]  # the finding names no patient
 
 
+@pytest.mark.django_db(transaction=True)  # the command checks studies in threads, each with its own connection
 def test_the_nightly_command_emails_the_studies_changed_in_the_pacs(orthanc, ct_files, tmp_path, user_factory,
                                                                     settings):
     from django.core import mail
@@ -95,6 +96,7 @@ def test_the_nightly_command_emails_the_studies_changed_in_the_pacs(orthanc, ct_
     settings.TAMPER_ALERT_EMAILS, settings.PORTAL_URL = ["security@example.org"], "https://portal.example.org"
     copies = fresh_copies(ct_files[50:52], tmp_path)
     study_uid = upload_paths(user_factory("clinician"), copies).stored[0]["study_uid"]
+    mail.outbox.clear()  # the upload's scoring may have sent a tamper alert
     call_command("check_integrity", "--study", study_uid)  # as signed: no error, no mail
     assert mail.outbox == []
 
@@ -103,6 +105,7 @@ def test_the_nightly_command_emails_the_studies_changed_in_the_pacs(orthanc, ct_
     with pytest.raises(CommandError) as found:
         call_command("check_integrity", "--study", study_uid)
     assert found.value.returncode == 1 and "1 address(es) emailed" in str(found.value)
+    assert AuditEvent.objects.filter(action="study.integrity_check").count() == 2  # checked in a worker thread
     [message] = mail.outbox
     assert message.to == ["security@example.org"] and "1 changed, 0 missing of 2" in message.body
     assert f"https://portal.example.org/studies/{study_uid}" in message.body
