@@ -3,6 +3,7 @@ app's header, frontend/src/nav.ts (tests/e2e/test_claims_header.py checks that t
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from portal.accounts.models import Role
@@ -23,8 +24,9 @@ NAV_BY_ROLE: dict[str, list[tuple[str, str]]] = {
 
 
 def navigation(request: HttpRequest) -> dict:
-    """Template context processor: ``portal_nav`` (label, href, test id, current) and ``portal_role``."""
+    """Template context processor: ``portal_nav`` (label, href, test id, current), ``portal_role`` and
+    ``idle_logoff_s`` (the server-rendered pages sign out on the screen after it, as the app's pages do)."""
     role = primary_role(request.user) if hasattr(request, "user") else None
     links = [{"label": label, "href": href, "testid": f"nav-{label.lower().replace(' ', '-')}",
               "current": request.path.startswith(href)} for label, href in NAV_BY_ROLE.get(role, [])]  # fmt: skip
-    return {"portal_nav": links, "portal_role": role}
+    return {"portal_nav": links, "portal_role": role, "idle_logoff_s": settings.SESSION_COOKIE_AGE}

@@ -44,3 +44,20 @@ def test_an_upload_without_clicks_is_not_cut_by_the_idle_logoff(live_server, ort
     assert time.monotonic() - started > 2, "the upload must outlast the idle time for this test to mean anything"
     assert page.locator("[data-testid=file-row][data-state=stored]").count() == len(ct_files)
     page.wait_for_url(lambda url: "/accounts/login/" in url, timeout=10_000)  # idle once it is done
+
+
+def test_the_server_rendered_claims_pages_sign_out_too(live_server, user_factory, page, settings):
+    settings.SESSION_COOKIE_AGE = 3
+    insurer = user_factory("insurer")
+    page.goto(f"{live_server.url}/claims/")
+    log_in(page, insurer.username)
+    page.get_by_role("heading", name="Claims").first.wait_for()
+    started = time.monotonic()
+    while time.monotonic() - started < 5:  # in use for longer than the idle time: stays, on the server too
+        page.mouse.move(100 + int(time.monotonic() * 10) % 200, 200)
+        page.wait_for_timeout(400)
+    assert page.url.endswith("/claims/")
+    assert page.evaluate("fetch('/api/me').then((r) => r.status)") == 200
+    page.wait_for_url(lambda url: "/accounts/login/" in url, timeout=10_000)  # left alone: signed out
+    assert "next=%2Fclaims%2F" in page.url
+    assert page.evaluate("fetch('/api/me').then((r) => r.status)") == 401
