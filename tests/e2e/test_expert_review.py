@@ -189,8 +189,17 @@ def test_expert_rebuilds_the_series_queue_with_a_chosen_strategy(live_server, sm
     from annotations.services import default_strategy
 
     series, expert = small_series, user_factory("expert")
+    page.set_viewport_size({"width": 1280, "height": 720})  # a laptop: the expert's panels do not all fit
     _open_viewer(page, live_server, series, expert.username)
     box = page.get_by_test_id("rebuild-box")
+    # The side panel scrolls with the mouse wheel to the last section (it used to cut it off).
+    side = page.locator("aside.viewer-side")
+    assert side.evaluate("(el) => el.scrollHeight > el.clientHeight")
+    side.locator(".side-section").first.hover()  # the series details: no list of its own to scroll first
+    page.mouse.wheel(0, 2000)
+    page.wait_for_function("() => document.querySelector('aside.viewer-side').scrollTop > 0")
+    button = box.get_by_test_id("rebuild-queue").bounding_box()
+    assert button is not None and button["y"] + button["height"] <= 720
     strategy = box.get_by_test_id("rebuild-strategy")
     page.wait_for_function("() => !document.querySelector('[data-testid=rebuild-strategy]').disabled")
     assert strategy.input_value() == default_strategy()
