@@ -112,6 +112,8 @@ export interface Instance {
   z: number | null;
   rows: number;
   columns: number;
+  /** DICOM PixelSpacing: [between rows, between columns] in mm; null when the header has none. */
+  pixel_spacing: [number, number] | null;
 }
 
 export interface SeriesDetail {

@@ -16,6 +16,7 @@ export const SHORTCUTS: [string, string][] = [
   ['Delete', 'Delete the selected label'],
   ['[ / ]', 'Experts: previous / next label on this slice; then 1–4 and a reason relabel it'],
   ['H', 'Show / hide tamper heatmap'],
+  ['C', 'Reformat: coronal / sagittal (through the pointer; click it to open a slice)'],
   ['N / Shift+N', 'Next / previous suspicious location'],
   ['Q', 'Next uncertain item (when opened from the review queue)'],
   ['Esc', 'Cancel mark or selection, close help'],

@@ -11,6 +11,8 @@ import { AdjudicationBox } from './adjudicationBox';
 import { QueueRebuildBox } from './queueRebuildBox';
 import { HeatmapOverlay } from './heatmapOverlay';
 import { LabelReview } from './labelReview';
+import { valueAt } from './reformat';
+import { ReformatPanel } from './reformatPanel';
 import { CLASS_COLOURS, MarkerLayer, type PendingMark } from './markerLayer';
 import { prepareImageIds } from './seriesLoader';
 import { renderHelpPanel } from './shortcuts';
@@ -35,6 +37,14 @@ function numberParam(query: URLSearchParams, key: string): number | null {
   return Number.isFinite(value) ? value : null;
 }
 
+/** mm per column, per row and per slice step (the median z step), for the reformat's aspect ratio. */
+function seriesSpacing(series: SeriesDetail | null): { column: number; row: number; slice: number } {
+  const spacing = series?.instances.find((i) => i.pixel_spacing)?.pixel_spacing ?? [1, 1];
+  const zs = (series?.instances ?? []).map((i) => i.z).filter((z): z is number => z !== null);
+  const steps = zs.slice(1).map((z, i) => Math.abs(z - zs[i]!)).filter((step) => step > 0).sort((a, b) => a - b);
+  return { row: spacing[0], column: spacing[1], slice: steps[Math.floor(steps.length / 2)] ?? spacing[0] };
+}
+
 export async function mountViewerPage(container: HTMLElement, route: ViewerRoute): Promise<Page> {
   const timing = startViewerStats(route.seriesUid);
   // Clinicians see labels read-only; the labels API lets these roles write.
@@ -55,6 +65,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   let selectedId: Label['id'] | null = null;
   let pending: PendingMark | null = null;
   let hoverPixel: Point | null = null;
+  let lastImagePoint: Point | null = null; // where the pointer last was on the image: the reformat passes there
   let dragPreview: { id: Label['id']; x: number; y: number } | null = null;
   let tool: PrimaryTool = 'annotate';
   let destroyed = false;
@@ -85,6 +96,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   const sliceText = h('span', { className: 'slice-index', 'data-testid': 'slice-index' }, 'Slice – / –');
   const zText = h('span', { className: 'slice-z', 'data-testid': 'slice-z' }, 'z –');
   const loadText = h('span', { className: 'load-progress muted', 'data-testid': 'load-progress' }, '');
+  const probeText = h('span', { className: 'hu-probe', 'data-testid': 'hu-probe', 'aria-live': 'off' }, '');
   const tamperStrip = h('canvas', { className: 'tamper-strip', height: '6', 'aria-hidden': 'true' });
 
   const toolButtons = new Map<PrimaryTool, HTMLButtonElement>();
@@ -135,6 +147,17 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     ? h('div', { className: 'side-section queue-box', 'data-testid': 'queue-box' }, h('h2', {}, 'Queue item'), queueStatus, queueNext)
     : null;
 
+  const reformat = new ReformatPanel({
+    imageIds: () => loadedImageIds,
+    currentIndex: () => currentIndex(),
+    crosshair: () => lastImagePoint ?? (series?.instances[0] ? [series.instances[0].columns / 2, series.instances[0].rows / 2] : null),
+    voi: () => stackViewer.viewport.getProperties().voiRange ?? null,
+    spacing: () => seriesSpacing(series),
+    topIsLast: () => (instanceAt(series ? series.instances.length - 1 : 0)?.z ?? 0) > (instanceAt(0)?.z ?? 0),
+    goToSlice: (index) => void stackViewer.goToSlice(index),
+  });
+  let loadedImageIds: string[] = [];
+
   const rebuildBox = isExpert ? new QueueRebuildBox(route.seriesUid) : null;
   void rebuildBox?.load();
 
@@ -165,7 +188,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
         wrap,
         h('div', { className: 'slice-bar' },
           h('div', { className: 'slider-stack' }, slider, tamperStrip),
-          sliceText, zText, loadText)),
+          sliceText, zText, probeText, loadText)),
       h('aside', { className: 'viewer-side', 'aria-label': 'Series details' },
         h('div', { className: 'side-section' }, seriesInfo, scoreInfo),
         queueBox,
@@ -182,6 +205,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
           h('h2', {}, 'Most suspicious locations'),
           locationNote,
           locationList),
+        reformat.element,
         showLabels ? h('div', { className: 'side-section side-grow labels-section', tabindex: '0', 'aria-label': 'Labels' },
           h('h2', {}, 'Labels'),
           labelEditor,
@@ -543,8 +567,30 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   wrap.addEventListener('pointermove', (event) => {
     const p = stackViewer.canvasToPixel(relativePoint(event));
     hoverPixel = p && inImage(p) ? p : null;
+    showProbe(hoverPixel);
+    if (hoverPixel) {
+      lastImagePoint = hoverPixel;
+      reformat.schedule();
+    }
   });
-  wrap.addEventListener('pointerleave', () => (hoverPixel = null));
+  wrap.addEventListener('pointerleave', () => {
+    hoverPixel = null;
+    showProbe(null);
+  });
+
+  /** The value under the pointer: Hounsfield units on CT, so a reader can check what a patch is made of. */
+  function showProbe(point: Point | null): void {
+    const value = point ? valueAt(stackViewer.viewport.getCornerstoneImage(), point) : null;
+    if (value === null || !point) {
+      probeText.textContent = '';
+      return;
+    }
+    const unit = series?.modality === 'CT' ? 'HU' : 'value';
+    probeText.textContent = `${unit} ${Math.round(value)} at (${Math.floor(point[0])}, ${Math.floor(point[1])})`;
+    probeText.dataset.value = String(value);
+    probeText.dataset.x = String(Math.floor(point[0]));
+    probeText.dataset.y = String(Math.floor(point[1]));
+  }
 
   // ---- scores & overlay --------------------------------------------------
   // A location is a finding only at or above the model's series-calibrated threshold: a genuine scan has
@@ -712,6 +758,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     } else if (key === 'n') jumpToNextLocation(1);
     else if (key === 'N') jumpToNextLocation(-1);
     else if (key === '?') toggleHelp();
+    else if (key === 'c' || key === 'C') reformat.togglePlane();
     else if ((key === 'q' || key === 'Q') && queueBox) queueNext.click();
     else if (['1', '2', '3', '4'].includes(key) && !pending && adjudication?.isOpen()) adjudication.pickClass(LABEL_CLASSES[Number(key) - 1]!);
     else if (['1', '2', '3', '4'].includes(key) && !pending && review?.canPick()) review.pickClass(LABEL_CLASSES[Number(key) - 1]!);
@@ -738,6 +785,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   stackViewer.on(CoreEnums.Events.IMAGE_RENDERED, () => {
     timing.firstRender();
     redraw();
+    reformat.schedule(); // a new slice or window
   });
 
   const destroy = (): void => {
@@ -753,6 +801,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     if (destroyed) return { destroy };
     if (series.instances.length === 0) throw new Error('This series has no images.');
     const imageIds = await prepareImageIds(series);
+    loadedImageIds = imageIds;
     timing.stats.slices = imageIds.length;
     const startIndex = clampIndex(numberParam(route.query, 'slice') ?? Math.floor(imageIds.length / 2), imageIds.length);
     slider.max = String(imageIds.length - 1);
@@ -785,6 +834,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     }).then((progress) => {
       timing.allLoaded(progress.failed);
       loadText.dataset.complete = 'true';
+      if (progress.failed === 0 && !destroyed) reformat.enable();
     });
   } catch (error) {
     const text = error instanceof ApiError && error.status === 404 ? 'This series does not exist or you cannot see it.' : `Could not load the series: ${(error as Error).message}`;

@@ -1,0 +1,61 @@
+"""The viewer's Hounsfield probe and its coronal/sagittal reformat, in Chromium on real slices from the PACS."""
+
+import pydicom
+import pytest
+
+from tests.conftest import fresh_copies, upload_paths
+from tests.e2e.browser import SLICE_INDEX_JS, log_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def test_probe_reads_hounsfield_units_and_the_reformat_opens_slices(live_server, orthanc, ct_files, tmp_path,
+                                                                    user_factory, page, screenshot):  # fmt: skip
+    clinician = user_factory("clinician")
+    by_z = sorted(ct_files, key=lambda p: float(pydicom.dcmread(p, stop_before_pixels=True).ImagePositionPatient[2]))
+    copies = fresh_copies(by_z[60:68], tmp_path)  # eight neighbouring slices
+    outcome = upload_paths(clinician, copies)
+    assert len(outcome.stored) == 8, outcome.errors
+    series = outcome.jobs[0].series
+    by_sop = {pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID: p for p in copies}
+
+    page.goto(f"{live_server.url}/viewer/{series.study.study_uid}/{series.series_uid}?slice=3")
+    log_in(page, clinician.username)
+    page.locator("[data-testid=load-progress][data-complete=true]").wait_for(timeout=60_000)
+    page.wait_for_function(f"() => {SLICE_INDEX_JS} === '3'")
+
+    # The probe names the pixel under the pointer and its value in HU, as the DICOM file gives it.
+    box = page.get_by_test_id("cs-viewport").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.45)
+    probe = page.get_by_test_id("hu-probe")
+    page.wait_for_function("() => document.querySelector('[data-testid=hu-probe]').dataset.value !== undefined")
+    x, y, value = int(probe.get_attribute("data-x")), int(probe.get_attribute("data-y")), float(
+        probe.get_attribute("data-value"))
+    ds = pydicom.dcmread(by_sop[series.instances.get(slice_index=3).sop_instance_uid])
+    expected = float(ds.pixel_array[y, x]) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    assert value == pytest.approx(expected), (x, y)
+    assert probe.inner_text() == f"HU {round(expected)} at ({x}, {y})"
+
+    # The coronal reformat runs through the pointer's row, one image row per slice; C switches to sagittal.
+    canvas = page.get_by_test_id("reformat-canvas")
+    canvas.wait_for()
+    page.wait_for_function(f"() => document.querySelector('[data-testid=reformat-canvas]').dataset.at === '{y}'")
+    assert (canvas.get_attribute("data-plane"), canvas.get_attribute("data-slices")) == ("coronal", "8")
+    screenshot("coronal")
+    page.get_by_test_id("viewport").focus()
+    page.keyboard.press("c")
+    page.wait_for_function("() => document.querySelector('[data-testid=reformat-canvas]').dataset.plane === 'sagittal'")
+    assert canvas.get_attribute("data-at") == str(x)
+    assert page.get_by_test_id("reformat-sagittal").get_attribute("aria-pressed") == "true"
+
+    # Head at the top: a click on the top row opens the most superior slice (highest z), the bottom row the
+    # lowest.
+    zs = {i.slice_index: i.z for i in series.instances.all()}
+    top, bottom = max(zs, key=zs.get), min(zs, key=zs.get)
+    canvas.scroll_into_view_if_needed()
+    reformat = canvas.bounding_box()
+    page.mouse.click(reformat["x"] + reformat["width"] / 2, reformat["y"] + 2)
+    page.wait_for_function(f"() => {SLICE_INDEX_JS} === '{top}'")
+    page.mouse.click(reformat["x"] + reformat["width"] / 2, reformat["y"] + reformat["height"] - 2)
+    page.wait_for_function(f"() => {SLICE_INDEX_JS} === '{bottom}'")
+    screenshot("sagittal")
