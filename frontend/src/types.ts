@@ -99,6 +99,8 @@ export interface SeriesSummary {
   job: JobSummary | Job | null;
   /** Why the detector does not score this series (e.g. not CT); empty when it does. */
   not_scored_reason?: string;
+  /** About how many slices the gaps in the slice positions leave out (0: none). */
+  missing_slices?: number;
 }
 
 export interface StudyDetail extends StudySummary {
@@ -116,12 +118,22 @@ export interface Instance {
   pixel_spacing: [number, number] | null;
 }
 
+export interface SliceGap {
+  /** The gap lies between this slice_index and the next. */
+  after_index: number;
+  z_from: number;
+  z_to: number;
+  /** About how many slices at the usual step would fill it. */
+  missing: number;
+}
+
 export interface SeriesDetail {
   series_uid: string;
   study_uid: string;
   modality: string;
   description: string;
   instances: Instance[];
+  slice_spacing: { usual_step_mm: number | null; gaps: SliceGap[] };
   job: JobSummary | Job | null;
   not_scored_reason?: string;
 }

@@ -1,9 +1,11 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from detection.models import ScoringJob
 from detection.services import not_scored_reason
 from portal.accounts.models import AuditEvent
 from portal.accounts.services import primary_role
+from portal.studies.geometry import slice_gaps
 from portal.studies.models import Instance, Series, Study
 
 
@@ -75,11 +77,16 @@ class SeriesBriefSerializer(serializers.ModelSerializer):
     job = serializers.SerializerMethodField()
     not_scored_reason = serializers.SerializerMethodField(
         help_text="why the detector does not score this series (e.g. not CT); empty when it does")
+    missing_slices = serializers.SerializerMethodField(
+        help_text="about how many slices the gaps in the slice positions leave out (0: none)")
 
     class Meta:
         model = Series
         fields = ["series_uid", "modality", "description", "series_number", "num_instances", "job",
-                  "not_scored_reason"]
+                  "not_scored_reason", "missing_slices"]
+
+    def get_missing_slices(self, series: Series) -> int:
+        return sum(gap.missing for gap in slice_gaps([i.z for i in series.instances.all()])[1])
 
     def get_not_scored_reason(self, series: Series) -> str:
         return not_scored_reason(series)
@@ -105,9 +112,27 @@ class InstanceSerializer(serializers.ModelSerializer):
         fields = ["sop_instance_uid", "instance_number", "slice_index", "z", "rows", "columns", "pixel_spacing"]
 
 
+class SliceGapSerializer(serializers.Serializer):
+    after_index = serializers.IntegerField(help_text="the gap lies between this slice_index and the next")
+    z_from = serializers.FloatField()
+    z_to = serializers.FloatField()
+    missing = serializers.IntegerField(help_text="about how many slices at the usual step would fill it")
+
+
+class SliceSpacingSerializer(serializers.Serializer):
+    usual_step_mm = serializers.FloatField(allow_null=True, help_text="median distance between neighbouring slices")
+    gaps = SliceGapSerializer(many=True, help_text="steps over 1.5 times the usual one: slices missing there")
+
+
 class SeriesDetailSerializer(SeriesBriefSerializer):
     study_uid = serializers.CharField(source="study.study_uid")
     instances = InstanceSerializer(many=True)
+    slice_spacing = serializers.SerializerMethodField()
 
     class Meta(SeriesBriefSerializer.Meta):
-        fields = SeriesBriefSerializer.Meta.fields + ["study_uid", "instances"]
+        fields = SeriesBriefSerializer.Meta.fields + ["study_uid", "instances", "slice_spacing"]
+
+    @extend_schema_field(SliceSpacingSerializer)
+    def get_slice_spacing(self, series: Series) -> dict:
+        step, gaps = slice_gaps([i.z for i in series.instances.all()])
+        return {"usual_step_mm": step, "gaps": [gap.as_dict() for gap in gaps]}

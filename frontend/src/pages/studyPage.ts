@@ -46,6 +46,8 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
             h('li', {},
               h('a', { href: viewerPath(study.study_uid, series.series_uid), 'data-testid': 'open-series' },
                 `${series.modality} · ${series.description || 'Series'} · ${countOf(series.num_instances, 'image')}`),
+              series.missing_slices ? h('span', { className: 'warn-text small', 'data-testid': 'missing-slices', title: 'Gaps in the slice positions: scores next to them are unreliable (the viewer lists them)' },
+                ` · about ${countOf(series.missing_slices, 'slice')} missing`) : null,
               ' ', scoringOf(series))))),
       me.role === 'insurer' ? null : createStudyLabelsPanel(study, me),
       me.role === 'annotator' ? null : createIntegrityPanel(study.study_uid),

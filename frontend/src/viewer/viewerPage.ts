@@ -16,6 +16,7 @@ import { ReformatPanel } from './reformatPanel';
 import { CLASS_COLOURS, MarkerLayer, type PendingMark } from './markerLayer';
 import { prepareImageIds } from './seriesLoader';
 import { renderHelpPanel } from './shortcuts';
+import { sliceGapNote } from './sliceGaps';
 import { CoreEnums, StackViewer, clampIndex, type Point, type PrimaryTool } from './stackViewer';
 import { startViewerStats } from './viewerStats';
 import { WINDOW_PRESETS } from './windowPresets';
@@ -809,7 +810,8 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     replaceChildren(seriesInfo,
       h('h1', { className: 'series-title' }, series.description || 'Series'),
       h('p', { className: 'muted small' }, `${series.modality} · ${countOf(series.instances.length, 'image')}`),
-      h('p', { className: 'muted small uid', title: series.series_uid }, series.series_uid));
+      h('p', { className: 'muted small uid', title: series.series_uid }, series.series_uid),
+      sliceGapNote(series, (index) => void stackViewer.goToSlice(index)));
     const slowNotice = window.setTimeout(() => {
       viewportStatus.textContent = 'Images are taking longer than usual to arrive from the image archive…';
     }, 8000);
