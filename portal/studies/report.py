@@ -26,6 +26,7 @@ from detection.services import heatmap_slice, latest_done_job
 from portal.claims import imaging
 from portal.claims.integrity import PROBLEM_KINDS
 from portal.studies import dicomweb
+from portal.studies.geometry import slice_gaps
 from portal.studies.models import Series, Study
 
 TOP_LOCATIONS = 8
@@ -55,6 +56,12 @@ def series_rows(series: Series, job: ScoringJob | None) -> list[tuple[str, str]]
     """Label/value pairs for one series."""
     rows = [("Series", f"{series.modality} {series.description or ''} ({series.instances.count()} images)"),
             ("Series UID", series.series_uid), ("Verdict", verdict_text(job))]
+    step, gaps = slice_gaps(list(series.instances.order_by("slice_index").values_list("z", flat=True)))
+    if gaps:
+        where = "; ".join(f"after slice {g.after_index + 1} (z {g.z_from:.1f} to {g.z_to:.1f} mm, ~{g.missing})"
+                          for g in gaps[:5]) + ("; ..." if len(gaps) > 5 else "")  # fmt: skip
+        rows.append(("Missing slices", f"about {sum(g.missing for g in gaps)} in {len(gaps)} gap(s) of the usual "
+                                       f"{step:g} mm step: {where}. Scores next to a gap are unreliable."))
     if job is not None:
         model = job.model_version.name if job.model_version else "unknown"
         rows += [("Model", f"{model}, scored {job.finished:%Y-%m-%d %H:%M UTC}"),
