@@ -86,7 +86,8 @@ class SeriesBriefSerializer(serializers.ModelSerializer):
                   "not_scored_reason", "missing_slices"]
 
     def get_missing_slices(self, series: Series) -> int:
-        return sum(gap.missing for gap in slice_gaps([i.z for i in series.instances.all()])[1])
+        zs = series.instances.order_by("slice_index", "instance_number").values_list("z", flat=True)
+        return sum(gap.missing for gap in slice_gaps(list(zs))[1])
 
     def get_not_scored_reason(self, series: Series) -> str:
         return not_scored_reason(series)
