@@ -1,4 +1,7 @@
-"""The viewer's Hounsfield probe and its coronal/sagittal reformat, in Chromium on real slices from the PACS."""
+"""The viewer's reading aids in Chromium on real slices from the PACS: the Hounsfield probe, the coronal/sagittal
+reformat, and distance measurement."""
+
+import math
 
 import pydicom
 import pytest
@@ -59,3 +62,44 @@ def test_probe_reads_hounsfield_units_and_the_reformat_opens_slices(live_server,
     page.mouse.click(reformat["x"] + reformat["width"] / 2, reformat["y"] + reformat["height"] - 2)
     page.wait_for_function(f"() => {SLICE_INDEX_JS} === '{bottom}'")
     screenshot("sagittal")
+
+
+def _native_point(page, x: float, y: float) -> tuple[int, int]:
+    """Move the pointer to a screen point and read the native pixel under it from the probe."""
+    page.mouse.move(x, y)
+    probe = page.get_by_test_id("hu-probe")
+    return int(probe.get_attribute("data-x")), int(probe.get_attribute("data-y"))
+
+
+def test_a_measured_distance_is_in_millimetres(live_server, orthanc, ct_files, tmp_path, user_factory, page):
+    clinician = user_factory("clinician")
+    copies = fresh_copies(ct_files[50:53], tmp_path)
+    series = upload_paths(clinician, copies).jobs[0].series
+    spacing = [float(v) for v in pydicom.dcmread(copies[0], stop_before_pixels=True).PixelSpacing]  # row, column
+    page.goto(f"{live_server.url}/viewer/{series.study.study_uid}/{series.series_uid}?slice=1")
+    log_in(page, clinician.username)
+    page.locator("[data-testid=load-progress][data-complete=true]").wait_for(timeout=60_000)
+
+    page.get_by_test_id("viewport").focus()
+    page.keyboard.press("d")
+    assert page.get_by_test_id("tool-measure").get_attribute("aria-pressed") == "true"
+    box = page.get_by_test_id("cs-viewport").bounding_box()
+    start = (box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)
+    end = (box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.7)
+    (x0, y0), (x1, y1) = _native_point(page, *start), _native_point(page, *end)
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=8)
+    page.mouse.up()
+    expected = math.hypot((x1 - x0) * spacing[1], (y1 - y0) * spacing[0])
+    tolerance = 2 * max(spacing)  # the probe's pixels are whole
+    # Cornerstone recomputes the length at most every 100 ms while dragging; the last value is the line's.
+    page.wait_for_function(
+        """([expected, tolerance]) => [...document.querySelectorAll('[data-testid=cs-viewport] svg text')]
+             .some((t) => t.textContent.endsWith(' mm')
+                          && Math.abs(parseFloat(t.textContent) - expected) <= tolerance)""",
+        arg=[expected, tolerance], timeout=5_000)
+
+    page.keyboard.press("r")  # reset also clears the measurements
+    page.wait_for_function("() => ![...document.querySelectorAll('[data-testid=cs-viewport] svg text')]"
+                           ".some((t) => t.textContent.includes('mm'))")

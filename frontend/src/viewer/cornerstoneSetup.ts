@@ -1,7 +1,7 @@
 import { init as initCore } from '@cornerstonejs/core';
 import { init as initLoader } from '@cornerstonejs/dicom-image-loader';
 import {
-  addTool, init as initTools, PanTool, StackScrollTool, WindowLevelTool, ZoomTool,
+  addTool, init as initTools, LengthTool, PanTool, StackScrollTool, WindowLevelTool, ZoomTool,
 } from '@cornerstonejs/tools';
 
 let initialised = false;
@@ -15,6 +15,6 @@ export function initCornerstoneOnce(): void {
     maxWebWorkers: Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 1)),
   });
   initTools();
-  for (const tool of [PanTool, ZoomTool, WindowLevelTool, StackScrollTool]) addTool(tool);
+  for (const tool of [PanTool, ZoomTool, WindowLevelTool, StackScrollTool, LengthTool]) addTool(tool);
   initialised = true;
 }

@@ -2,12 +2,12 @@ import {
   Enums, imageLoader, RenderingEngine, utilities, type StackViewport, type Types,
 } from '@cornerstonejs/core';
 import {
-  Enums as ToolEnums, PanTool, StackScrollTool, ToolGroupManager, WindowLevelTool, ZoomTool,
+  annotation, Enums as ToolEnums, LengthTool, PanTool, StackScrollTool, ToolGroupManager, WindowLevelTool, ZoomTool,
 } from '@cornerstonejs/tools';
 import { initCornerstoneOnce } from './cornerstoneSetup';
 import { voiRangeFor, type WindowPreset } from './windowPresets';
 
-export type PrimaryTool = 'annotate' | 'windowLevel' | 'pan' | 'zoom';
+export type PrimaryTool = 'annotate' | 'windowLevel' | 'pan' | 'zoom' | 'measure';
 export type Point = [number, number];
 
 const { MouseBindings } = ToolEnums;
@@ -47,7 +47,7 @@ export class StackViewer {
     this.toolGroupId = `tools-${n}`;
     const group = ToolGroupManager.createToolGroup(this.toolGroupId);
     if (!group) throw new Error('Could not create the viewer tool group');
-    for (const tool of [WindowLevelTool, PanTool, ZoomTool, StackScrollTool]) group.addTool(tool.toolName);
+    for (const tool of [WindowLevelTool, PanTool, ZoomTool, StackScrollTool, LengthTool]) group.addTool(tool.toolName);
     group.addViewport(viewportId, this.engine.id);
     group.setToolActive(PanTool.toolName, { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
     group.setToolActive(ZoomTool.toolName, { bindings: [{ mouseButton: MouseBindings.Secondary }] });
@@ -70,6 +70,7 @@ export class StackViewer {
       windowLevel: WindowLevelTool.toolName,
       pan: PanTool.toolName,
       zoom: ZoomTool.toolName,
+      measure: LengthTool.toolName, // distances in mm from the pixel spacing, drawn on their slice only
     };
     // setToolPassive drops only the primary binding: pan keeps the middle and zoom the right button.
     for (const [name, toolName] of Object.entries(leftButtonTools)) {
@@ -122,7 +123,16 @@ export class StackViewer {
     this.viewport.render();
   }
 
+  /** Remove every distance measured on this series (they are not saved). */
+  clearMeasurements(): void {
+    for (const measured of annotation.state.getAnnotations(LengthTool.toolName, this.element) ?? []) {
+      if (measured.annotationUID) annotation.state.removeAnnotation(measured.annotationUID);
+    }
+    this.viewport.render();
+  }
+
   reset(): void {
+    this.clearMeasurements();
     this.viewport.resetProperties();
     this.viewport.resetCamera();
     this.viewport.render();

@@ -101,7 +101,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   const tamperStrip = h('canvas', { className: 'tamper-strip', height: '6', 'aria-hidden': 'true' });
 
   const toolButtons = new Map<PrimaryTool, HTMLButtonElement>();
-  const toolDefs: [PrimaryTool, string, string][] = [['annotate', 'Annotate', 'A'], ['windowLevel', 'Window', 'W'], ['pan', 'Pan', 'P'], ['zoom', 'Zoom', 'Z']];
+  const toolDefs: [PrimaryTool, string, string][] = [['annotate', 'Annotate', 'A'], ['windowLevel', 'Window', 'W'], ['pan', 'Pan', 'P'], ['zoom', 'Zoom', 'Z'], ['measure', 'Measure', 'D']];
   const toolGroup = h('div', { className: 'btn-group', role: 'group', 'aria-label': 'Left mouse button' },
     toolDefs.map(([id, text, key]) => {
       const button = h('button', { type: 'button', className: 'btn btn-small', 'aria-pressed': String(id === tool), 'data-testid': `tool-${id}`, title: `${text} (${key})` }, text);
@@ -751,6 +751,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     else if (key === 'w' || key === 'W') setTool('windowLevel');
     else if (key === 'p' || key === 'P') setTool('pan');
     else if (key === 'z' || key === 'Z') setTool('zoom');
+    else if (key === 'd' || key === 'D') setTool('measure');
     else if (key === 'h' || key === 'H') {
       if (!overlayToggle.disabled) {
         overlayToggle.checked = !overlayToggle.checked;
