@@ -1,5 +1,7 @@
 from django.db import models
 
+from detection.ml.geometry import edge_slices
+
 CLASS_FIELDS = {"TB": "p_tb", "TM": "p_tm", "FB": "p_fb", "FM": "p_fm"}
 
 
@@ -53,8 +55,11 @@ class ScoringJob(models.Model):
     # locations reached it: a location below it is not a finding, however high its score looks.
     flag_threshold = models.FloatField(null=True, blank=True)
     flagged_locations = models.IntegerField(null=True, blank=True)
-    # The first and last slice's threshold, when higher (they lack a neighbour: detection.ml.scoring).
+    # The threshold of the slices that lack a neighbour, when higher (detection.ml.scoring), and which those
+    # were: the first, the last, and both sides of each gap in the positions (null: scored before gaps
+    # counted, so the first and last only).
     edge_flag_threshold = models.FloatField(null=True, blank=True)
+    edge_slices = models.JSONField(null=True, blank=True)
     # Locations the detector scored (it scores in and around the lungs only). 0: nothing to score, so the
     # job has no verdict; null: scored before this was recorded.
     scored_locations = models.IntegerField(null=True, blank=True)
@@ -65,6 +70,15 @@ class ScoringJob(models.Model):
 
     class Meta:
         ordering = ["-created"]
+
+    def edge_slice_indices(self, n_slices: int) -> list[int]:
+        """The slices scored with the edge threshold."""
+        return list(self.edge_slices) if self.edge_slices is not None else edge_slices(n_slices)
+
+    def threshold_at(self, slice_index: int, n_slices: int) -> float | None:
+        """A location's flag threshold on this slice (the edge one beside a missing neighbour, when higher)."""
+        edge = self.edge_flag_threshold is not None and slice_index in self.edge_slice_indices(n_slices)
+        return self.edge_flag_threshold if edge else self.flag_threshold
 
 
 class ClassProbabilities(models.Model):

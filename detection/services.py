@@ -280,6 +280,7 @@ def run_scoring_job(*, job_id: int, from_bulk_queue: bool = False) -> ScoringJob
         job.flag_threshold = float(result.threshold)
         job.flagged_locations = result.n_flagged
         job.edge_flag_threshold = result.edge_threshold
+        job.edge_slices = result.edge_slices
         job.heatmap_path = str(heatmap_path)
         job.finished = timezone.now()
         job.duration_s = time.perf_counter() - started

@@ -294,11 +294,15 @@ class PatchGrid:
         stride: int,
         channels: Channels = DEFAULT_CHANNELS,
         cells: np.ndarray | None = None,
+        breaks: Sequence[int] = (),
     ) -> None:
         self.vol = vol
         self.size, self.stride = size, stride
         self.channels = [(name, int(dz)) for name, dz in channels]
         z, h, w = vol.shape
+        # Neighbours are clamped to the run of contiguous slices: at the ends and at each gap (``breaks``: the
+        # slices after which one lies), as if each run were a volume of its own.
+        self._lo, self._hi = run_bounds(z, breaks)
         self.ny, self.nx = -(-h // stride), -(-w // stride)
         self.off = size // 2 - stride // 2  # padded coordinate = image coordinate + off
         hp, wp = (self.ny - 1) * stride + size, (self.nx - 1) * stride + size
@@ -322,7 +326,7 @@ class PatchGrid:
             self._box[:] = [hp, 0, wp, 0]
             cz, iy, ix = (np.asarray(a) for a in np.asarray(cells).reshape(-1, 3).T)
             for dz in self._dz:
-                zz = np.clip(cz + dz, 0, z - 1)
+                zz = np.clip(cz + dz, self._lo[cz], self._hi[cz])
                 np.minimum.at(self._box[:, 0], zz, iy * stride)
                 np.maximum.at(self._box[:, 1], zz, iy * stride + size)
                 np.minimum.at(self._box[:, 2], zz, ix * stride)
@@ -331,9 +335,8 @@ class PatchGrid:
 
     def prepare(self, z: int) -> None:
         """Window (the needed box of) the slices that the channels of slice z read, unless already there."""
-        last = self.vol.shape[0] - 1
         for dz in self._dz:
-            zz = min(max(z + dz, 0), last)
+            zz = self._neighbour(z, dz)
             slot = zz % self.n_slots
             if self._slot_z[slot] == zz:
                 continue
@@ -359,6 +362,18 @@ class PatchGrid:
 
     def copy_run(self, out: np.ndarray, k: int, z: int, iy: int, ix: int, m: int) -> None:
         """out[k:k+m] = the (C, size, size) patches of cells (z, iy, ix .. ix+m-1), after ``prepare(z)``."""
-        last = self.vol.shape[0] - 1
         for c, (name, dz) in enumerate(self.channels):
-            out[k : k + m, c] = self.views[name][min(max(z + dz, 0), last) % self.n_slots, iy, ix : ix + m]
+            out[k : k + m, c] = self.views[name][self._neighbour(z, dz) % self.n_slots, iy, ix : ix + m]
+
+    def _neighbour(self, z: int, dz: int) -> int:
+        return min(max(z + dz, int(self._lo[z])), int(self._hi[z]))
+
+
+def run_bounds(n_slices: int, breaks: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """(first, last) slice of the contiguous run holding each slice; ``breaks``: slices after which a gap lies."""
+    starts = np.zeros(n_slices, np.int64)
+    ends = np.full(n_slices, n_slices - 1, np.int64)
+    for b in sorted(b for b in breaks if 0 <= b < n_slices - 1):
+        starts[b + 1 :] = b + 1
+        ends[: b + 1] = np.minimum(ends[: b + 1], b)
+    return starts, ends

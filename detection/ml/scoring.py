@@ -44,8 +44,17 @@ from .constants import (
     HEATMAP_SIZE,
     SCORING_MASK_STEP,
 )
+from .geometry import edge_slices, slice_gaps
 from .models import create_detector
-from .preprocessing import PatchGrid, air_values, grid_cells, patch_at, scoring_masks, volume_from_datasets
+from .preprocessing import (
+    PatchGrid,
+    air_values,
+    grid_cells,
+    patch_at,
+    scoring_masks,
+    slice_position,
+    volume_from_datasets,
+)
 
 DEFAULT_ARTIFACT = Path(__file__).resolve().parents[1] / "weights" / "default"
 # Claim images are single slices: a model trained on one slice per patch (channels at z offset 0 only)
@@ -78,7 +87,8 @@ class SeriesResult:
     order: list[int] = field(default_factory=list)  # z-sorted position -> index into the input datasets
     n_patches: int = 0
     threshold: float = 0.5  # location threshold on P(FB)+P(FM), calibrated for the series (calibration.py)
-    edge_threshold: float | None = None  # the first and last slice's, when the single-image one is higher
+    edge_threshold: float | None = None  # the edge slices', when the single-image one is higher
+    edge_slices: list[int] = field(default_factory=list)  # first, last, and both sides of each gap (geometry.py)
     n_flagged: int = 0  # locations at or above the threshold
     findings: list[LocationScore] = field(default_factory=list)  # flagged locations, most suspicious first
 
@@ -219,7 +229,10 @@ class Detector:
         self, datasets: Sequence[pydicom.Dataset], top_k: int | None = 64, threshold: float | None = None
     ) -> SeriesResult:
         vol, spacing, order = volume_from_datasets(datasets)
-        result = self.score_volume(vol, spacing, top_k=top_k, threshold=threshold)
+        positioned = all("ImagePositionPatient" in datasets[i] for i in order)
+        _, gaps = slice_gaps([slice_position(datasets[i]) if positioned else None for i in order])
+        result = self.score_volume(vol, spacing, top_k=top_k, threshold=threshold,
+                                   breaks=[gap.after_index for gap in gaps])  # fmt: skip
         result.order = order
         return result
 
@@ -231,17 +244,18 @@ class Detector:
 
     def score_volume(
         self, hu: np.ndarray, spacing: Sequence[float] = (1.0, 1.0, 1.0), top_k: int | None = 64,
-        threshold: float | None = None,
+        threshold: float | None = None, breaks: Sequence[int] = (),
     ) -> SeriesResult:
         """Score a (Z, H, W) HU volume in z order. Patches are native px. ``threshold``: the location
-        threshold to use instead of the series one (e.g. ``single_image_thresholds[path]``)."""
+        threshold to use instead of the series one (e.g. ``single_image_thresholds[path]``). ``breaks``: the
+        slices after which slices are missing; each run between them is read as a volume of its own."""
         vol = np.asarray(hu, dtype=np.float32)
-        cells, prob = self.cell_probs(vol, spacing)
-        return self._aggregate(vol.shape, cells, prob, top_k, threshold)
+        cells, prob = self.cell_probs(vol, spacing, breaks=breaks)
+        return self._aggregate(vol.shape, cells, prob, top_k, threshold, breaks)
 
     def cell_probs(
         self, vol: np.ndarray, spacing: Sequence[float], z_range: tuple[int, int] | None = None,
-        cells: np.ndarray | None = None,
+        cells: np.ndarray | None = None, breaks: Sequence[int] = (),
     ) -> tuple[np.ndarray, np.ndarray]:
         """(cells (N, 3) z/iy/ix, probabilities (N, 4)) of the scoring grid, optionally of z_range only.
         ``cells``: the grid from ``scoring_cells`` when the caller has it already (no second lung mask)."""
@@ -249,7 +263,7 @@ class Detector:
         cells = self.scoring_cells(vol, spacing) if cells is None else cells
         if z_range is not None:
             cells = cells[(cells[:, 0] >= z_range[0]) & (cells[:, 0] < z_range[1])]
-        grid = PatchGrid(vol, self.patch, self.stride, self.channels, cells)
+        grid = PatchGrid(vol, self.patch, self.stride, self.channels, cells, breaks)
         return cells, self._score_cells(grid, cells)
 
     def cell_centre(self, iy: int, ix: int) -> tuple[int, int]:
@@ -328,11 +342,11 @@ class Detector:
 
     def _aggregate(
         self, shape: tuple[int, ...], meta: np.ndarray, prob: np.ndarray, top_k: int | None,
-        threshold: float | None = None,
+        threshold: float | None = None, breaks: Sequence[int] = (),
     ) -> SeriesResult:
-        # An edge slice of a series lacks a neighbour, so its 2.5D input is part single image: in a series
-        # (no explicit threshold) it gets the single-image threshold where that is higher. Genuine 5-slice
-        # slabs of the held-out region were flagged 2 of 28 times, each time at an edge slice.
+        # An edge slice of a series (or one beside a gap) lacks a neighbour, so its 2.5D input is part single
+        # image: in a series (no explicit threshold) it gets the single-image threshold where that is higher.
+        # Genuine 5-slice slabs of the held-out region were flagged 2 of 28 times, each time at an edge slice.
         edge_threshold = self.single_image_thresholds.get("dicom") if threshold is None else None
         threshold = self.threshold if threshold is None else threshold
         n, h, w = shape
@@ -356,8 +370,9 @@ class Detector:
             for i in by_tamper[: top_k if top_k is not None else None]
         ]
         cell_threshold = np.full(len(tamper), threshold, np.float64)
+        edges = edge_slices(n, breaks)
         if edge_threshold is not None:
-            cell_threshold[(meta[:, 0] == 0) | (meta[:, 0] == n - 1)] = max(threshold, edge_threshold)
+            cell_threshold[np.isin(meta[:, 0], edges)] = max(threshold, edge_threshold)
         is_flagged = tamper >= cell_threshold
         flagged = by_tamper[is_flagged[by_tamper]]
         verdict, score = self._verdict(prob, tamper, is_flagged)
@@ -374,6 +389,7 @@ class Detector:
             n_patches=len(prob),
             threshold=threshold,
             edge_threshold=None if edge_threshold is None else max(threshold, edge_threshold),
+            edge_slices=edges,
             n_flagged=len(flagged),
             findings=[self._location(meta[i], prob[i], float(tamper[i])) for i in flagged[:64]],
         )

@@ -165,6 +165,8 @@ export interface SeriesScores {
   flagged_locations: number | null;
   /** The first and last slice's threshold (they lack a neighbour); null: flag_threshold applies. */
   edge_flag_threshold?: number | null;
+  /** Slices scored as edges (a missing neighbour): the first, the last, both sides of each gap. */
+  edge_slices?: number[];
   slices: SliceScore[];
   locations: LocationScore[];
 }

@@ -21,12 +21,12 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from detection.ml.constants import CLASSES
+from detection.ml.geometry import slice_gaps
 from detection.models import LocationScore, ScoringJob
 from detection.services import heatmap_slice, latest_done_job
 from portal.claims import imaging
 from portal.claims.integrity import PROBLEM_KINDS
 from portal.studies import dicomweb
-from portal.studies.geometry import slice_gaps
 from portal.studies.models import Series, Study
 
 TOP_LOCATIONS = 8
@@ -36,12 +36,6 @@ VERDICT_WORDS = {"TB": "no tampering found (true benign)", "TM": "no tampering f
                  "FM": "tampering suspected: a fake tumour injected (FM)"}
 GRID = TableStyle([("FONTSIZE", (0, 0), (-1, -1), 8), ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
                    ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey), ("VALIGN", (0, 0), (-1, -1), "TOP")])
-
-
-def threshold_at(job: ScoringJob, slice_index: int, n_slices: int) -> float | None:
-    """The flag threshold of a slice: the first and last (no neighbour) may have their own."""
-    edge = slice_index in (0, n_slices - 1) and job.edge_flag_threshold is not None
-    return job.edge_flag_threshold if edge else job.flag_threshold
 
 
 def verdict_text(job: ScoringJob | None) -> str:
@@ -83,7 +77,7 @@ def slice_figure(series: Series, job: ScoringJob, location: LocationScore, n_sli
     ds = dicomweb.retrieve_instance(series.study.study_uid, series.series_uid, sop)
     grey = imaging.render_lung(ds)
     rgb = imaging.heatmap_overlay(grey, heatmap_slice(job, location.slice_index),
-                                  threshold_at(job, location.slice_index, n_slices))
+                                  job.threshold_at(location.slice_index, n_slices))
     image = PILImage.fromarray(np.asarray(rgb))
     r = max(6, grey.shape[0] // 40)
     ImageDraw.Draw(image).ellipse([location.x - r, location.y - r, location.x + r, location.y + r],
@@ -161,7 +155,7 @@ def render_pdf(study: Study, integrity: dict | None = None) -> bytes:
         head = ["Slice", "x, y", "P(FB)+P(FM)", "Most likely", "Finding"]
         body = [[str(loc.slice_index + 1), f"{loc.x}, {loc.y}", f"{loc.tamper:.4f}",
                  max(CLASSES, key=lambda c: loc.probs()[c]),
-                 "yes" if (t := threshold_at(job, loc.slice_index, n_slices)) is not None and loc.tamper >= t
+                 "yes" if (t := job.threshold_at(loc.slice_index, n_slices)) is not None and loc.tamper >= t
                  else "no"] for loc in located]
         table = Table([head, *body], colWidths=[18 * mm, 28 * mm, 28 * mm, 24 * mm, 20 * mm])
         table.setStyle(GRID)

@@ -1,11 +1,11 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from detection.ml.geometry import slice_gaps
 from detection.models import ScoringJob
 from detection.services import not_scored_reason
 from portal.accounts.models import AuditEvent
 from portal.accounts.services import primary_role
-from portal.studies.geometry import slice_gaps
 from portal.studies.models import Instance, Series, Study
 
 

@@ -288,8 +288,11 @@ class SeriesScoresView(APIView):
         "flagged_locations": serializers.IntegerField(
             allow_null=True, help_text="locations of the series at or above their threshold"),
         "edge_flag_threshold": serializers.FloatField(
-            allow_null=True, help_text="the threshold of the first and last slice, which lack a neighbour "
+            allow_null=True, help_text="the threshold of the edge_slices, which lack a neighbour "
             "(null: the same as flag_threshold)"),
+        "edge_slices": serializers.ListField(
+            child=serializers.IntegerField(), help_text="slice indices scored as edges: the first, the last, and "
+            "both sides of each gap in the slice positions (a missing neighbour)"),
         "slices": inline_serializer("SliceScore", {
             "slice_index": serializers.IntegerField(), "sop_instance_uid": serializers.CharField(),
             "probs": _PROBS, "tamper": serializers.FloatField()}, many=True),
@@ -303,6 +306,7 @@ class SeriesScoresView(APIView):
         if job is None:
             raise Http404("this series has not been scored yet")
         version = job.model_version
+        slices = list(job.slice_scores.all())
         return Response({
             "job": job.pk,
             "model_version": {"name": version.name, "status": version.status, "trained": version.trained}
@@ -311,8 +315,9 @@ class SeriesScoresView(APIView):
             "scored_locations": job.scored_locations,
             "flag_threshold": job.flag_threshold, "flagged_locations": job.flagged_locations,
             "edge_flag_threshold": job.edge_flag_threshold,
+            "edge_slices": job.edge_slice_indices(len(slices)),
             "slices": [{"slice_index": s.slice_index, "sop_instance_uid": s.sop_instance_uid, "probs": s.probs(),
-                        "tamper": s.tamper} for s in job.slice_scores.all()],
+                        "tamper": s.tamper} for s in slices],
             "locations": [{"slice_index": loc.slice_index, "x": loc.x, "y": loc.y, "probs": loc.probs(),
                            "tamper": loc.tamper} for loc in job.location_scores.all()[:200]],
         })

@@ -13,6 +13,7 @@ from detection.ml.preprocessing import (
     dicom_to_hu,
     grid_cells,
     patch_at,
+    run_bounds,
     scoring_masks,
     slice_position,
     volume_from_datasets,
@@ -92,6 +93,29 @@ def test_scoring_grid_patches_equal_training_patches(ct_volume: tuple[np.ndarray
     grid.prepare(3)
     grid.copy_run(out := np.zeros((5, 4, 64, 64), np.float32), 0, 3, 7, 4, 5)
     assert all(np.array_equal(out[j], patch_at(vol, 3, 7 * 32 + 16, (4 + j) * 32 + 16, 64)) for j in range(5))
+
+
+def test_a_gap_splits_the_volume_into_runs_read_on_their_own() -> None:
+    """With breaks, a patch's neighbouring slices are clamped to its run, as at the ends of a volume: the
+    patches equal those of each run cut out as a volume by itself."""
+    assert [b.tolist() for b in run_bounds(7, [2, 4])] == [[0, 0, 0, 3, 3, 5, 5], [2, 2, 2, 4, 4, 6, 6]]
+    assert [b.tolist() for b in run_bounds(3)] == [[0, 0, 0], [2, 2, 2]]
+    rng = np.random.default_rng(1)
+    vol = rng.uniform(-1000, 400, (7, 96, 96)).astype(np.float32)
+    cells = np.array([(z, iy, ix) for z in range(7) for iy in range(3) for ix in range(3)])
+    grid = PatchGrid(vol, 64, 32, DEFAULT_CHANNELS, cells, breaks=[2, 4])
+    out = np.zeros((1, 4, 64, 64), np.float32)
+    for z, iy, ix in cells:
+        start, end = (0, 3) if z <= 2 else (3, 5) if z <= 4 else (5, 7)
+        grid.prepare(z)
+        grid.copy_run(out, 0, z, iy, ix, 1)
+        expected = patch_at(vol[start:end], z - start, iy * 32 + 16, ix * 32 + 16, 64)
+        assert np.array_equal(out[0], expected), (z, iy, ix)
+    # Without the breaks, slice 2 reads slice 3 as its neighbour.
+    whole = PatchGrid(vol, 64, 32, DEFAULT_CHANNELS, cells)
+    whole.prepare(2)
+    whole.copy_run(out, 0, 2, 1, 1, 1)
+    assert not np.array_equal(out[0], patch_at(vol[0:3], 2, 48, 48, 64))
 
 
 def test_grid_cells_are_centred_on_mask_cells() -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from detection.ml.constants import CLASSES
-from detection.ml.preprocessing import with_hu
+from detection.ml.preprocessing import volume_from_datasets, with_hu
 from detection.ml.scoring import Detector, SeriesResult
 
 
@@ -174,3 +174,20 @@ def test_edge_slices_of_a_short_series_use_the_single_image_threshold(ct_volume:
         assert result.verdict not in ("FB", "FM") and result.n_flagged == 0
         top_edge = max((loc.tamper for loc in result.locations if loc.slice_index == 4), default=0.0)
         assert detector.threshold <= top_edge < result.edge_threshold  # flagged by the series threshold alone
+
+
+@pytest.mark.parametrize(("runs", "breaks"), [(((60, 64), (70, 74)), [3]), (((30, 45), (52, 70)), [14])])
+def test_a_series_with_slices_missing_is_read_as_separate_runs(ct_datasets: list[pydicom.Dataset], runs, breaks):
+    """Genuine slices with a gap: read as one volume, the slices beside the gap take slices 2-3 cm away for
+    neighbours and the series was called FB; read as runs (neighbours clamped at the gap, the edge threshold
+    beside it), nothing is flagged."""
+    by_z = sorted(ct_datasets, key=lambda ds: float(ds.ImagePositionPatient[2]))
+    gapped = [ds for start, end in runs for ds in by_z[start:end]]
+    detector = Detector.load(device="cpu")
+    result = detector.score_series(gapped)
+    n = len(gapped)
+    assert result.edge_slices == sorted({0, n - 1, *breaks, *(b + 1 for b in breaks)})
+    assert result.verdict not in ("FB", "FM") and result.n_flagged == 0, (result.verdict, result.verdict_score)
+    vol, spacing, _ = volume_from_datasets(gapped)
+    as_one = detector.score_volume(vol, spacing)  # what scoring did before: neighbours across the gap
+    assert as_one.verdict in ("FB", "FM") and as_one.n_flagged > 0

@@ -15,6 +15,9 @@ def test_gaps_in_the_slice_positions_are_shown_and_linked(live_server, orthanc, 
     clinician = user_factory("clinician")
     outcome = upload_paths(clinician, fresh_copies(by_z[60:64] + by_z[70:74], tmp_path))  # six slices left out
     series = outcome.jobs[0].series
+    # The detector reads the two runs on their own: no false alarm beside the gap (it used to say FB 100 %).
+    job = series.scoring_jobs.get()
+    assert (job.status, job.verdict, job.flagged_locations, job.edge_slices) == ("done", "TM", 0, [0, 3, 4, 7])
 
     page.goto(f"{live_server.url}/studies/{series.study.study_uid}")
     log_in(page, clinician.username)
@@ -29,4 +32,8 @@ def test_gaps_in_the_slice_positions_are_shown_and_linked(live_server, orthanc, 
     page.wait_for_function(f"() => {SLICE_INDEX_JS} !== undefined")
     gap.click()
     page.wait_for_function(f"() => {SLICE_INDEX_JS} === '3'")
+    page.get_by_test_id("series-verdict").wait_for()
+    assert page.get_by_test_id("series-verdict").inner_text().startswith("No tampering found")
+    scores = page.request.get(f"{live_server.url}/api/series/{series.series_uid}/scores").json()
+    assert scores["edge_slices"] == [0, 3, 4, 7]
     screenshot("gap")

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from portal.studies.geometry import SliceGap, slice_gaps
+from detection.ml.geometry import SliceGap, slice_gaps
 from portal.studies.models import Instance, Patient, Series, Study
 from portal.studies.report import series_rows
 

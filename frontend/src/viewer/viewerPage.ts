@@ -596,10 +596,11 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   // ---- scores & overlay --------------------------------------------------
   // A location is a finding only at or above the model's series-calibrated threshold: a genuine scan has
   // thousands of locations, and its highest scores routinely look alarming without being findings.
-  // The first and last slice lack a neighbour and have their own threshold when the model has one.
+  // Slices without a neighbour (the first, the last, both sides of a gap) have their own threshold when the
+  // model has one; the API lists them (edge_slices).
   function thresholdAt(sliceIndex: number): number | null {
     if (!scores || scores.flag_threshold == null) return null;
-    const edge = sliceIndex === 0 || sliceIndex === scores.slices.length - 1;
+    const edge = scores.edge_slices ? scores.edge_slices.includes(sliceIndex) : sliceIndex === 0 || sliceIndex === scores.slices.length - 1;
     return edge && scores.edge_flag_threshold != null ? scores.edge_flag_threshold : scores.flag_threshold;
   }
   function isFinding(location: LocationScore): boolean {

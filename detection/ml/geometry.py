@@ -1,5 +1,6 @@
-"""Where a series' slices lie: gaps in the positions mean slices are missing (lost, never sent, or deleted),
-and the detector, which reads each slice with its neighbours, is not to be trusted next to them."""
+"""Where a series' slices lie: gaps in the positions mean slices are missing (lost, never sent, or deleted).
+The detector reads each slice with its neighbours, so it treats a gap as it treats the ends of a series
+(neighbours clamped, the edge threshold): across a gap a "neighbour" is another part of the body."""
 
 from __future__ import annotations
 
@@ -35,3 +36,12 @@ def slice_gaps(zs: Sequence[float | None]) -> tuple[float | None, list[SliceGap]
         for i, step in enumerate(steps) if step > GAP_FACTOR * usual
     ]  # fmt: skip
     return round(usual, 3), gaps
+
+
+def edge_slices(n_slices: int, breaks: Sequence[int] = ()) -> list[int]:
+    """Slices with a missing neighbour: the first, the last, and both sides of every gap (``breaks``: the
+    slices after which one lies, each gap's ``after_index``)."""
+    if n_slices <= 0:
+        return []
+    edges = {0, n_slices - 1} | {i for b in breaks for i in (b, b + 1)}
+    return sorted(i for i in edges if 0 <= i < n_slices)
