@@ -103,3 +103,38 @@ def test_a_measured_distance_is_in_millimetres(live_server, orthanc, ct_files, t
     page.keyboard.press("r")  # reset also clears the measurements
     page.wait_for_function("() => ![...document.querySelectorAll('[data-testid=cs-viewport] svg text')]"
                            ".some((t) => t.textContent.includes('mm'))")
+
+
+def test_the_reformat_marks_findings_near_its_plane(live_server, orthanc, ct_files, tmp_path, user_factory, page,
+                                                    screenshot):  # fmt: skip
+    """A simulated injected nodule in twelve held-out slices: opening the finding puts the reformat through
+    it, with red rings on the slices where the detector flagged it."""
+    from pydicom.uid import generate_uid
+
+    from detection.ml.preprocessing import volume_from_datasets, with_hu
+    from detection.ml.simulator import simulate_series_tamper
+
+    by_z = sorted((pydicom.dcmread(p) for p in ct_files), key=lambda ds: float(ds.ImagePositionPatient[2]))[66:78]
+    vol, spacing, _ = volume_from_datasets(by_z)
+    tampered, injected = simulate_series_tamper(vol, spacing, "FM", (3, 9), seed=0, diameter_mm=12.0)
+    study, series_uid, paths = generate_uid(), generate_uid(), []
+    for i, ds in enumerate(with_hu(by_z, tampered)):
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series_uid
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        paths.append(tmp_path / f"{i:02d}.dcm")
+        ds.save_as(paths[-1], enforce_file_format=True)
+    clinician = user_factory("clinician")
+    series = upload_paths(clinician, paths).jobs[0].series
+    assert series.scoring_jobs.get().verdict == "FM"
+
+    page.goto(f"{live_server.url}/viewer/{study}/{series_uid}")
+    log_in(page, clinician.username)
+    page.locator("[data-testid=load-progress][data-complete=true]").wait_for(timeout=60_000)
+    finding = page.locator("[data-testid=location-item][data-finding=true]").first
+    finding.click()
+    canvas = page.get_by_test_id("reformat-canvas")
+    page.wait_for_function("() => Number(document.querySelector('[data-testid=reformat-canvas]')"
+                           ".dataset.findings) > 0")
+    assert abs(int(canvas.get_attribute("data-at")) - injected["y"]) <= 32  # through the nodule's row
+    canvas.scroll_into_view_if_needed()
+    screenshot("finding")

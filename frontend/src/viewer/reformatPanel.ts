@@ -14,12 +14,17 @@ export interface ReformatSource {
   spacing: () => { column: number; row: number; slice: number };
   topIsLast: () => boolean;
   goToSlice: (index: number) => void;
+  /** Findings (slice, x, y) to mark where they lie within `FINDING_BAND_PX` of the reformat's plane. */
+  findings: () => { slice_index: number; x: number; y: number }[];
 }
+
+const FINDING_BAND_PX = 24;
 
 /**
  * Coronal or sagittal reformat of the stack through the pointer's position (C switches): an injected or
  * removed nodule is drawn slice by slice, and across slices it shows as a cube-shaped patch or a break in
- * vessels. The cyan line is the slice on screen; a click there opens another slice.
+ * vessels. The cyan line is the slice on screen; red rings are findings near the plane; a click opens the
+ * slice of that row.
  */
 export class ReformatPanel {
   readonly element: HTMLElement;
@@ -54,7 +59,7 @@ export class ReformatPanel {
   enable(): void {
     this.ready = true;
     this.canvas.hidden = false;
-    this.note.textContent = 'Through the pointer\'s position on the image. Click to open that slice.';
+    this.note.textContent = 'Through the pointer\'s last position on the image (or the suspicious location opened). Red rings: findings near it. Click to open that slice.';
     this.schedule();
   }
 
@@ -128,5 +133,19 @@ export class ReformatPanel {
     context.moveTo(x, 0);
     context.lineTo(x, this.canvas.height);
     context.stroke();
+    // Findings near the plane (red rings): how far a suspicious patch reaches along the scan.
+    const fixed = coronal ? point[1] : point[0];
+    const near = this.source.findings().filter((f) => Math.abs((coronal ? f.y : f.x) - fixed) <= FINDING_BAND_PX);
+    context.setLineDash([]);
+    context.strokeStyle = '#ff5252';
+    context.lineWidth = 1.5 * scale;
+    for (const finding of near) {
+      const cx = ((coronal ? finding.x : finding.y) / image.data.width) * this.canvas.width;
+      const cy = (image.rowOf(finding.slice_index) + 0.5) * rowHeight;
+      context.beginPath();
+      context.arc(cx, cy, Math.max(4 * scale, rowHeight), 0, 2 * Math.PI);
+      context.stroke();
+    }
+    this.canvas.dataset.findings = String(near.length);
   }
 }

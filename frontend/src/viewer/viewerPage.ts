@@ -156,6 +156,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     spacing: () => seriesSpacing(series),
     topIsLast: () => (instanceAt(series ? series.instances.length - 1 : 0)?.z ?? 0) > (instanceAt(0)?.z ?? 0),
     goToSlice: (index) => void stackViewer.goToSlice(index),
+    findings: () => scores?.locations.filter(isFinding) ?? [],
   });
   let loadedImageIds: string[] = [];
 
@@ -644,6 +645,8 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   }
 
   function jumpToLocation(location: LocationScore): void {
+    lastImagePoint = [location.x, location.y]; // the reformat passes through it
+    reformat.schedule();
     void stackViewer.goToSlice(location.slice_index).then(() => {
       stackViewer.bringIntoView([location.x, location.y]);
       redraw();
@@ -723,6 +726,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     renderLocations();
     drawTamperStrip();
     onSliceChanged();
+    reformat.schedule(); // its finding rings
   }
 
   overlayToggle.addEventListener('change', () => {
