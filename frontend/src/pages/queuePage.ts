@@ -156,7 +156,7 @@ function mountAgreementMode(section: HTMLElement, query: URLSearchParams): void 
   void (async () => {
     try {
       const report = await api.agreement(since.value);
-      status.textContent = '';
+      status.hidden = true;
       replaceChildren(body, ...agreementReport(report));
     } catch (error) {
       status.textContent = `Could not load the agreement figures: ${(error as Error).message}`;
