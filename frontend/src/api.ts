@@ -1,6 +1,6 @@
 import type {
   AccessEvent, AdjudicationItem, AgreementReport, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, NewLabel, Page, QueueItem, QueueSummary,
-  InsurerAccess, InsurerAccount, ModelVersionRecord, RelabelResult, RetrainRun, SeriesDetail, SingleImageModel, SeriesScores, ShareCheck, StudyDetail, StudyIntegrity, StudySummary,
+  InsurerAccess, InsurerAccount, ModelVersionRecord, RelabelResult, RetrainRun, SeriesDetail, SingleImageModel, SeriesScores, ShareCheck, StudyCopy, StudyDetail, StudyIntegrity, StudySummary,
 } from './types';
 
 export class ApiError extends Error {
@@ -194,6 +194,7 @@ export const api = {
   models: () => getJson<Page<ModelVersionRecord>>('/api/models'),
   singleImageModel: () => getJson<SingleImageModel>('/api/models/single-image'),
   staleSeries: () => getJson<{ model: string; stale_series: number }>('/api/models/stale-series'),
+  studyCopies: (studyUid: string) => getJson<StudyCopy[]>(`/api/provenance/studies/${encodeURIComponent(studyUid)}/copies`),
   studyIntegrity: async (studyUid: string) =>
     (await apiRequest<StudyIntegrity>('POST', `/api/provenance/studies/${encodeURIComponent(studyUid)}/integrity`)).data,
   rescoreStaleSeries: async () =>

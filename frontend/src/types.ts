@@ -266,6 +266,19 @@ export interface IntegrityProblem {
 export type StudyIntegrity = { ok: boolean; checked: number; matching: number; seconds: number }
   & Record<IntegrityProblemKind, IntegrityProblem[]>;
 
+/** GET /api/provenance/studies/{uid}/copies: another study holding this study's images pixel for pixel. */
+export interface StudyCopy {
+  study_uid: string;
+  patient_id: string;
+  study_date: string | null;
+  description: string;
+  /** This study's images the other holds pixel for pixel, of `images`. */
+  shared_images: number;
+  images: number;
+  /** Per series, the [first, last] slice_index ranges that differ. */
+  differing: { series_uid: string; slices: [number, number][] }[];
+}
+
 /** GET /api/queue/summary: where the review queue stands for the signed-in annotator. */
 export interface QueueSummary {
   available: number;

@@ -22,7 +22,7 @@ from portal.accounts.models import Role
 from portal.accounts.permissions import IsAdmin
 from portal.accounts.services import audit, has_role
 from portal.api_schema import PACS_ERRORS, binary, errors
-from portal.claims import crypto, imaging, integrity, ledger, services, share_access
+from portal.claims import copies, crypto, imaging, integrity, ledger, services, share_access
 from portal.claims.models import Claim, ClaimImage, EncryptedShare, LedgerEntry
 from portal.claims.permissions import CanCheckClaims, CanReadProvenance, CanShareStudies
 from portal.claims.report import image_figures, image_rows, render_pdf
@@ -267,6 +267,30 @@ def study_integrity(request, study_uid):
     if study is None or not can_read_study_uid(request.user, study_uid):
         raise Http404("no such study you may read")
     return Response(integrity.study_integrity(actor=request.user, study=study))
+
+
+@extend_schema(operation_id="provenance_study_copies", responses={
+    200: inline_serializer("StudyCopy", {
+        "study_uid": serializers.CharField(), "patient_id": serializers.CharField(),
+        "study_date": serializers.DateField(allow_null=True), "description": serializers.CharField(),
+        "shared_images": serializers.IntegerField(help_text="this study's images the other holds pixel for pixel"),
+        "images": serializers.IntegerField(help_text="this study's images with signed pixels"),
+        "differing": inline_serializer("CopyDifference", {
+            "series_uid": serializers.CharField(),
+            "slices": serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()),
+                                            help_text="[first, last] slice_index ranges of this series that differ"),
+        }, many=True),
+    }, many=True),
+    **errors(404),
+})
+@api_view(["GET"])
+@permission_classes([CanReadProvenance])
+def study_copies(request, study_uid):
+    """Other studies (that you may read) holding this study's images pixel for pixel, and where they differ."""
+    study = Study.objects.filter(study_uid=study_uid).first()
+    if study is None or not can_read_study_uid(request.user, study_uid):
+        raise Http404("no such study you may read")
+    return Response(copies.study_copies(user=request.user, study=study))
 
 
 @extend_schema(operation_id="provenance_instance_retrieve", responses={

@@ -114,8 +114,23 @@ def integrity_lines(report: dict) -> list[str]:
     return lines
 
 
-def render_pdf(study: Study, integrity: dict | None = None) -> bytes:
-    """`integrity`: portal.claims.integrity.study_integrity's result, shown under the header when given."""
+def copies_lines(copies: list[dict]) -> list[str]:
+    """Other studies with the same images (portal.claims.copies) in words, up to 5."""
+    if not copies:
+        return ["Same images elsewhere: no other study the requester may read holds any of these images."]
+    lines = []
+    for copy in copies[:5]:
+        differ = ", ".join(f"{a + 1}" if a == b else f"{a + 1}-{b + 1}"
+                           for series in copy["differing"] for a, b in series["slices"])  # fmt: skip
+        lines.append(f"Same images elsewhere: {copy['shared_images']} of {copy['images']} images are pixel for pixel "
+                     f"those of study {copy['study_uid']} (patient {copy['patient_id']}, {copy['study_date'] or '-'})"
+                     + (f"; they differ at slice(s) {differ}." if differ else "."))
+    return lines
+
+
+def render_pdf(study: Study, integrity: dict | None = None, copies: list[dict] | None = None) -> bytes:
+    """`integrity`: portal.claims.integrity.study_integrity's result, `copies`: portal.claims.copies.study_copies'
+    result, each shown under the header when given."""
     buf = io.BytesIO()
     styles = getSampleStyleSheet()
     small = styles["BodyText"].clone("small", fontSize=7.5, leading=9)
@@ -133,7 +148,8 @@ def render_pdf(study: Study, integrity: dict | None = None) -> bytes:
              p(f"Patient {patient.patient_name or '-'} ({patient.patient_id}) | study date "
                f"{study.study_date or '-'} | {study.description or ''}"),
              p(f"Study UID {study.study_uid}"),
-             *(p(line) for line in (integrity_lines(integrity) if integrity else [])), Spacer(1, 4 * mm)]
+             *(p(line) for line in (integrity_lines(integrity) if integrity else [])),
+             *(p(line) for line in (copies_lines(copies) if copies is not None else [])), Spacer(1, 4 * mm)]
     labels = label_counts(study)
     for series in study.series.order_by("series_number", "series_uid"):
         job = latest_done_job(series)

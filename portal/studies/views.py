@@ -177,15 +177,17 @@ class StudyReportView(APIView):
         from portal.studies.report import render_pdf
 
         study = get_object_or_404(selectors.visible_studies(request.user), study_uid=study_uid)
-        integrity = None
+        integrity = copies = None
         # The provenance ledger lives in portal.claims, and only those who may read provenance see it.
         if apps.is_installed("portal.claims"):
+            from portal.claims.copies import study_copies
             from portal.claims.integrity import study_integrity
             from portal.claims.permissions import CanReadProvenance
 
             if CanReadProvenance().has_permission(request, self):
                 integrity = study_integrity(actor=request.user, study=study)
-        pdf = render_pdf(study, integrity)
+                copies = study_copies(user=request.user, study=study)
+        pdf = render_pdf(study, integrity, copies)
         audit(request.user, "study.report_pdf", study)
         return HttpResponse(pdf, content_type="application/pdf", headers={
             "Content-Disposition": f'attachment; filename="tamper-report-{study.study_uid}.pdf"'})

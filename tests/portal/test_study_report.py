@@ -31,12 +31,13 @@ def test_study_report_pdf(orthanc, ct_files, tmp_path, user_factory, api_client)
     assert first.content.startswith(b"%PDF") and client.get(url).content == first.content  # deterministic
     text = pdf_text(first.content)
     assert b"Tamper detection report" in text and series.series_uid.encode() in text
-    verdict = {"TB": b"no tampering found (true benign)", "TM": b"no tampering found (true malignant)",
-               "FB": b"a real tumour removed", "FM": b"a fake tumour injected"}[job.verdict]
+    verdict = {"TB": rb"no tampering found \(true benign\)", "TM": rb"no tampering found \(true malignant\)",
+               "FB": b"a real tumour removed", "FM": b"a fake tumour injected"}[job.verdict]  # PDF escapes ( )
     assert verdict in text and b"FM 1" in text  # the expert's label
     assert first.content.count(b"/Subtype /Image") >= 1  # at least one slice figure
     assert AuditEvent.objects.filter(action="study.report_pdf", object_id=str(study.pk)).count() == 2
     assert b"Integrity: all 5 images in the PACS match what the portal signed at upload" in text
+    assert b"Same images elsewhere: no other study the requester may read holds any of these images." in text
 
     # An image changed inside the PACS: the next report says so, with its slice.
     tampered = series.instances.get(slice_index=3)
@@ -49,6 +50,7 @@ def test_study_report_pdf(orthanc, ct_files, tmp_path, user_factory, api_client)
     assert b"- changed: slice 4: the PACS copy of " + tampered.sop_instance_uid.encode() in text
     annotator = user_factory("annotator")
     StudyAccess.objects.create(study=study, user=annotator, kind=StudyAccess.Kind.ASSIGN)
-    assert b"Integrity" not in pdf_text(api_client(annotator).get(url).content)  # annotators read no provenance
+    for_annotator = pdf_text(api_client(annotator).get(url).content)
+    assert b"Integrity" not in for_annotator and b"Same images" not in for_annotator  # they read no provenance
     assert api_client(user_factory("clinician")).get(url).status_code == 404
     assert api_client(user_factory("insurer")).get(url).status_code == 403

@@ -7,6 +7,7 @@ import { createStudyLabelsPanel } from './studyLabels';
 import type { Me, SeriesSummary } from '../types';
 import { verdictBadge } from '../verdict';
 import { createAccessLogPanel } from './accessLog';
+import { createCopiesPanel } from './copiesPanel';
 import { createIntegrityPanel } from './integrityPanel';
 import { seriesScoring } from './seriesScoring';
 
@@ -51,6 +52,7 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
               ' ', scoringOf(series))))),
       me.role === 'insurer' ? null : createStudyLabelsPanel(study, me),
       me.role === 'annotator' ? null : createIntegrityPanel(study.study_uid),
+      me.role === 'annotator' ? null : createCopiesPanel(study.study_uid),
       canShare ? createInsurerAccessPanel(study.study_uid) : null,
       canShare ? createSharePanel(study.study_uid) : null,
       me.role === 'clinician' || me.role === 'admin' ? createAccessLogPanel(study.study_uid) : null);
