@@ -29,14 +29,15 @@ def mc_head_samples(model: torch.nn.Module, emb: torch.Tensor, samples: int = MC
 
 
 def detector_features(
-    detector, vol: np.ndarray, locs: Sequence[tuple[int, int, int]], mc_samples: int = MC_SAMPLES, batch: int = 256
+    detector, vol: np.ndarray, locs: Sequence[tuple[int, int, int]], mc_samples: int = MC_SAMPLES, batch: int = 256,
+    breaks: Sequence[int] = (),
 ) -> dict[str, np.ndarray]:
     """Embeddings, deterministic probs and MC samples for (slice, x, y) locations of a HU volume
-    (``mc_samples=0``: no MC samples, ``mc_probs`` is None)."""
+    (``mc_samples=0``: no MC samples, ``mc_probs`` is None; ``breaks``: gaps, as the detector reads them)."""
     embs, probs, mcs = [], [], []
     model = detector.model
     for start in range(0, len(locs), batch):
-        patches = detector.patches(vol, locs[start : start + batch]).to(detector.device)
+        patches = detector.patches(vol, locs[start : start + batch], breaks).to(detector.device)
         with torch.inference_mode():
             emb = model.embed(patches)
             probs.append(model.head(emb).softmax(1).float().cpu().numpy())

@@ -308,18 +308,19 @@ def candidate_pool(
     if not needs:
         return Pool(probs=probs)
     from annotations.features import MC_SAMPLES, detector_features
-    from detection.ml.preprocessing import volume_from_datasets
+    from detection.ml.preprocessing import series_breaks, volume_from_datasets
     from detection.services import current_model_version, get_detector
     from portal.studies import dicomweb
 
     series = job.series
     datasets = dicomweb.retrieve_series(series.study.study_uid, series.series_uid)
-    vol, _, _ = volume_from_datasets(datasets)
+    vol, _, order = volume_from_datasets(datasets)
+    breaks = series_breaks(datasets, order)  # read across gaps as the scoring did
     detector = get_detector(job.model_version or current_model_version())
     locs = [(c.slice_index, c.x, c.y) for c in cands]
-    feats = detector_features(detector, vol, locs, mc_samples=MC_SAMPLES if "mc" in needs else 0)
+    feats = detector_features(detector, vol, locs, mc_samples=MC_SAMPLES if "mc" in needs else 0, breaks=breaks)
     known = [(z, x, y) for z, x, y in labelled if z < vol.shape[0]]
-    labelled_emb = detector_features(detector, vol, known, mc_samples=0)["embeddings"] if known else None
+    labelled_emb = detector_features(detector, vol, known, mc_samples=0, breaks=breaks)["embeddings"] if known else None
     return Pool(probs=feats["probs"], mc_probs=feats["mc_probs"], embeddings=feats["embeddings"],
                 labelled_embeddings=labelled_emb)  # fmt: skip
 

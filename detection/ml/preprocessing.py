@@ -13,6 +13,7 @@ from pydicom.pixels import apply_rescale
 from scipy import ndimage as ndi
 
 from .constants import AIR_HU, DEFAULT_CHANNELS, WINDOWS
+from .geometry import slice_gaps
 
 Channels = Sequence[tuple[str, int]]
 
@@ -244,11 +245,14 @@ def slice_channels(vol: np.ndarray, z: int, channels: Channels = DEFAULT_CHANNEL
 
 
 def patch_at(
-    vol: np.ndarray, z: int, y: int, x: int, size: int, channels: Channels = DEFAULT_CHANNELS
+    vol: np.ndarray, z: int, y: int, x: int, size: int, channels: Channels = DEFAULT_CHANNELS,
+    bounds: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """(C, size, size) 2.5D patch centred on (y, x); outside the image counts as air."""
+    """(C, size, size) 2.5D patch centred on (y, x); outside the image counts as air. Neighbouring slices are
+    clamped to ``bounds`` (first, last: the run of contiguous slices holding z), by default the volume."""
     half = size // 2
-    zs = [min(max(z + dz, 0), vol.shape[0] - 1) for _, dz in channels]
+    first, last = bounds if bounds is not None else (0, vol.shape[0] - 1)
+    zs = [min(max(z + dz, first), last) for _, dz in channels]
     crop = np.full((len(channels), size, size), AIR_HU, dtype=np.float32)
     h, w = vol.shape[1:]
     y0, x0 = y - half, x - half
@@ -367,6 +371,14 @@ class PatchGrid:
 
     def _neighbour(self, z: int, dz: int) -> int:
         return min(max(z + dz, int(self._lo[z])), int(self._hi[z]))
+
+
+def series_breaks(datasets: Sequence[pydicom.Dataset], order: Sequence[int]) -> list[int]:
+    """The slices (in z order) after which slices are missing: gaps in the positions (geometry.slice_gaps).
+    None for a series whose slices are not all positioned."""
+    positioned = all("ImagePositionPatient" in datasets[i] for i in order)
+    _, gaps = slice_gaps([slice_position(datasets[i]) if positioned else None for i in order])
+    return [gap.after_index for gap in gaps]
 
 
 def run_bounds(n_slices: int, breaks: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:

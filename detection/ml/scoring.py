@@ -44,15 +44,16 @@ from .constants import (
     HEATMAP_SIZE,
     SCORING_MASK_STEP,
 )
-from .geometry import edge_slices, slice_gaps
+from .geometry import edge_slices
 from .models import create_detector
 from .preprocessing import (
     PatchGrid,
     air_values,
     grid_cells,
     patch_at,
+    run_bounds,
     scoring_masks,
-    slice_position,
+    series_breaks,
     volume_from_datasets,
 )
 
@@ -196,11 +197,14 @@ class Detector:
         shape = (self.batch_size, len(self.channels), self.patch, self.patch)
         return torch.empty(shape, dtype=torch.float32, pin_memory=self.device.type == "cuda")
 
-    def patches(self, vol: np.ndarray, locs: Sequence[tuple[int, int, int]]) -> torch.Tensor:
-        """2.5D patches at (slice, x, y) locations of a HU volume."""
-        return torch.from_numpy(
-            np.stack([patch_at(vol, z, y, x, self.patch, self.channels) for z, x, y in locs])
-        )
+    def patches(
+        self, vol: np.ndarray, locs: Sequence[tuple[int, int, int]], breaks: Sequence[int] = ()
+    ) -> torch.Tensor:
+        """2.5D patches at (slice, x, y) locations of a HU volume (``breaks``: as in ``score_volume``)."""
+        first, last = run_bounds(vol.shape[0], breaks)
+        return torch.from_numpy(np.stack([
+            patch_at(vol, z, y, x, self.patch, self.channels, (int(first[z]), int(last[z]))) for z, x, y in locs
+        ]))  # fmt: skip
 
     def embed_and_probs(self, patches: torch.Tensor, mc_samples: int = 20) -> dict[str, np.ndarray]:
         """Embeddings, MC-dropout mean probs and std for uncertainty sampling."""
@@ -229,10 +233,8 @@ class Detector:
         self, datasets: Sequence[pydicom.Dataset], top_k: int | None = 64, threshold: float | None = None
     ) -> SeriesResult:
         vol, spacing, order = volume_from_datasets(datasets)
-        positioned = all("ImagePositionPatient" in datasets[i] for i in order)
-        _, gaps = slice_gaps([slice_position(datasets[i]) if positioned else None for i in order])
         result = self.score_volume(vol, spacing, top_k=top_k, threshold=threshold,
-                                   breaks=[gap.after_index for gap in gaps])  # fmt: skip
+                                   breaks=series_breaks(datasets, order))  # fmt: skip
         result.order = order
         return result
 

@@ -111,6 +111,7 @@ def test_a_gap_splits_the_volume_into_runs_read_on_their_own() -> None:
         grid.copy_run(out, 0, z, iy, ix, 1)
         expected = patch_at(vol[start:end], z - start, iy * 32 + 16, ix * 32 + 16, 64)
         assert np.array_equal(out[0], expected), (z, iy, ix)
+        assert np.array_equal(patch_at(vol, z, iy * 32 + 16, ix * 32 + 16, 64, bounds=(start, end - 1)), expected)
     # Without the breaks, slice 2 reads slice 3 as its neighbour.
     whole = PatchGrid(vol, 64, 32, DEFAULT_CHANNELS, cells)
     whole.prepare(2)

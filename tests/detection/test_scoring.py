@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from detection.ml.constants import CLASSES
-from detection.ml.preprocessing import volume_from_datasets, with_hu
+from detection.ml.preprocessing import patch_at, volume_from_datasets, with_hu
 from detection.ml.scoring import Detector, SeriesResult
 
 
@@ -189,5 +189,9 @@ def test_a_series_with_slices_missing_is_read_as_separate_runs(ct_datasets: list
     assert result.edge_slices == sorted({0, n - 1, *breaks, *(b + 1 for b in breaks)})
     assert result.verdict not in ("FB", "FM") and result.n_flagged == 0, (result.verdict, result.verdict_score)
     vol, spacing, _ = volume_from_datasets(gapped)
+    # The active-learning features read patches the same way.
+    b = breaks[0]
+    assert torch.equal(detector.patches(vol, [(b, 256, 256)], breaks)[0],
+                       torch.from_numpy(patch_at(vol[: b + 1], b, 256, 256, detector.patch, detector.channels)))
     as_one = detector.score_volume(vol, spacing)  # what scoring did before: neighbours across the gap
     assert as_one.verdict in ("FB", "FM") and as_one.n_flagged > 0
