@@ -82,6 +82,7 @@ class LabelRevision(models.Model):
         UPDATE = "update"
         RELABEL = "relabel"  # an expert changed someone else's label, with a reason
         DELETE = "delete"
+        RESTORE = "restore"  # a deleted label brought back (the viewer's undo)
         IMPORT = "import"
 
     label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="revisions")

@@ -28,6 +28,13 @@ def visible_labels(user: User) -> QuerySet[Label]:
     )
 
 
+def deleted_labels(user: User) -> QuerySet[Label]:
+    """Deleted labels of studies the user can see (to restore one)."""
+    if not has_role(user, *LABEL_READ_ROLES):
+        return Label.objects.none()
+    return Label.objects.filter(is_deleted=True, study__in=visible_studies(user).values("pk"))
+
+
 def label_list(user: User, *, series_uid: str = "", study_uid: str = "") -> QuerySet[Label]:
     qs = visible_labels(user)
     if series_uid:

@@ -197,6 +197,28 @@ def label_delete(*, user: User, label: Label, reason: str = "") -> Label:
     return label
 
 
+@transaction.atomic
+def label_restore(*, user: User, label: Label, reason: str = "") -> Label:
+    """Bring a deleted label back (the viewer's undo of a delete), as a new version; it counts for its queue
+    item again unless its author has labelled that item since (labels on an item must be independent)."""
+    label = Label.objects.select_for_update().get(pk=label.pk)
+    _can_edit(user, label, reason)
+    if not label.is_deleted:
+        return label
+    if label.queue_item_id and Label.objects.filter(
+        queue_item_id=label.queue_item_id, annotator_id=label.annotator_id, is_deleted=False, is_adjudication=False
+    ).exists():  # fmt: skip
+        raise ValidationError("its author has labelled this queue item again since; labels must be independent")
+    label.is_deleted = False
+    label.version += 1
+    label.save(update_fields=["is_deleted", "version", "updated"])
+    _snapshot(label, action=LabelRevision.Action.RESTORE, actor=user, reason=reason)
+    audit(user, "label.restore", label, reason=reason)
+    if label.queue_item_id:
+        _resettle_after_change(label.queue_item_id, user=user)
+    return label
+
+
 def _resettle_after_change(item_id: int, *, user: User) -> None:
     """A changed/deleted label can turn agreement into disagreement (or reopen the item)."""
     item = QueueItem.objects.select_for_update().get(pk=item_id)

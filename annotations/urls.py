@@ -12,6 +12,7 @@ urlpatterns = [
     path("labels/<int:pk>", views.label_detail, name="label-detail"),
     path("labels/<int:pk>/history", views.label_history, name="label-history"),
     path("labels/<int:pk>/relabel", views.label_relabel, name="label-relabel"),
+    path("labels/<int:pk>/restore", views.label_restore, name="label-restore"),
     path("studies/<str:study_uid>/labels.csv", views.export_csv, name="labels-export-csv"),
     path("studies/<str:study_uid>/labels.sr.dcm", views.export_sr, name="labels-export-sr"),
     path("queue", views.queue_list, name="queue"),

@@ -121,6 +121,20 @@ def label_detail(request, pk: int):
     return Response(LabelSerializer(label, context={"request": request}).data)
 
 
+@extend_schema(request=None, parameters=[OpenApiParameter("reason", str, description="why (kept in history)")],
+               responses={200: LabelSerializer, **errors(400, 403, 404)})
+@api_view(["POST"])
+@permission_classes([LabelAccess])
+@django_errors
+def label_restore(request, pk: int):
+    """Bring back a deleted label (the viewer's undo): its author, or an expert with a reason."""
+    label = selectors.deleted_labels(request.user).filter(pk=pk).first() or _visible_label(request, pk)
+    reason = (request.data.get("reason", "") if hasattr(request.data, "get") else "") or request.query_params.get(
+        "reason", "")
+    label = services.label_restore(user=request.user, label=label, reason=reason)
+    return Response(LabelSerializer(label, context={"request": request}).data)
+
+
 @extend_schema(responses={200: RevisionSerializer(many=True), **errors(404)})
 @api_view(["GET"])
 @permission_classes([LabelAccess])

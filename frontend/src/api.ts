@@ -159,6 +159,9 @@ export const api = {
   deleteLabel: async (id: Label['id']) => {
     await apiRequest<null>('DELETE', `/api/labels/${encodeURIComponent(String(id))}`);
   },
+  /** Bring back a deleted label (undo); its author, or an expert with a reason. */
+  restoreLabel: async (id: Label['id']) =>
+    (await apiRequest<Label>('POST', `/api/labels/${encodeURIComponent(String(id))}/restore`)).data,
   labelHistory: (id: Label['id']) =>
     getJson<LabelRevision[]>(`/api/labels/${encodeURIComponent(String(id))}/history`),
   /** Expert only: change a label's class with a reason (HTTP 403 for other roles). */

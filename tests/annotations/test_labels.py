@@ -100,3 +100,38 @@ def test_only_author_or_expert_with_reason_may_change_a_label(user_factory, api_
     assert (last["action"], last["actor"], last["reason"]) == ("relabel", expert.username,
                                                              "calcified granuloma, genuine")
     assert Label.objects.get(pk=label_id).annotator == a1  # authorship is not rewritten
+
+
+@pytest.mark.django_db
+def test_a_deleted_label_can_be_restored_as_a_new_version(user_factory, api_client, series_factory, queue_of):
+    a1, a2, expert = user_factory("annotator"), user_factory("annotator"), user_factory("expert")
+    series = series_factory(shared_with=[a1, a2])
+    c = api_client(a1)
+    label_id = _post(c, series).json()["id"]
+    assert c.delete(f"/api/labels/{label_id}").status_code == 204
+    assert api_client(a2).post(f"/api/labels/{label_id}/restore").status_code == 403  # not theirs
+    assert api_client(expert).post(f"/api/labels/{label_id}/restore").status_code == 400  # an expert gives a reason
+    r = c.post(f"/api/labels/{label_id}/restore")
+    assert r.status_code == 200 and r.json()["version"] == 3 and r.json()["label_class"] == "FM"
+    assert [row["id"] for row in c.get(f"/api/labels?series={series.series_uid}").json()["results"]] == [label_id]
+    history = c.get(f"/api/labels/{label_id}/history").json()
+    assert [(h["action"], h["is_deleted"]) for h in history] == [("create", False), ("delete", True),
+                                                                 ("restore", False)]  # fmt: skip
+    assert AuditEvent.objects.filter(action="label.restore", object_id=str(label_id)).exists()
+    assert c.post(f"/api/labels/{label_id}/restore").status_code == 200  # restoring a live label changes nothing
+    assert c.get(f"/api/labels/{label_id}").json()["version"] == 3
+
+    # On a queue item, the restored label counts again: the item it had reopened closes.
+    from annotations.models import QueueItem
+
+    queued, [item] = queue_of(1, shared_with=[a1])
+    leased = c.post("/api/queue/next").json()
+    answer = c.post("/api/labels", {"series_uid": queued.series_uid, "sop_instance_uid": "",
+                                    "slice_index": leased["slice_index"], "x": leased["x"], "y": leased["y"],
+                                    "box": None, "label_class": "TB", "comment": ""}, format="json").json()  # fmt: skip
+    assert QueueItem.objects.get(pk=item.pk).status == QueueItem.Status.DONE
+    c.delete(f"/api/labels/{answer['id']}")
+    assert QueueItem.objects.get(pk=item.pk).status == QueueItem.Status.OPEN
+    c.post(f"/api/labels/{answer['id']}/restore")
+    assert (QueueItem.objects.get(pk=item.pk).status, QueueItem.objects.get(pk=item.pk).consensus_class) == (
+        QueueItem.Status.DONE, "TB")

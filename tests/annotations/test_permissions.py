@@ -34,6 +34,7 @@ ALLOWED = {
     ("get", "/api/labels/{label}"): {"annotator", "expert", "admin", "clinician"},
     ("get", "/api/labels/{label}/history"): {"annotator", "expert", "admin", "clinician"},
     ("patch", "/api/labels/{label}"): {"expert", "admin"},  # author (expert) or admin with a reason
+    ("post", "/api/labels/{label}/restore"): {"expert", "admin"},  # likewise (a live label: nothing changes)
     ("get", "/api/studies/{study}/labels.csv"): {"annotator", "expert", "admin", "clinician"},
     ("post", "/api/queue/next"): {"annotator", "expert", "admin"},
     ("get", "/api/queue"): {"annotator", "expert", "admin"},
@@ -61,6 +62,7 @@ def test_role_matrix(role, world, api_client):
     bodies = {
         "/api/labels": {"series_uid": series.series_uid, "slice_index": 1, "x": 5, "y": 5, "label_class": "TB"},
         "/api/labels/{label}": {"comment": "checked", "reason": "second look"},
+        "/api/labels/{label}/restore": {"reason": "second look"},
         "/api/queue/rebuild": {"series_uid": series.series_uid, "strategy": "margin"},
         "/api/labels/import": {"csv": "type,uuid,slice,x,y\nTB,{series},0,0,0\n".format(**fmt)},
     }

@@ -132,6 +132,30 @@ def test_queue_item_label_then_edit_move_delete(live_server, uploaded_ct, user_f
     mine.refresh_from_db()
     assert mine.is_deleted
 
+    # Ctrl+Z takes the steps back, newest first: the delete, the move, the class change, the label itself.
+    moved_x = mine.x
+
+    def undo_then(check) -> None:
+        page.get_by_test_id("viewport").focus()
+        page.keyboard.press("Control+z")
+        for _ in range(40):
+            mine.refresh_from_db()
+            if check():
+                return
+            page.wait_for_timeout(100)
+        raise AssertionError((mine.is_deleted, mine.label_class, mine.x))
+
+    undo_then(lambda: not mine.is_deleted and mine.x == moved_x)
+    page.locator("[data-testid=label-item][data-label-class=FB]").wait_for()
+    undo_then(lambda: mine.x == old_x)
+    undo_then(lambda: mine.label_class == "TM")
+    undo_then(lambda: mine.is_deleted)
+    page.locator("[data-testid=label-item][data-label-class=TM]").wait_for(state="detached")
+    page.keyboard.press("Control+z")
+    assert page.get_by_test_id("label-error").inner_text() == "Nothing to undo."
+    assert [r.action for r in mine.revisions.order_by("version")] == [
+        "create", "update", "update", "delete", "restore", "update", "update", "delete"]
+
     # Window presets and the overlay controls respond.
     page.keyboard.press("b")
     page.get_by_test_id("overlay-toggle").wait_for()

@@ -304,6 +304,43 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   // ---- labels -----------------------------------------------------------
   const selectedLabel = (): Label | undefined => labels.find((l) => sameLabelId(l.id, selectedId));
 
+  // Ctrl+Z takes back the person's own last label actions on this page, newest first: a new label is deleted,
+  // a changed class or position is set back, a deleted label is restored (each a new version in its history).
+  type UndoStep = { kind: 'create' | 'delete'; label: Label } | { kind: 'update'; before: Label };
+  const undoSteps: UndoStep[] = [];
+  const remember = (step: UndoStep): void => {
+    undoSteps.push(step);
+    if (undoSteps.length > 50) undoSteps.shift();
+  };
+
+  async function undo(): Promise<void> {
+    const step = undoSteps.pop();
+    if (!step) {
+      replaceChildren(labelError, 'Nothing to undo.');
+      return;
+    }
+    replaceChildren(labelError);
+    try {
+      if (step.kind === 'create') {
+        await api.deleteLabel(step.label.id);
+        labels = labels.filter((l) => !sameLabelId(l.id, step.label.id));
+        if (sameLabelId(selectedId, step.label.id)) selectedId = null;
+      } else if (step.kind === 'delete') {
+        const restored = await api.restoreLabel(step.label.id);
+        labels = [...labels, { ...step.label, ...restored }];
+      } else if (step.kind === 'update') {
+        const { id, label_class, x, y, box } = step.before;
+        const updated = await api.updateLabel(id, { label_class, x, y, box });
+        labels = labels.map((l) => (sameLabelId(l.id, id) ? { ...l, ...updated } : l));
+      }
+      const undone = step.kind === 'update' ? step.before : step.label;
+      if (step.kind !== 'create') void stackViewer.goToSlice(undone.slice_index);
+    } catch (error) {
+      showLabelError(error);
+    }
+    renderLabels();
+  }
+
   function moveLabel(label: Label, x: number, y: number): Label {
     const dx = x - label.x;
     const dy = y - label.y;
@@ -323,6 +360,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     if (selected && selected.is_mine && !pending) {
       try {
         const updated = await api.updateLabel(selected.id, { label_class: labelClass });
+        if (updated.label_class !== selected.label_class) remember({ kind: 'update', before: selected });
         labels = labels.map((l) => (sameLabelId(l.id, updated.id) ? { ...l, ...updated } : l));
       } catch (error) {
         showLabelError(error);
@@ -350,6 +388,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       // The API's answer wins; the defaults cover a minimal 201 body.
       const defaults = { study_uid: series.study_uid, annotator: route.me.username, created: new Date().toISOString(), is_mine: true };
       labels = [...labels, Object.assign(defaults, body, created)];
+      remember({ kind: 'create', label: created });
       pending = null;
       commentDraft = '';
       selectedId = created.id;
@@ -374,6 +413,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     replaceChildren(labelError);
     try {
       await api.deleteLabel(selected.id);
+      remember({ kind: 'delete', label: selected });
       labels = labels.filter((l) => l !== selected);
       selectedId = null;
     } catch (error) {
@@ -509,6 +549,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
         renderLabels();
         try {
           await api.updateLabel(label.id, { x: movedLabel.x, y: movedLabel.y, box: movedLabel.box });
+          remember({ kind: 'update', before: label });
         } catch (error) {
           labels = labels.map((l) => (l === movedLabel ? label : l));
           showLabelError(error);
@@ -737,7 +778,13 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
 
   // ---- keyboard ---------------------------------------------------------
   const onKeyDown = (event: KeyboardEvent): void => {
-    if (isTypingTarget(event.target) || event.ctrlKey || event.metaKey || event.altKey || !series) return;
+    if (isTypingTarget(event.target) || !series) return;
+    if ((event.ctrlKey || event.metaKey) && !event.altKey && !event.shiftKey && event.key.toLowerCase() === 'z') {
+      event.preventDefault();
+      if (canLabel) void undo();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
     const index = currentIndex();
     const key = event.key;
     const preset = WINDOW_PRESETS.find((p) => p.key === key.toLowerCase());
