@@ -187,14 +187,7 @@ def label_delete(*, user: User, label: Label, reason: str = "") -> Label:
     if label.is_deleted:
         return label
     _can_edit(user, label, reason)
-    label.is_deleted = True
-    label.version += 1
-    label.save(update_fields=["is_deleted", "version", "updated"])
-    _snapshot(label, action=LabelRevision.Action.DELETE, actor=user, reason=reason)
-    audit(user, "label.delete", label, reason=reason)
-    if label.queue_item_id:
-        _resettle_after_change(label.queue_item_id, user=user)
-    return label
+    return _set_deleted(label, deleted=True, user=user, reason=reason)
 
 
 @transaction.atomic
@@ -209,11 +202,17 @@ def label_restore(*, user: User, label: Label, reason: str = "") -> Label:
         queue_item_id=label.queue_item_id, annotator_id=label.annotator_id, is_deleted=False, is_adjudication=False
     ).exists():  # fmt: skip
         raise ValidationError("its author has labelled this queue item again since; labels must be independent")
-    label.is_deleted = False
+    return _set_deleted(label, deleted=False, user=user, reason=reason)
+
+
+def _set_deleted(label: Label, *, deleted: bool, user: User, reason: str) -> Label:
+    """Delete or restore as a new version, with its revision and audit event; recount its queue item."""
+    action = LabelRevision.Action.DELETE if deleted else LabelRevision.Action.RESTORE
+    label.is_deleted = deleted
     label.version += 1
     label.save(update_fields=["is_deleted", "version", "updated"])
-    _snapshot(label, action=LabelRevision.Action.RESTORE, actor=user, reason=reason)
-    audit(user, "label.restore", label, reason=reason)
+    _snapshot(label, action=action, actor=user, reason=reason)
+    audit(user, f"label.{action}", label, reason=reason)
     if label.queue_item_id:
         _resettle_after_change(label.queue_item_id, user=user)
     return label

@@ -263,10 +263,14 @@ INTEGRITY_PROBLEM = inline_serializer("IntegrityProblem", {
 @permission_classes([CanReadProvenance])
 def study_integrity(request, study_uid):
     """Fetch the study from the PACS and compare every image with what the portal signed at upload."""
+    return Response(integrity.study_integrity(actor=request.user, study=_readable_study(request, study_uid)))
+
+
+def _readable_study(request, study_uid: str) -> Study:
     study = Study.objects.filter(study_uid=study_uid).first()
     if study is None or not can_read_study_uid(request.user, study_uid):
         raise Http404("no such study you may read")
-    return Response(integrity.study_integrity(actor=request.user, study=study))
+    return study
 
 
 @extend_schema(operation_id="provenance_study_copies", responses={
@@ -287,10 +291,7 @@ def study_integrity(request, study_uid):
 @permission_classes([CanReadProvenance])
 def study_copies(request, study_uid):
     """Other studies (that you may read) holding this study's images pixel for pixel, and where they differ."""
-    study = Study.objects.filter(study_uid=study_uid).first()
-    if study is None or not can_read_study_uid(request.user, study_uid):
-        raise Http404("no such study you may read")
-    return Response(copies.study_copies(user=request.user, study=study))
+    return Response(copies.study_copies(user=request.user, study=_readable_study(request, study_uid)))
 
 
 @extend_schema(operation_id="provenance_instance_retrieve", responses={

@@ -3,6 +3,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from detection.ml.geometry import SliceGap, slice_gaps
+
 
 class Patient(models.Model):
     patient_id = models.CharField(max_length=64, unique=True)
@@ -70,6 +72,10 @@ class Series(models.Model):
 
     def __str__(self) -> str:
         return self.series_uid
+
+    def slice_gaps(self) -> tuple[float | None, list[SliceGap]]:
+        """(usual step in mm, gaps) of the slice positions: slices are missing in each gap."""
+        return slice_gaps([instance.z for instance in self.instances.all()])  # in slice order (Instance.Meta)
 
 
 class Instance(models.Model):

@@ -21,7 +21,6 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from detection.ml.constants import CLASSES
-from detection.ml.geometry import slice_gaps
 from detection.models import LocationScore, ScoringJob
 from detection.services import heatmap_slice, latest_done_job
 from portal.claims import imaging
@@ -50,7 +49,7 @@ def series_rows(series: Series, job: ScoringJob | None) -> list[tuple[str, str]]
     """Label/value pairs for one series."""
     rows = [("Series", f"{series.modality} {series.description or ''} ({series.instances.count()} images)"),
             ("Series UID", series.series_uid), ("Verdict", verdict_text(job))]
-    step, gaps = slice_gaps(list(series.instances.order_by("slice_index").values_list("z", flat=True)))
+    step, gaps = series.slice_gaps()
     if gaps:
         where = "; ".join(f"after slice {g.after_index + 1} (z {g.z_from:.1f} to {g.z_to:.1f} mm, ~{g.missing})"
                           for g in gaps[:5]) + ("; ..." if len(gaps) > 5 else "")  # fmt: skip

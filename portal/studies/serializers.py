@@ -1,7 +1,6 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from detection.ml.geometry import slice_gaps
 from detection.models import ScoringJob
 from detection.services import not_scored_reason
 from portal.accounts.models import AuditEvent
@@ -86,8 +85,7 @@ class SeriesBriefSerializer(serializers.ModelSerializer):
                   "not_scored_reason", "missing_slices"]
 
     def get_missing_slices(self, series: Series) -> int:
-        zs = series.instances.order_by("slice_index", "instance_number").values_list("z", flat=True)
-        return sum(gap.missing for gap in slice_gaps(list(zs))[1])
+        return sum(gap.missing for gap in series.slice_gaps()[1])
 
     def get_not_scored_reason(self, series: Series) -> str:
         return not_scored_reason(series)
@@ -135,5 +133,5 @@ class SeriesDetailSerializer(SeriesBriefSerializer):
 
     @extend_schema_field(SliceSpacingSerializer)
     def get_slice_spacing(self, series: Series) -> dict:
-        step, gaps = slice_gaps([i.z for i in series.instances.all()])
+        step, gaps = series.slice_gaps()
         return {"usual_step_mm": step, "gaps": [gap.as_dict() for gap in gaps]}
