@@ -31,3 +31,12 @@ def test_study_page_shows_the_earlier_upload_of_the_same_images(live_server, ort
     item.get_by_test_id("copy-differs").click()
     page.wait_for_function(f"() => {SLICE_INDEX_JS} === '3'")
     assert f"/viewer/{copy.study.study_uid}/{copy.series_uid}" in page.url
+    # The viewer says it too, beside the series, with a link to the changed slice.
+    note = page.get_by_test_id("copy-note")
+    note.wait_for()
+    assert note.inner_text() == ("Same images as study of FIRST-PATIENT (4 of 5) except slice 4: one of the two "
+                                 "copies was changed there.")  # fmt: skip
+    page.keyboard.press("Home")
+    page.wait_for_function(f"() => {SLICE_INDEX_JS} === '0'")
+    note.get_by_test_id("copy-slices").click()
+    page.wait_for_function(f"() => {SLICE_INDEX_JS} === '3'")

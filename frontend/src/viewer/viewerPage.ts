@@ -8,6 +8,7 @@ import {
 } from '../types';
 import { isTamperVerdict, NOTHING_TO_SCORE, verdictBadge } from '../verdict';
 import { AdjudicationBox } from './adjudicationBox';
+import { copyDifferenceNote } from './copyNote';
 import { QueueRebuildBox } from './queueRebuildBox';
 import { HeatmapOverlay } from './heatmapOverlay';
 import { LabelReview } from './labelReview';
@@ -902,5 +903,9 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   if (showLabels) void reloadLabels();
   void adjudication?.load();
   void loadScores();
+  if (route.me.role !== 'annotator') { // annotators read no provenance
+    void copyDifferenceNote(route.studyUid, route.seriesUid, (index) => void stackViewer.goToSlice(index))
+      .then((note) => note && !destroyed && seriesInfo.append(note), () => undefined); // a convenience: no error shown
+  }
   return { destroy };
 }

@@ -1,0 +1,22 @@
+import { api } from '../api';
+import { h } from '../dom';
+
+/**
+ * Where this series differs from another study holding the same images (by the pixel hashes signed at
+ * upload): the slices one of the two copies was changed at, each a link. Nothing when there is no copy.
+ */
+export async function copyDifferenceNote(studyUid: string, seriesUid: string, goToSlice: (index: number) => void): Promise<HTMLElement | null> {
+  const copies = await api.studyCopies(studyUid);
+  const notes = copies.flatMap((copy) => copy.differing.filter((d) => d.series_uid === seriesUid).map((d) => {
+    const links = d.slices.map(([first, last]) => {
+      const link = h('button', { type: 'button', className: 'link-button', 'data-testid': 'copy-slices', 'data-first': String(first) },
+        first === last ? `slice ${first + 1}` : `slices ${first + 1}–${last + 1}`);
+      link.addEventListener('click', () => goToSlice(first));
+      return link;
+    });
+    return h('p', { 'data-testid': 'copy-note' },
+      `Same images as study of ${copy.patient_id} (${copy.shared_images} of ${copy.images}) except `,
+      ...links.flatMap((link, i) => (i ? [', ', link] : [link])), ': one of the two copies was changed there.');
+  }));
+  return notes.length ? h('div', { className: 'copy-notes warn-text small' }, notes) : null;
+}
