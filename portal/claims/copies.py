@@ -8,24 +8,34 @@ from __future__ import annotations
 from collections import defaultdict
 from itertools import groupby
 
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.mail import send_mail
 
+from portal.accounts.models import AuditEvent
+from portal.accounts.services import audit
 from portal.claims.models import LedgerEntry
 from portal.claims.selectors import can_read_study_uid
 from portal.studies.models import Instance, Study
 
 
-def study_copies(*, user: User, study: Study) -> list[dict]:
-    """Studies the user may read that share images with ``study``, most shared first: how many of this
-    study's images each holds pixel for pixel, and per series the slices that differ (index ranges)."""
-    latest: dict[str, str] = {}  # this study's images: SOP Instance UID -> pixel hash of its latest upload
+def _shared_images(study: Study) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """(this study's SOP Instance UID -> pixel hash of its latest upload, other study UID -> shared hashes)."""
+    latest: dict[str, str] = {}
     for sop, pixels in (LedgerEntry.objects.filter(study_uid=study.study_uid).exclude(pixel_sha256="")
                         .order_by("seq").values_list("sop_instance_uid", "pixel_sha256")):  # fmt: skip
         latest[sop] = pixels
-    shared: dict[str, set[str]] = defaultdict(set)  # other study UID -> the hashes it shares with this one
+    shared: dict[str, set[str]] = defaultdict(set)
     elsewhere = LedgerEntry.objects.filter(pixel_sha256__in=set(latest.values())).exclude(study_uid=study.study_uid)
     for other_uid, pixels in elsewhere.values_list("study_uid", "pixel_sha256"):
         shared[other_uid].add(pixels)
+    return latest, shared
+
+
+def study_copies(*, user: User, study: Study) -> list[dict]:
+    """Studies the user may read that share images with ``study``, most shared first: how many of this
+    study's images each holds pixel for pixel, and per series the slices that differ (index ranges)."""
+    latest, shared = _shared_images(study)
     readable = [uid for uid in shared if can_read_study_uid(user, uid)]
     others = {s.study_uid: s for s in Study.objects.filter(study_uid__in=readable).select_related("patient")}
     slices = list(Instance.objects.filter(series__study=study, sop_instance_uid__in=latest)
@@ -57,3 +67,42 @@ def _ranges(indices: list[int]) -> list[list[int]]:
         else:
             out.append([index, index])
     return out
+
+
+REUSE_MIN_IMAGES = 3  # fewer shared images (a blank slice, a scout) say little; a shorter study needs all of them
+
+
+def reused_by_other_patients(study: Study) -> list[tuple[Study, int]]:
+    """(other patient's study, images of this study it holds pixel for pixel): the same scan filed under
+    another patient, which a re-export of the patient's own study is not."""
+    latest, shared = _shared_images(study)
+    enough = min(REUSE_MIN_IMAGES, len(set(latest.values())))
+    counts = {uid: sum(pixels in hashes for pixels in latest.values()) for uid, hashes in shared.items()}
+    others = Study.objects.filter(study_uid__in=[uid for uid, n in counts.items() if n and n >= enough])
+    return [(other, counts[other.study_uid]) for other in others.exclude(patient_id=study.patient_id).order_by("pk")]
+
+
+def send_reuse_alert(study_id: int) -> int:
+    """Email TAMPER_ALERT_EMAILS and the uploader when a study's images are another patient's, once per pair
+    of studies; links only, no patient. Returns the number of recipients (0: nothing new, or nobody to tell)."""
+    study = Study.objects.select_related("uploaded_by").get(pk=study_id)
+    told = {str(uid) for uid in AuditEvent.objects.filter(action="study.image_reuse", object_id=str(study.pk))
+            .values_list("details__other_study", flat=True)}  # fmt: skip
+    new = [(other, n) for other, n in reused_by_other_patients(study) if other.study_uid not in told]
+    uploader = study.uploaded_by.email if study.uploaded_by and study.uploaded_by.email else ""
+    to = list(dict.fromkeys(([uploader] if uploader else []) + settings.TAMPER_ALERT_EMAILS))
+    if not new or not to:
+        return 0
+    images = Instance.objects.filter(series__study=study).count()
+    lines = ["Images of a study on the tamper detection portal are pixel for pixel those of another patient's study "
+             "(by the hashes signed at upload): the same scan filed under two patients.", "",
+             f"Study: {settings.PORTAL_URL}/studies/{study.study_uid}"]
+    lines += [f"- {n} of its {images} images are in {settings.PORTAL_URL}/studies/{other.study_uid}"
+              for other, n in new]
+    lines += ["", "Open the studies (sign-in required); 'Same images in other studies' names the slices that differ. "
+              "This message names no patient."]
+    send_mail("Images reused under another patient on the tamper detection portal", "\n".join(lines),
+              settings.DEFAULT_FROM_EMAIL, to)
+    for other, n in new:
+        audit(None, "study.image_reuse", study, other_study=other.study_uid, shared_images=n, recipients=to)
+    return len(to)

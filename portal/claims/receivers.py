@@ -21,3 +21,19 @@ def record_stored_instances(sender, items=(), user=None, **kwargs) -> None:
     entries = ledger.append_many(fps) if fps else []
     if entries:
         logger.debug("ledger #%d..#%d for %d instance(s)", entries[0].seq, entries[-1].seq, len(entries))
+
+
+def check_image_reuse(sender, job, **kwargs) -> None:
+    """After a series is scored (in the worker, never on the upload path): are its study's images another
+    patient's? Alerts once per pair of studies (copies.send_reuse_alert)."""
+    from django.db import transaction
+
+    from portal.claims.tasks import image_reuse_alert_task
+
+    def send() -> None:
+        try:
+            image_reuse_alert_task.delay(job.series.study_id)
+        except Exception:  # an alert that cannot be queued (or, run eagerly, sent) must not fail the scoring
+            logger.exception("image reuse check for study %s not run", job.series.study_id)
+
+    transaction.on_commit(send)

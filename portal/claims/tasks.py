@@ -1,3 +1,5 @@
+import smtplib
+
 from celery import shared_task
 
 from portal.claims import services
@@ -10,3 +12,11 @@ from portal.claims.models import ClaimImage
              retry_backoff=2, retry_backoff_max=120, max_retries=10)
 def analyse_claim_image_task(self, image_id: int) -> None:
     services.analyse_image(image=ClaimImage.objects.select_related("claim").get(pk=image_id))
+
+
+@shared_task(bind=True, acks_late=True, autoretry_for=(OSError, smtplib.SMTPException), retry_backoff=30,
+             retry_backoff_max=1800, max_retries=8)
+def image_reuse_alert_task(self, study_id: int) -> None:
+    from portal.claims.copies import send_reuse_alert
+
+    send_reuse_alert(study_id)

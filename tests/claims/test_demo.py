@@ -42,6 +42,7 @@ def test_claims_list_summarises_each_claims_results(orthanc, ct_slice_paths, tmp
 
 @pytest.mark.django_db(transaction=True)  # the uploads' scoring jobs start when their transactions commit
 def test_load_demo_adds_a_tampered_copy_the_detector_flags_where_it_was_injected(orthanc, ct_files, tmp_path):
+    from django.conf import settings
     from django.core import mail
 
     from detection.models import ScoringJob
@@ -56,7 +57,9 @@ def test_load_demo_adds_a_tampered_copy_the_detector_flags_where_it_was_injected
     job = ScoringJob.objects.get(series__study=tampered, status="done")
     top = job.location_scores.order_by("-tamper").first()
     assert (top.slice_index, abs(top.x - 100) < 32, abs(top.y - 248) < 32) == (81, True, True)  # seed 2026's site
-    [alert] = mail.outbox  # the uploader is told, once
-    assert alert.to == ["demo-clinician@example.org"] and "fake tumour injected (FM)" in alert.body
+    [alert] = [m for m in mail.outbox if "fake tumour injected (FM)" in m.body]  # the uploader is told, once
+    [reuse] = [m for m in mail.outbox if m.subject.startswith("Images reused under another patient")]
+    assert alert.to == reuse.to == ["demo-clinician@example.org"] and len(mail.outbox) == 2
+    assert f"92 of its 99 images are in {settings.PORTAL_URL}/studies/{genuine.study_uid}" in reuse.body
     call_command("load_demo", ct_dir=str(tmp_path), password="demo-pass-for-test")  # idempotent
     assert Study.objects.count() == 2

@@ -43,3 +43,37 @@ def test_a_copy_with_changed_slices_is_found_and_the_changes_located(orthanc, ct
     assert api_client(colleague).get(f"/api/provenance/studies/{copy_uid}/copies").json() == []
     assert api_client(user_factory("annotator")).get(f"/api/provenance/studies/{copy_uid}/copies").status_code == 403
     assert api_client(colleague).get(f"/api/provenance/studies/{original_uid}/copies").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)  # the check runs when the scoring transaction commits
+def test_images_reused_under_another_patient_are_reported_once(orthanc, ct_files, tmp_path, user_factory,
+                                                               settings):  # fmt: skip
+    from django.core import mail
+
+    from portal.accounts.models import AuditEvent
+    from portal.claims.copies import send_reuse_alert
+
+    settings.TAMPER_ALERT_EMAILS, settings.PORTAL_URL = ["security@example.org"], "https://portal.example.org"
+    by_z = sorted(ct_files, key=lambda p: float(pydicom.dcmread(p, stop_before_pixels=True).ImagePositionPatient[2]))
+    clinician = user_factory("clinician")
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+
+    def reuse_mails() -> list:
+        return [m for m in mail.outbox if m.subject.startswith("Images reused under another patient")]
+
+    first = upload_paths(clinician, fresh_copies(by_z[30:34], tmp_path / "a", patient_id="PATIENT-A"))
+    again = upload_paths(clinician, fresh_copies(by_z[30:34], tmp_path / "b", patient_id="PATIENT-A"))
+    assert reuse_mails() == []  # the same patient's images exported twice: not reuse
+    other = upload_paths(clinician, fresh_copies(by_z[30:34], tmp_path / "c", patient_id="PATIENT-B"))
+    [message] = reuse_mails()
+    other_uid = other.stored[0]["study_uid"]
+    assert message.to == ["security@example.org"]
+    assert f"https://portal.example.org/studies/{other_uid}" in message.body
+    for earlier in (first, again):
+        assert f"4 of its 4 images are in https://portal.example.org/studies/{earlier.stored[0]['study_uid']}" \
+            in message.body
+    assert "PATIENT-A" not in message.body and "PATIENT-B" not in message.body
+    assert AuditEvent.objects.filter(action="study.image_reuse").count() == 2
+    study = other.jobs[0].series.study
+    assert send_reuse_alert(study.pk) == 0 and len(reuse_mails()) == 1  # told once per pair of studies
