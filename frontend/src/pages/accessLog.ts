@@ -2,6 +2,10 @@ import { api, ApiError } from '../api';
 import { formatDateTime, h, replaceChildren } from '../dom';
 import { INTEGRITY_PROBLEM_KINDS, type AccessEvent } from '../types';
 
+function recipients(event: AccessEvent): string {
+  return Array.isArray(event.details.recipients) ? (event.details.recipients as string[]).join(', ') : '?';
+}
+
 /** An audit event of the study in words. */
 function describe(event: AccessEvent): string {
   const d = event.details as Record<string, string | undefined>;
@@ -19,10 +23,10 @@ function describe(event: AccessEvent): string {
         ? `checked its images in the PACS: ${bad[0]} changed, ${bad[1]} missing, ${bad[2]} unverifiable`
         : `checked its images in the PACS: all ${d.checked ?? '?'} as signed`;
     }
-    case 'study.tamper_alert': {
-      const to = Array.isArray(event.details.recipients) ? (event.details.recipients as string[]).join(', ') : '?';
-      return `emailed a tamper alert (${d.verdict ?? '?'}) to ${to}`;
-    }
+    case 'study.tamper_alert':
+      return `emailed a tamper alert (${d.verdict ?? '?'}) to ${recipients(event)}`;
+    case 'study.image_reuse':
+      return `emailed an image-reuse alert (${d.shared_images ?? '?'} of its images are in another patient's study) to ${recipients(event)}`;
     default: return event.action;
   }
 }
