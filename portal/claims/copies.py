@@ -11,6 +11,7 @@ from itertools import groupby
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mail
+from django.db.models import Q
 
 from portal.accounts.models import AuditEvent
 from portal.accounts.services import audit
@@ -86,9 +87,11 @@ def send_reuse_alert(study_id: int) -> int:
     """Email TAMPER_ALERT_EMAILS and the uploader when a study's images are another patient's, once per pair
     of studies; links only, no patient. Returns the number of recipients (0: nothing new, or nobody to tell)."""
     study = Study.objects.select_related("uploaded_by").get(pk=study_id)
-    told = {str(uid) for uid in AuditEvent.objects.filter(action="study.image_reuse", object_id=str(study.pk))
-            .values_list("details__other_study", flat=True)}  # fmt: skip
-    new = [(other, n) for other, n in reused_by_other_patients(study) if other.study_uid not in told]
+    uid = study.study_uid
+    told = {frozenset((d.get("study_uid"), d.get("other_study"))) for d in AuditEvent.objects.filter(
+        Q(details__study_uid=uid) | Q(details__other_study=uid), action="study.image_reuse",
+    ).values_list("details", flat=True)}  # fmt: skip  # either study's check may have told about the pair
+    new = [(other, n) for other, n in reused_by_other_patients(study) if frozenset((uid, other.study_uid)) not in told]
     uploader = study.uploaded_by.email if study.uploaded_by and study.uploaded_by.email else ""
     to = list(dict.fromkeys(([uploader] if uploader else []) + settings.TAMPER_ALERT_EMAILS))
     if not new or not to:
@@ -104,5 +107,6 @@ def send_reuse_alert(study_id: int) -> int:
     send_mail("Images reused under another patient on the tamper detection portal", "\n".join(lines),
               settings.DEFAULT_FROM_EMAIL, to)
     for other, n in new:
-        audit(None, "study.image_reuse", study, other_study=other.study_uid, shared_images=n, recipients=to)
+        audit(None, "study.image_reuse", study, study_uid=uid, other_study=other.study_uid, shared_images=n,
+              recipients=to)  # fmt: skip
     return len(to)
