@@ -43,6 +43,27 @@ def _rate(hits: int, n: int) -> float | None:
     return round(hits / n, 4) if n else None
 
 
+def annotator_tallies(items: Iterable[ItemLabels]) -> dict[str, dict]:
+    """Per annotator: their labels, labels per class and, on decided items read by two or more (a single
+    reader's label is the final answer: no test of it), how many match the final answer and how many an
+    expert's adjudication overruled."""
+    tallies: dict[str, dict] = defaultdict(lambda: {"labels": 0, "classes": Counter(), "decided": 0,
+                                                    "agreed_with_final": 0, "overruled": 0})  # fmt: skip
+    for item in items:
+        labels = set(item.labels)
+        read_by_several = len({who for who, _ in labels}) >= 2
+        unanimous = len({cls for _, cls in labels}) <= 1
+        for who, cls in labels:
+            row = tallies[who]
+            row["labels"] += 1
+            row["classes"][cls] += 1
+            if item.final and read_by_several:
+                row["decided"] += 1
+                row["agreed_with_final"] += cls == item.final
+                row["overruled"] += cls != item.final and not unanimous
+    return dict(tallies)
+
+
 def agreement_report(items: Iterable[ItemLabels]) -> dict:
     """Pairwise agreement between annotators, each annotator against the final answers, the model likewise.
 
@@ -52,14 +73,12 @@ def agreement_report(items: Iterable[ItemLabels]) -> dict:
     pair_labels: dict[tuple[str, str], tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
     confusion = np.zeros((len(CLASSES), len(CLASSES)), dtype=int)
     index = {c: i for i, c in enumerate(CLASSES)}
-    per_annotator: dict[str, dict] = defaultdict(lambda: {"labels": 0, "classes": Counter(), "decided": 0,
-                                                          "agreed_with_final": 0, "overruled": 0})  # fmt: skip
+    items = list(items)
     multi_read = 0
     model_n = model_hits = 0
     for item in items:
         labels = sorted(set(item.labels))
-        read_by_several = len({who for who, _ in labels}) >= 2
-        multi_read += read_by_several
+        multi_read += len({who for who, _ in labels}) >= 2
         for (who_a, a), (who_b, b) in itertools.combinations(labels, 2):
             if who_a == who_b:
                 continue
@@ -68,15 +87,6 @@ def agreement_report(items: Iterable[ItemLabels]) -> dict:
             second.append(b)
             confusion[index[a], index[b]] += 1
             confusion[index[b], index[a]] += 1
-        unanimous = len({cls for _, cls in labels}) <= 1
-        for who, cls in labels:
-            row = per_annotator[who]
-            row["labels"] += 1
-            row["classes"][cls] += 1
-            if item.final and read_by_several:  # a single reader's label is the final answer: no test of it
-                row["decided"] += 1
-                row["agreed_with_final"] += cls == item.final
-                row["overruled"] += cls != item.final and not unanimous
         if item.final and item.model:
             model_n += 1
             model_hits += item.model == item.final
@@ -101,7 +111,7 @@ def agreement_report(items: Iterable[ItemLabels]) -> dict:
             {"annotator": who, "labels": row["labels"], "classes": {c: row["classes"][c] for c in CLASSES},
              "decided": row["decided"], "agreed_with_final": row["agreed_with_final"], "overruled": row["overruled"],
              "agreement_with_final": _rate(row["agreed_with_final"], row["decided"])}
-            for who, row in sorted(per_annotator.items())
+            for who, row in sorted(annotator_tallies(items).items())
         ],  # fmt: skip
         # confusion[i][j]: how often one annotator chose classes[i] where another chose classes[j] (symmetric)
         "confusion": confusion.tolist(),

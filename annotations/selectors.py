@@ -9,7 +9,7 @@ from datetime import datetime
 from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 
-from annotations.agreement import ItemLabels, agreement_report
+from annotations.agreement import ItemLabels, annotator_tallies
 from annotations.models import Label, LabelRevision, QueueItem
 from portal.accounts.models import Role
 from portal.accounts.services import has_role
@@ -77,10 +77,8 @@ def queue_summary(user: User, now: datetime) -> dict:
         "done": queue_items(user, status=QueueItem.Status.DONE).count(),
     }
     retraining = {"every_n_labels": retrain_every_n_labels(), "labels_since_last": labels_since_last_retrain()}
-    mine = [row for row in agreement_report(agreement_items(user, read_by=user))["annotators"]
-            if row["annotator"] == user.username]  # fmt: skip
-    my_agreement = {"decided": mine[0]["decided"] if mine else 0,
-                    "agreed_with_final": mine[0]["agreed_with_final"] if mine else 0}  # fmt: skip
+    mine = annotator_tallies(agreement_items(user, read_by=user)).get(user.username, {})
+    my_agreement = {"decided": mine.get("decided", 0), "agreed_with_final": mine.get("agreed_with_final", 0)}
     return {**counts, "held": open_items.filter(live, leased_to=user).first(),
             "my_labels": Label.objects.filter(annotator=user, is_deleted=False).count(), "retraining": retraining,
             "my_agreement": my_agreement}  # fmt: skip

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import io
 from datetime import datetime, time
 
 from django.core.exceptions import ValidationError
@@ -43,6 +42,7 @@ from portal.accounts.permissions import CanLabel, IsAdmin, IsExpert
 from portal.api_schema import PACS_ERRORS, binary, errors, paged
 from portal.pagination import paginate
 from portal.renderers import download_renderers
+from portal.studies import dicomweb
 from portal.studies.selectors import visible_series, visible_studies
 
 
@@ -56,6 +56,12 @@ def django_errors(view):
             return Response(detail, status=status.HTTP_400_BAD_REQUEST)
 
     return wrapper
+
+
+def _reason(request) -> str:
+    """Why (kept in the label's history): in the body, or the query string (a DELETE may have no body)."""
+    body = request.data.get("reason", "") if hasattr(request.data, "get") else ""
+    return body or request.query_params.get("reason", "")
 
 
 def _visible_label(request, pk: int) -> Label:
@@ -110,8 +116,7 @@ def label_detail(request, pk: int):
     if request.method == "GET":
         return Response(LabelSerializer(label, context={"request": request}).data)
     if request.method == "DELETE":
-        reason = request.data.get("reason", "") if hasattr(request.data, "get") else ""
-        services.label_delete(user=request.user, label=label, reason=reason or request.query_params.get("reason", ""))
+        services.label_delete(user=request.user, label=label, reason=_reason(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
     data = LabelUpdateSerializer(data=request.data, partial=True)
     data.is_valid(raise_exception=True)
@@ -129,9 +134,7 @@ def label_detail(request, pk: int):
 def label_restore(request, pk: int):
     """Bring back a deleted label (the viewer's undo): its author, or an expert with a reason."""
     label = selectors.deleted_labels(request.user).filter(pk=pk).first() or _visible_label(request, pk)
-    reason = (request.data.get("reason", "") if hasattr(request.data, "get") else "") or request.query_params.get(
-        "reason", "")
-    label = services.label_restore(user=request.user, label=label, reason=reason)
+    label = services.label_restore(user=request.user, label=label, reason=_reason(request))
     return Response(LabelSerializer(label, context={"request": request}).data)
 
 
@@ -306,9 +309,7 @@ def export_sr(request, study_uid: str):
         sr = build_sr(study)
     except ValueError as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
-    buf = io.BytesIO()
-    sr.save_as(buf, enforce_file_format=True)
-    response = HttpResponse(buf.getvalue(), content_type="application/dicom")
+    response = HttpResponse(dicomweb.file_bytes(sr), content_type="application/dicom")
     response["Content-Disposition"] = f'attachment; filename="labels-{study_uid}.sr.dcm"'
     return response
 

@@ -375,7 +375,7 @@ class PatchGrid:
 
 def series_breaks(datasets: Sequence[pydicom.Dataset], order: Sequence[int]) -> list[int]:
     """The slices (in z order) after which slices are missing: gaps in the positions (geometry.slice_gaps).
-    None for a series whose slices are not all positioned."""
+    Empty for a series whose slices are not all positioned (no position, no claim of a gap)."""
     positioned = all("ImagePositionPatient" in datasets[i] for i in order)
     _, gaps = slice_gaps([slice_position(datasets[i]) if positioned else None for i in order])
     return [gap.after_index for gap in gaps]

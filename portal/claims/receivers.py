@@ -25,15 +25,8 @@ def record_stored_instances(sender, items=(), user=None, **kwargs) -> None:
 
 def check_image_reuse(sender, job, **kwargs) -> None:
     """After a series is scored (in the worker, never on the upload path): are its study's images another
-    patient's? Alerts once per pair of studies (copies.send_reuse_alert)."""
-    from django.db import transaction
-
+    patient's? Alerts once per pair of studies (copies.send_reuse_alert); never fails the scoring."""
+    from portal.celery import delay_after_commit
     from portal.claims.tasks import image_reuse_alert_task
 
-    def send() -> None:
-        try:
-            image_reuse_alert_task.delay(job.series.study_id)
-        except Exception:  # an alert that cannot be queued (or, run eagerly, sent) must not fail the scoring
-            logger.exception("image reuse check for study %s not run", job.series.study_id)
-
-    transaction.on_commit(send)
+    delay_after_commit(image_reuse_alert_task, job.series.study_id)

@@ -530,9 +530,7 @@ def _study_members(study: Study) -> list[tuple[str, bytes]]:
             if ds.SOPInstanceUID not in indexed:
                 continue
             indexed.discard(ds.SOPInstanceUID)
-            buf = io.BytesIO()
-            ds.save_as(buf, enforce_file_format=True)
-            members.append((f"{series.series_uid}/{ds.SOPInstanceUID}.dcm", buf.getvalue()))
+            members.append((f"{series.series_uid}/{ds.SOPInstanceUID}.dcm", dicomweb.file_bytes(ds)))
         missing += sorted(indexed)
     if missing:
         raise dicomweb.PacsRejected(

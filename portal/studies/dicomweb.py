@@ -1,5 +1,6 @@
 """The portal's only door to the PACS: dicomweb-client for STOW/QIDO/WADO, urllib3 for the streaming proxy."""
 
+import io
 from collections.abc import Iterator, Sequence
 from xml.etree.ElementTree import fromstring
 
@@ -165,6 +166,13 @@ def search_instances(study_uid: str, series_uid: str) -> list[dict]:
         series_instance_uid=series_uid,
         fields=INSTANCE_FIELDS,
     )
+
+
+def file_bytes(ds: pydicom.Dataset) -> bytes:
+    """A dataset (one retrieved from the PACS, or made by the portal) as a DICOM Part 10 file."""
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
 
 
 def retrieve_series(study_uid: str, series_uid: str) -> list[pydicom.Dataset]:

@@ -1,5 +1,5 @@
 import { api, viewerPath } from '../api';
-import { countOf, h, replaceChildren } from '../dom';
+import { commaSeparated, countOf, h, replaceChildren, sliceRange } from '../dom';
 import type { StudyCopy } from '../types';
 
 /**
@@ -23,11 +23,11 @@ export function createCopiesPanel(studyUid: string): HTMLElement {
     const same = copy.shared_images === copy.images;
     const differing = copy.differing.flatMap((series) => series.slices.map(([first, last]) =>
       h('a', { href: viewerPath(studyUid, series.series_uid, { slice: first }), 'data-testid': 'copy-differs' },
-        first === last ? `slice ${first + 1}` : `slices ${first + 1}–${last + 1}`)));
+        sliceRange(first, last))));
     return h('li', { 'data-testid': 'copy', 'data-study-uid': copy.study_uid },
       h('a', { href: `/studies/${encodeURIComponent(copy.study_uid)}` }, `${copy.patient_id} · ${copy.study_date ?? 'no date'} · ${copy.description || 'study'}`),
       `: ${copy.shared_images} of ${countOf(copy.images, 'image')} identical`,
-      same ? ' (the same images).' : h('span', { className: 'warn-text' }, '; differ at ', ...differing.flatMap((link, i) => (i ? [', ', link] : [link])), '.'));
+      same ? ' (the same images).' : h('span', { className: 'warn-text' }, '; differ at ', ...commaSeparated(differing), '.'));
   }
 
   return h('section', { className: 'panel', 'data-testid': 'copies-panel' },

@@ -1,5 +1,5 @@
 import { api } from '../api';
-import { h } from '../dom';
+import { commaSeparated, h, sliceRange } from '../dom';
 
 /**
  * Where this series differs from another study holding the same images (by the pixel hashes signed at
@@ -10,13 +10,13 @@ export async function copyDifferenceNote(studyUid: string, seriesUid: string, go
   const notes = copies.flatMap((copy) => copy.differing.filter((d) => d.series_uid === seriesUid).map((d) => {
     const links = d.slices.map(([first, last]) => {
       const link = h('button', { type: 'button', className: 'link-button', 'data-testid': 'copy-slices', 'data-first': String(first) },
-        first === last ? `slice ${first + 1}` : `slices ${first + 1}–${last + 1}`);
+        sliceRange(first, last));
       link.addEventListener('click', () => goToSlice(first));
       return link;
     });
     return h('p', { 'data-testid': 'copy-note' },
       `Same images as study of ${copy.patient_id} (${copy.shared_images} of ${copy.images}) except `,
-      ...links.flatMap((link, i) => (i ? [', ', link] : [link])), ': one of the two copies was changed there.');
+      ...commaSeparated(links), ': one of the two copies was changed there.');
   }));
   return notes.length ? h('div', { className: 'copy-notes warn-text small' }, notes) : null;
 }

@@ -1,4 +1,3 @@
-import io
 import os
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from detection.ml.preprocessing import volume_from_datasets, with_hu
 from detection.ml.simulator import simulate_series_tamper
 from portal.accounts.models import Role
 from portal.accounts.services import user_create
+from portal.studies import dicomweb
 from portal.studies.models import Instance, Study, StudyAccess
 from portal.studies.services import study_upload
 
@@ -23,12 +23,6 @@ TAMPERED_PATIENT_ID = "C3N-00247-CTGAN-DEMO"
 TAMPER_Z_RANGE, TAMPER_SEED, TAMPER_DIAMETER_MM = (66, 90), 2026, 14.0
 DEMO_CT = Path(os.environ.get("SHARED_DATA", settings.BASE_DIR.parent / "shared" / "data")) / \
     "cptac-lscc-C3N-00247-chest-ct"
-
-
-def _file_bytes(ds: pydicom.Dataset) -> bytes:
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
 
 
 class Command(BaseCommand):
@@ -85,7 +79,7 @@ class Command(BaseCommand):
             ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
             ds.PatientID, ds.PatientName = TAMPERED_PATIENT_ID, "DEMO^TAMPERED"
             ds.StudyDescription = "CT CHEST (demo copy with a simulated injected nodule)"
-        outcome = study_upload(user=clinician, files=[SimpleUploadedFile(f"{i:03d}.dcm", _file_bytes(ds))
+        outcome = study_upload(user=clinician, files=[SimpleUploadedFile(f"{i:03d}.dcm", dicomweb.file_bytes(ds))
                                                       for i, ds in enumerate(copies)])
         if not outcome.pacs_down:
             self.stdout.write(f"uploaded the tampered demo copy ({TAMPERED_PATIENT_ID}): a "
