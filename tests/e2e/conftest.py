@@ -1,10 +1,12 @@
 """Browser fixtures: headless Debian Chromium driven by Playwright's sync API."""
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -81,6 +83,11 @@ def page(browser, request) -> Iterator["Page"]:  # noqa: F821
     violations: list[str] = []
     page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
     yield page
+    # Let the page's requests in flight finish (panels that load themselves, frames) before the test database
+    # is flushed: a live-server thread still writing (an access-log row) deadlocked the flush's TRUNCATE once.
+    # Pages that poll never go quiet; the wait is bounded.
+    with contextlib.suppress(PlaywrightTimeoutError):
+        page.wait_for_load_state("networkidle", timeout=5_000)
     # A blocked script, worker, image or request may not break the step a test checks: fail on any.
     assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)
     report = getattr(request.node, "report_call", None)
