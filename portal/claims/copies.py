@@ -11,11 +11,10 @@ from itertools import groupby
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mail
-from django.db.models import Q
+from django.db import IntegrityError, transaction
 
-from portal.accounts.models import AuditEvent
 from portal.accounts.services import audit
-from portal.claims.models import LedgerEntry
+from portal.claims.models import LedgerEntry, ReuseAlert
 from portal.claims.selectors import can_read_study_uid
 from portal.studies.models import Instance, Study
 
@@ -85,28 +84,41 @@ def reused_by_other_patients(study: Study) -> list[tuple[Study, int]]:
 
 def send_reuse_alert(study_id: int) -> int:
     """Email TAMPER_ALERT_EMAILS and the uploader when a study's images are another patient's, once per pair
-    of studies; links only, no patient. Returns the number of recipients (0: nothing new, or nobody to tell)."""
+    of studies, whichever is checked first and however many workers check at once; links only, no patient.
+    Returns the number of recipients (0: nothing new, or nobody to tell)."""
     study = Study.objects.select_related("uploaded_by").get(pk=study_id)
-    uid = study.study_uid
-    told = {frozenset((d.get("study_uid"), d.get("other_study"))) for d in AuditEvent.objects.filter(
-        Q(details__study_uid=uid) | Q(details__other_study=uid), action="study.image_reuse",
-    ).values_list("details", flat=True)}  # fmt: skip  # either study's check may have told about the pair
-    new = [(other, n) for other, n in reused_by_other_patients(study) if frozenset((uid, other.study_uid)) not in told]
     uploader = study.uploaded_by.email if study.uploaded_by and study.uploaded_by.email else ""
     to = list(dict.fromkeys(([uploader] if uploader else []) + settings.TAMPER_ALERT_EMAILS))
-    if not new or not to:
+    if not to:
         return 0
-    images = Instance.objects.filter(series__study=study).count()
-    lines = ["Images of a study on the tamper detection portal are pixel for pixel those of another patient's study "
-             "(by the hashes signed at upload): the same scan filed under two patients.", "",
-             f"Study: {settings.PORTAL_URL}/studies/{study.study_uid}"]
-    lines += [f"- {n} of its {images} images are in {settings.PORTAL_URL}/studies/{other.study_uid}"
-              for other, n in new]
-    lines += ["", "Open the studies (sign-in required); 'Same images in other studies' names the slices that differ. "
-              "This message names no patient."]
-    send_mail("Images reused under another patient on the tamper detection portal", "\n".join(lines),
-              settings.DEFAULT_FROM_EMAIL, to)
-    for other, n in new:
-        audit(None, "study.image_reuse", study, study_uid=uid, other_study=other.study_uid, shared_images=n,
-              recipients=to)  # fmt: skip
+    uid = study.study_uid
+    with transaction.atomic():  # a failed send takes the pairs' claims back, so the retry sends
+        new = [(other, n) for other, n in reused_by_other_patients(study) if _claim_pair(uid, other.study_uid)]
+        if not new:
+            return 0
+        images = Instance.objects.filter(series__study=study).count()
+        lines = ["Images of a study on the tamper detection portal are pixel for pixel those of another patient's "
+                 "study (by the hashes signed at upload): the same scan filed under two patients.", "",
+                 f"Study: {settings.PORTAL_URL}/studies/{study.study_uid}"]
+        lines += [f"- {n} of its {images} images are in {settings.PORTAL_URL}/studies/{other.study_uid}"
+                  for other, n in new]
+        lines += ["", "Open the studies (sign-in required); 'Same images in other studies' names the slices that "
+                  "differ. This message names no patient."]
+        send_mail("Images reused under another patient on the tamper detection portal", "\n".join(lines),
+                  settings.DEFAULT_FROM_EMAIL, to)
+        for other, n in new:
+            audit(None, "study.image_reuse", study, study_uid=uid, other_study=other.study_uid, shared_images=n,
+                  recipients=to)  # fmt: skip
     return len(to)
+
+
+def _claim_pair(uid: str, other_uid: str) -> bool:
+    """True when this check is the one to report the pair: its row is new. A concurrent check's uncommitted row
+    makes the insert wait until that check commits (then False) or rolls back (then True)."""
+    first, second = sorted((uid, other_uid))
+    try:
+        with transaction.atomic():
+            ReuseAlert.objects.create(first_study_uid=first, second_study_uid=second)
+    except IntegrityError:
+        return False
+    return True

@@ -136,3 +136,20 @@ class EncryptedShare(models.Model):
 
     class Meta:
         ordering = ["-created"]
+
+
+class ReuseAlert(models.Model):
+    """A pair of studies (either order) whose shared images were reported as reused under another patient.
+    The unique pair is what makes the alert go out once: of two workers checking the pair at the same moment,
+    the second's insert waits for the first's transaction and then fails, so only the first sends."""
+
+    first_study_uid = models.CharField(max_length=64)  # the lesser UID of the pair
+    second_study_uid = models.CharField(max_length=64)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["first_study_uid", "second_study_uid"],
+                                               name="reuse_alert_once_per_pair")]
+
+    def __str__(self) -> str:
+        return f"{self.first_study_uid} ~ {self.second_study_uid}"

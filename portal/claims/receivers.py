@@ -23,10 +23,11 @@ def record_stored_instances(sender, items=(), user=None, **kwargs) -> None:
         logger.debug("ledger #%d..#%d for %d instance(s)", entries[0].seq, entries[-1].seq, len(entries))
 
 
-def check_image_reuse(sender, job, **kwargs) -> None:
-    """After a series is scored (in the worker, never on the upload path): are its study's images another
-    patient's? Alerts once per pair of studies (copies.send_reuse_alert); never fails the scoring."""
+def check_image_reuse(sender, series=(), **kwargs) -> None:
+    """After an upload is stored, whatever its modality (the ledger signed its images): are its studies'
+    images another patient's? Queued for the worker, so the check adds only a message to the upload."""
     from portal.celery import delay_after_commit
     from portal.claims.tasks import image_reuse_alert_task
 
-    delay_after_commit(image_reuse_alert_task, job.series.study_id)
+    for study_id in sorted({s.study_id for s in series}):
+        delay_after_commit(image_reuse_alert_task, study_id)

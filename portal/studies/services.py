@@ -31,7 +31,7 @@ from portal.studies.ingest import (
     slice_position,
 )
 from portal.studies.models import Instance, Patient, Series, Study, StudyAccess, UploadBatch
-from portal.studies.signals import StoredInstance, instances_staged, instances_stored
+from portal.studies.signals import StoredInstance, instances_staged, instances_stored, upload_stored
 
 log = logging.getLogger(__name__)
 STOW_QUEUED_PER_CONNECTION = 2  # STOW requests sent or waiting per connection: bounds the bytes held in memory
@@ -210,6 +210,11 @@ def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[
     batch.save(update_fields=["status", "last_error"])
     if not refused:
         shutil.rmtree(batch.staging_dir, ignore_errors=True)
+    if touched:
+        for receiver, error in upload_stored.send_robust(sender=UploadBatch, batch=batch,
+                                                         series=list(touched.values())):
+            if isinstance(error, Exception):  # a follow-up check never fails the upload
+                log.warning("upload_stored receiver %r failed: %s", receiver, error)
     from detection.services import enqueue_scoring
 
     jobs = [job for series in touched.values() if (job := enqueue_scoring(series=series))]

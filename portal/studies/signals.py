@@ -6,6 +6,8 @@ instances_staged: sent from a background thread for each chunk of an upload on i
     request thread validates the next files, and reaches instances_stored as StoredInstance.prepared.
 instances_stored: sent once per stored batch, before its staged files are removed.
     kwargs: user (User | None), items (list[StoredInstance])
+upload_stored: sent once per upload batch after the PACS confirmed it, outside any transaction (follow-up
+    checks that read the whole study, not a chunk). kwargs: batch (UploadBatch), series (list[Series])
 series_scored: sent when a scoring job finished successfully.
     kwargs: job (detection.models.ScoringJob)
 """
@@ -32,4 +34,5 @@ class StoredInstance:
 
 instances_staged = Signal()
 instances_stored = Signal()
+upload_stored = Signal()
 series_scored = Signal()

@@ -77,4 +77,78 @@ def test_images_reused_under_another_patient_are_reported_once(orthanc, ct_files
     assert AuditEvent.objects.filter(action="study.image_reuse").count() == 2
     study = other.jobs[0].series.study
     assert send_reuse_alert(study.pk) == 0 and len(reuse_mails()) == 1  # told once per pair of studies,
-    assert send_reuse_alert(first.jobs[0].series.study.pk) == 0  # whichever of the two is checked (scoring order)
+    assert send_reuse_alert(first.jobs[0].series.study.pk) == 0  # whichever of the two is checked
+
+
+def _reuse_mails() -> list:
+    from django.core import mail
+
+    return [m for m in mail.outbox if m.subject.startswith("Images reused under another patient")]
+
+
+@pytest.mark.django_db(transaction=True)  # the check is queued when the upload's transaction commits
+def test_a_reused_series_the_detector_does_not_score_is_reported(orthanc, ct_files, tmp_path, user_factory,
+                                                                  settings):  # fmt: skip
+    settings.TAMPER_ALERT_EMAILS = ["security@example.org"]
+    clinician = user_factory("clinician")
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    upload_paths(clinician, fresh_copies(ct_files[:4], tmp_path / "a", patient_id="PATIENT-A"))
+    copies = fresh_copies(ct_files[:4], tmp_path / "b", patient_id="PATIENT-B")
+    for path in copies:  # the same pixels filed as another modality, which the detector leaves alone
+        ds = pydicom.dcmread(path)
+        ds.Modality = "MR"
+        ds.save_as(path, enforce_file_format=True)
+    outcome = upload_paths(clinician, copies)
+    assert outcome.jobs == []  # not scored
+    [message] = _reuse_mails()
+    assert f"/studies/{outcome.stored[0]['study_uid']}" in message.body
+
+
+@pytest.mark.django_db(transaction=True)  # two real connections, each in its own transaction
+def test_two_workers_checking_a_reused_pair_at_once_send_one_alert(orthanc, ct_files, tmp_path, user_factory,
+                                                                    settings, monkeypatch):  # fmt: skip
+    import contextlib
+    import threading
+
+    from django.db import connection
+
+    from portal.claims import copies, receivers
+    from portal.studies.models import Study
+    from portal.studies.signals import upload_stored
+
+    settings.TAMPER_ALERT_EMAILS = ["security@example.org"]
+    clinician = user_factory("clinician")
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    upload_stored.disconnect(dispatch_uid="claims.image_reuse")  # the two checks below are the ones racing
+    try:
+        for name, patient in (("a", "PATIENT-A"), ("b", "PATIENT-B")):
+            upload_paths(clinician, fresh_copies(ct_files[:4], tmp_path / name, patient_id=patient))
+    finally:
+        upload_stored.connect(receivers.check_image_reuse, dispatch_uid="claims.image_reuse")
+    assert _reuse_mails() == []
+    # Both checks get as far as sending before either goes on, as two workers would without the pair's row:
+    # the barrier lets them through together, or times out when one of them is (rightly) held back.
+    both_sending = threading.Barrier(2, timeout=3)
+    send_mail = copies.send_mail
+
+    def send_when_both_are_sending(*args, **kwargs):
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_sending.wait()
+        return send_mail(*args, **kwargs)
+
+    monkeypatch.setattr(copies, "send_mail", send_when_both_are_sending)
+    results: list[int] = []
+
+    def check(study_id: int) -> None:
+        try:
+            results.append(copies.send_reuse_alert(study_id))
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=check, args=(study.pk,)) for study in Study.objects.order_by("pk")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert sorted(results) == [0, 1] and len(_reuse_mails()) == 1
+    assert copies.ReuseAlert.objects.count() == 1
