@@ -1,7 +1,7 @@
 """Does the PACS still hold what the portal signed at upload? Every indexed instance of a study is fetched
 from the PACS (one WADO-RS request per series), its decoded pixels hashed and compared with the provenance
 ledger: the CT-GAN attack changes scans inside the PACS, after they were stored. Header edits that change how
-matching pixels read (Hounsfield conversion, slice position, patient) are found too."""
+matching pixels read (Hounsfield conversion, slice position, pixel spacing, patient) are found too."""
 
 from __future__ import annotations
 
@@ -80,7 +80,8 @@ def _check(ds, entries: list[LedgerEntry], keys, *, instance: Instance, patient_
 def _header_change(ds, pixels, entry: LedgerEntry, instance: Instance, patient_id: str) -> str:
     """A header change that alters how the image reads though its stored pixels are unchanged: the values'
     conversion to Hounsfield units (checked against the signed lung-window rendering), the slice's place in
-    the scan, or whose scan it is (both against the index made at upload). '' when there is none."""
+    the scan, its pixel spacing (what a measured size reads), or whose scan it is (against the index made at
+    upload). '' when there is none."""
     rendered = entry.render_sha256 and pixels.ndim == 2
     if rendered and imaging.pixel_hash(imaging.render_lung(ds, pixels)) != entry.render_sha256:
         slope, intercept = imaging.rescale(ds)
@@ -90,9 +91,22 @@ def _header_change(ds, pixels, entry: LedgerEntry, instance: Instance, patient_i
     if instance.z is not None and (z is None or abs(z - instance.z) > POSITION_TOLERANCE_MM):
         now = "none" if z is None else f"{z:g} mm"
         return f"its position along the scan changed ({instance.z:g} mm at upload, {now} now): the slices' order moved"
+    spacing = _floats(header.value(ds, "PixelSpacing"))
+    if instance.pixel_spacing and (len(spacing) != len(instance.pixel_spacing) or any(
+            abs(a - b) > POSITION_TOLERANCE_MM for a, b in zip(spacing, instance.pixel_spacing, strict=False))):
+        was, now = (" × ".join(f"{v:g}" for v in values) or "none" for values in (instance.pixel_spacing, spacing))
+        return (f"its pixel spacing changed ({was} mm at upload, {now} now): distances and sizes read "
+                f"differently (a nodule's measured size)")  # fmt: skip
     if str(header.value(ds, "PatientID") or "UNKNOWN") != patient_id:
         return "the header names another patient than at upload (PatientID changed)"
     return ""
+
+
+def _floats(value) -> list[float]:
+    try:
+        return [float(v) for v in value or ()]
+    except (TypeError, ValueError):
+        return []
 
 
 def send_integrity_alert(findings: list[tuple[Study, dict]]) -> int:

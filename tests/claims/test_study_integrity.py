@@ -55,7 +55,8 @@ def _restore_with(orthanc, path, **changes) -> None:
 def test_integrity_names_header_changes_that_alter_how_an_image_reads(orthanc, ct_files, tmp_path, user_factory,
                                                                       api_client):  # fmt: skip
     """Pixels as signed, header not: the Hounsfield conversion (checked against the signed lung-window
-    rendering), the slice position (the order of the scan) or the patient (both against the index)."""
+    rendering), the slice position (the order of the scan), the pixel spacing (a measured size) or the patient
+    (against the index)."""
     owner = user_factory("clinician")
     client = api_client(owner)
     copies = fresh_copies(ct_files[60:63], tmp_path)
@@ -67,14 +68,19 @@ def test_integrity_names_header_changes_that_alter_how_an_image_reads(orthanc, c
     _restore_with(orthanc, copies[0], RescaleIntercept=float(original.RescaleIntercept) + 100)
     moved = pydicom.dcmread(copies[1], stop_before_pixels=True).ImagePositionPatient
     _restore_with(orthanc, copies[1], ImagePositionPatient=[moved[0], moved[1], float(moved[2]) + 5])
+    spacing = [float(v) for v in pydicom.dcmread(copies[2], stop_before_pixels=True).PixelSpacing]
+    _restore_with(orthanc, copies[2], PixelSpacing=[spacing[0] * 1.5, spacing[1] * 1.5])
     report = client.post(url).json()
-    assert report["matching"] == 1 and report["missing"] == report["unverifiable"] == []
+    assert report["matching"] == 0 and report["missing"] == report["unverifiable"] == []
     reasons = {row["sop_instance_uid"]: row["reason"] for row in report["changed"]}
     hu_reason = reasons[original.SOPInstanceUID]
     assert hu_reason.startswith("its pixels are as signed, but the header's conversion to Hounsfield units changed")
     assert f"RescaleIntercept {float(original.RescaleIntercept) + 100:g}" in hu_reason
     moved_reason = reasons[pydicom.dcmread(copies[1], stop_before_pixels=True).SOPInstanceUID]
     assert "its position along the scan changed" in moved_reason and "the slices' order moved" in moved_reason
+    spacing_reason = reasons[pydicom.dcmread(copies[2], stop_before_pixels=True).SOPInstanceUID]
+    assert f"its pixel spacing changed ({spacing[0]:g} × {spacing[1]:g} mm at upload, {spacing[0] * 1.5:g} × " \
+        f"{spacing[1] * 1.5:g} now)" in spacing_reason
 
     single = fresh_copies(ct_files[63:64], tmp_path)  # its own study: the PACS files studies by patient
     single_uid = upload_paths(owner, single).stored[0]["study_uid"]

@@ -45,6 +45,6 @@ export function createIntegrityPanel(studyUid: string): HTMLElement {
 
   return h('section', { className: 'panel', 'data-testid': 'integrity-panel' },
     h('h2', {}, 'Integrity'),
-    h('p', { className: 'muted small' }, 'Fetches every image of this study from the PACS and compares its pixels with the signed record made when it was uploaded, and the header fields that change how it reads (Hounsfield conversion, slice position, patient): an image changed inside the PACS (the CT-GAN attack) or lost there is named.'),
+    h('p', { className: 'muted small' }, 'Fetches every image of this study from the PACS and compares its pixels with the signed record made when it was uploaded, and the header fields that change how it reads (Hounsfield conversion, slice position, pixel spacing, patient): an image changed inside the PACS (the CT-GAN attack) or lost there is named.'),
     button, result);
 }
