@@ -134,3 +134,24 @@ class RetrainRun(models.Model):
 
     class Meta:
         ordering = ["-created"]
+
+
+class Measurement(models.Model):
+    """A distance drawn in the viewer on one slice, kept with the study (not a label: it says how big, not what).
+    Points are native pixels (x = column, y = row) like labels; the length is computed by the portal from the
+    pixel spacing indexed at upload, so every reader and the report read the same figure."""
+
+    series = models.ForeignKey("studies.Series", on_delete=models.CASCADE, related_name="measurements")
+    sop_instance_uid = models.CharField(max_length=64)
+    slice_index = models.IntegerField()
+    points = models.JSONField()  # [[x0, y0], [x1, y1]], fractional native pixels
+    length_mm = models.FloatField(null=True, blank=True)  # null: the image has no pixel spacing
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="measurements")
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slice_index", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.series_id}@{self.slice_index}: {self.length_mm} mm"

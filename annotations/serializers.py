@@ -1,7 +1,7 @@
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
-from annotations.models import Label, LabelRevision, QueueItem, RetrainRun
+from annotations.models import Label, LabelRevision, Measurement, QueueItem, RetrainRun
 from detection.ml.constants import CLASSES
 from detection.models import ModelVersion
 
@@ -217,3 +217,36 @@ class RetrainRunSerializer(serializers.ModelSerializer):
         model = RetrainRun
         fields = ["id", "status", "trigger", "n_labels", "base_version", "candidate_version", "metrics", "error",
                   "created", "finished"]
+
+
+class MeasurementSerializer(serializers.ModelSerializer):
+    series_uid = serializers.CharField(source="series.series_uid", read_only=True)
+    author = serializers.CharField(source="author.username", read_only=True)
+    is_mine = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Measurement
+        fields = ["id", "series_uid", "sop_instance_uid", "slice_index", "points", "length_mm", "author", "is_mine",
+                  "created", "updated"]  # fmt: skip
+
+    def get_is_mine(self, obj: Measurement) -> bool:
+        request = self.context.get("request")
+        return bool(request and obj.author_id == request.user.pk)
+
+
+class PointsField(serializers.ListField):
+    """[[x0, y0], [x1, y1]] in native pixels (x = column, y = row), fractional."""
+
+    child = serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2)
+
+    def __init__(self, **kw):
+        super().__init__(min_length=2, max_length=2, **kw)
+
+
+class MeasurementCreateSerializer(serializers.Serializer):
+    sop_instance_uid = serializers.CharField()
+    points = PointsField()
+
+
+class MeasurementMoveSerializer(serializers.Serializer):
+    points = PointsField()

@@ -17,9 +17,9 @@ from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from annotations import relabel, selectors, services
+from annotations import measurements, relabel, selectors, services
 from annotations.agreement import agreement_report
-from annotations.models import Label, QueueItem, RetrainRun
+from annotations.models import Label, Measurement, QueueItem, RetrainRun
 from annotations.permissions import LabelAccess
 from annotations.serializers import (
     AdjudicateSerializer,
@@ -30,6 +30,9 @@ from annotations.serializers import (
     LabelCreateSerializer,
     LabelSerializer,
     LabelUpdateSerializer,
+    MeasurementCreateSerializer,
+    MeasurementMoveSerializer,
+    MeasurementSerializer,
     QueueItemSerializer,
     QueueRebuildSerializer,
     QueueSummarySerializer,
@@ -38,7 +41,7 @@ from annotations.serializers import (
     RevisionSerializer,
 )
 from annotations.strategies import available
-from portal.accounts.permissions import CanLabel, IsAdmin, IsExpert
+from portal.accounts.permissions import CanBrowseStudies, CanLabel, IsAdmin, IsExpert
 from portal.api_schema import PACS_ERRORS, binary, errors, paged
 from portal.pagination import paginate
 from portal.renderers import download_renderers
@@ -354,3 +357,46 @@ def retrain(request):
         return Response({"detail": "only admins start retraining"}, status=status.HTTP_403_FORBIDDEN)
     run = services.retrain_request(actor=request.user, trigger="manual")
     return Response(RetrainRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(methods=["GET"], operation_id="series_measurements_list",
+               responses={200: MeasurementSerializer(many=True), **errors(404)})
+@extend_schema(methods=["POST"], operation_id="series_measurements_create", request=MeasurementCreateSerializer,
+               responses={201: MeasurementSerializer, **errors(400, 404)})
+@api_view(["GET", "POST"])
+@permission_classes([CanBrowseStudies])
+@django_errors
+def series_measurements(request, series_uid: str):
+    """Distances measured on the series' slices, by anyone who may read it; the portal computes each length."""
+    series = visible_series(request.user).filter(series_uid=series_uid).first()
+    if series is None:
+        raise NotFound("no such series (or you cannot see it)")
+    if request.method == "GET":
+        rows = measurements.series_measurements(series)
+        return Response(MeasurementSerializer(rows, many=True, context={"request": request}).data)
+    data = MeasurementCreateSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    measurement = measurements.measurement_create(user=request.user, series=series, **data.validated_data)
+    return Response(MeasurementSerializer(measurement, context={"request": request}).data,
+                    status=status.HTTP_201_CREATED)
+
+
+@extend_schema(methods=["PATCH"], request=MeasurementMoveSerializer,
+               responses={200: MeasurementSerializer, **errors(400, 403, 404)})
+@extend_schema(methods=["DELETE"], responses={204: None, **errors(403, 404)})
+@api_view(["PATCH", "DELETE"])
+@permission_classes([CanBrowseStudies])
+@django_errors
+def measurement_detail(request, pk: int):
+    """Move a measurement's end points, or delete it: its author, or an admin."""
+    measurement = (Measurement.objects.filter(pk=pk, series__in=visible_series(request.user))
+                   .select_related("series__study").first())  # fmt: skip
+    if measurement is None:
+        raise NotFound("no such measurement")
+    if request.method == "DELETE":
+        measurements.measurement_delete(user=request.user, measurement=measurement)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    data = MeasurementMoveSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    measurement = measurements.measurement_move(user=request.user, measurement=measurement, **data.validated_data)
+    return Response(MeasurementSerializer(measurement, context={"request": request}).data)

@@ -1,5 +1,5 @@
 import type {
-  AccessEvent, AdjudicationItem, AgreementReport, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, NewLabel, Page, QueueItem, QueueSummary,
+  AccessEvent, AdjudicationItem, AgreementReport, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, Measurement, NewLabel, Page, QueueItem, QueueSummary,
   InsurerAccess, InsurerAccount, ModelVersionRecord, RelabelResult, RetrainRun, SeriesDetail, SingleImageModel, SeriesScores, ShareCheck, StudyCopy, StudyDetail, StudyIntegrity, StudySummary,
 } from './types';
 
@@ -168,6 +168,16 @@ export const api = {
   relabel: async (id: Label['id'], labelClass: LabelClass, reason: string) =>
     (await apiRequest<RelabelResult>('POST', `/api/labels/${encodeURIComponent(String(id))}/relabel`,
       { label_class: labelClass, reason })).data,
+  measurements: (seriesUid: string) =>
+    getJson<Measurement[]>(`/api/series/${encodeURIComponent(seriesUid)}/measurements`),
+  createMeasurement: async (seriesUid: string, sopInstanceUid: string, points: [number, number][]) =>
+    (await apiRequest<Measurement>('POST', `/api/series/${encodeURIComponent(seriesUid)}/measurements`,
+      { sop_instance_uid: sopInstanceUid, points })).data,
+  moveMeasurement: async (id: number, points: [number, number][]) =>
+    (await apiRequest<Measurement>('PATCH', `/api/measurements/${id}`, { points })).data,
+  deleteMeasurement: async (id: number) => {
+    await apiRequest<null>('DELETE', `/api/measurements/${id}`);
+  },
   adjudications: (page = 1) => getJson<Page<AdjudicationItem>>(`/api/adjudications${query({ page: page > 1 ? page : null })}`),
   adjudication: (id: number | string) => getJson<AdjudicationItem>(`/api/adjudications/${encodeURIComponent(String(id))}`),
   adjudicate: async (id: number | string, labelClass: LabelClass, reason: string) =>

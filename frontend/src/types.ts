@@ -193,6 +193,20 @@ export interface Label {
   is_adjudication?: boolean;
 }
 
+/** A distance measured in the viewer and kept with the study; the portal computes the length. */
+export interface Measurement {
+  id: number;
+  series_uid: string;
+  sop_instance_uid: string;
+  slice_index: number;
+  points: [number, number][]; // native pixels, x = column, y = row
+  length_mm: number | null; // null: the image has no pixel spacing
+  author: string;
+  is_mine: boolean;
+  created: string;
+  updated: string;
+}
+
 /** One version of a label, as GET /api/labels/{id}/history lists them (oldest first). */
 export interface LabelRevision {
   version: number;

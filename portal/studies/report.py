@@ -96,6 +96,20 @@ def label_counts(study: Study) -> dict[str, Counter]:
     return counts
 
 
+def measurement_texts(study: Study, shown: int = 12) -> dict[str, str]:
+    """Per series UID, the distances measured in the viewer (annotations.measurements) in words."""
+    from annotations.measurements import study_measurements
+
+    texts: dict[str, list[str]] = {}
+    for m in study_measurements(study):
+        (x0, y0), (x1, y1) = m.points
+        size = "no pixel spacing" if m.length_mm is None else f"{m.length_mm:.1f} mm"
+        texts.setdefault(m.series.series_uid, []).append(
+            f"slice {m.slice_index + 1}: {size} ({x0:.0f}, {y0:.0f})-({x1:.0f}, {y1:.0f}) by {m.author.username}")
+    return {uid: "; ".join(lines[:shown]) + (f"; and {len(lines) - shown} more" if len(lines) > shown else "")
+            for uid, lines in texts.items()}
+
+
 def integrity_lines(report: dict) -> list[str]:
     """The integrity check (portal.claims.integrity) in words: a summary, then up to 10 problems."""
     if report["ok"]:
@@ -149,7 +163,7 @@ def render_pdf(study: Study, integrity: dict | None = None, copies: list[dict] |
              p(f"Study UID {study.study_uid}"),
              *(p(line) for line in (integrity_lines(integrity) if integrity else [])),
              *(p(line) for line in (copies_lines(copies) if copies is not None else [])), Spacer(1, 4 * mm)]
-    labels = label_counts(study)
+    labels, measured = label_counts(study), measurement_texts(study)
     for series in study.series.order_by("series_number", "series_uid"):
         job = latest_done_job(series)
         story.append(p(f"{series.modality} series {series.series_number or ''}: {series.description or ''}",
@@ -158,6 +172,8 @@ def render_pdf(study: Study, integrity: dict | None = None, copies: list[dict] |
         counted = labels.get(series.series_uid)
         rows.append(("Labels", ", ".join(f"{c} {counted[c]}" for c in CLASSES if counted and counted[c])
                      or "none yet"))
+        if series.series_uid in measured:
+            rows.append(("Measurements", measured[series.series_uid]))
         table = Table([[p(k), p(v)] for k, v in rows], colWidths=[32 * mm, 150 * mm])
         table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("GRID", (0, 0), (-1, -1), 0.2, colors.grey)]))
         story += [table, Spacer(1, 3 * mm)]

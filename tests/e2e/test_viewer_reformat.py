@@ -71,7 +71,7 @@ def _native_point(page, x: float, y: float) -> tuple[int, int]:
     return int(probe.get_attribute("data-x")), int(probe.get_attribute("data-y"))
 
 
-def test_a_measured_distance_is_in_millimetres(live_server, orthanc, ct_files, tmp_path, user_factory, page):
+def test_a_measured_distance_is_in_millimetres_and_kept_with_the_study(live_server, orthanc, ct_files, tmp_path, user_factory, page):
     clinician = user_factory("clinician")
     copies = fresh_copies(ct_files[50:53], tmp_path)
     series = upload_paths(clinician, copies).jobs[0].series
@@ -100,9 +100,57 @@ def test_a_measured_distance_is_in_millimetres(live_server, orthanc, ct_files, t
                           && Math.abs(parseFloat(t.textContent) - expected) <= tolerance)""",
         arg=[expected, tolerance], timeout=5_000)
 
-    page.keyboard.press("r")  # reset also clears the measurements
+    # Saved with the study: the portal's length (from the indexed pixel spacing) is the one on screen.
+    from annotations.models import Measurement
+    from portal.studies.models import StudyAccess
+
+    page.get_by_test_id("measurement-item").wait_for()
+    saved = Measurement.objects.get(series=series)
+    assert (saved.slice_index, saved.author) == (1, clinician)
+    assert saved.length_mm == pytest.approx(expected, abs=tolerance)
+    assert page.get_by_test_id("measurement-item").inner_text().startswith(f"slice 2 · {saved.length_mm:.1f} mm")
+    page.keyboard.press("r")  # a reset of the view keeps it
+    page.reload()
+    page.locator("[data-testid=load-progress][data-complete=true]").wait_for(timeout=60_000)
+    page.wait_for_function(f"() => {SLICE_INDEX_JS} === '1'")
+    length_shown = f"""() => [...document.querySelectorAll('[data-testid=cs-viewport] svg text')]
+                       .some((t) => t.textContent.endsWith(' mm')
+                                    && Math.abs(parseFloat(t.textContent) - {saved.length_mm}) <= 0.5)"""  # rounded
+    page.wait_for_function(length_shown, timeout=5_000)
+
+    # Another reader of the study sees it, and cannot delete it.
+    annotator = user_factory("annotator")
+    StudyAccess.objects.create(study=series.study, user=annotator, kind=StudyAccess.Kind.ASSIGN)
+    other = page.context.browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        theirs = other.new_page()
+        theirs.goto(page.url)
+        log_in(theirs, annotator.username)
+        theirs.locator("[data-testid=load-progress][data-complete=true]").wait_for(timeout=60_000)
+        theirs.wait_for_function(length_shown, timeout=5_000)
+        assert theirs.get_by_test_id("measurement-item").inner_text().endswith(clinician.username)
+        assert theirs.get_by_test_id("measurement-delete").count() == 0
+    finally:
+        other.close()
+
+    # Its author moves an end point (saved once the drag rests), then selects it and presses Delete.
+    page.get_by_test_id("viewport").focus()
+    page.keyboard.press("d")
+    page.mouse.move(*end)
+    page.mouse.down()
+    page.mouse.move(end[0] - box["width"] * 0.15, end[1], steps=6)
+    page.mouse.up()
+    for _ in range(50):
+        saved.refresh_from_db()
+        if saved.length_mm < expected - 5 * tolerance:
+            break
+        page.wait_for_timeout(100)
+    assert saved.length_mm < expected - 5 * tolerance, (saved.length_mm, expected)
+    page.keyboard.press("Delete")
+    page.get_by_test_id("measurements-empty").wait_for()
     page.wait_for_function("() => ![...document.querySelectorAll('[data-testid=cs-viewport] svg text')]"
-                           ".some((t) => t.textContent.includes('mm'))")
+                           ".some((t) => t.textContent.endsWith(' mm'))")
+    assert not Measurement.objects.filter(series=series).exists()
 
 
 def test_the_reformat_marks_findings_near_its_plane(live_server, orthanc, ct_files, tmp_path, user_factory, page,

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_study_report_pdf(orthanc, ct_files, tmp_path, user_factory, api_client):
+    from annotations.measurements import measurement_create
     from annotations.services import label_create
 
     owner = user_factory("clinician")
@@ -23,6 +24,8 @@ def test_study_report_pdf(orthanc, ct_files, tmp_path, user_factory, api_client)
     job = run_scoring_job(job_id=outcome.jobs[0].pk)
     series, study = job.series, job.series.study
     label_create(user=user_factory("expert"), series=series, slice_index=2, x=200, y=220, label_class="FM")
+    measured = measurement_create(user=owner, series=series, points=[[190, 210], [210, 235]],
+                                  sop_instance_uid=series.instances.get(slice_index=2).sop_instance_uid)
     client = api_client(owner)
     url = f"/api/studies/{study.study_uid}/report.pdf"
 
@@ -34,6 +37,8 @@ def test_study_report_pdf(orthanc, ct_files, tmp_path, user_factory, api_client)
     verdict = {"TB": rb"no tampering found \(true benign\)", "TM": rb"no tampering found \(true malignant\)",
                "FB": b"a real tumour removed", "FM": b"a fake tumour injected"}[job.verdict]  # PDF escapes ( )
     assert verdict in text and b"FM 1" in text  # the expert's label
+    assert (rf"slice 3: {measured.length_mm:.1f} mm \(190, 210\)-\(210, 235\) by {owner.username}".encode()
+            in text)  # the viewer's measurement
     assert first.content.count(b"/Subtype /Image") >= 1  # at least one slice figure
     assert AuditEvent.objects.filter(action="study.report_pdf", object_id=str(study.pk)).count() == 2
     assert b"Integrity: all 5 images in the PACS match what the portal signed at upload" in text

@@ -2,7 +2,7 @@ import {
   Enums, imageLoader, RenderingEngine, utilities, type StackViewport, type Types,
 } from '@cornerstonejs/core';
 import {
-  annotation, Enums as ToolEnums, LengthTool, PanTool, StackScrollTool, ToolGroupManager, WindowLevelTool, ZoomTool,
+  Enums as ToolEnums, LengthTool, PanTool, StackScrollTool, ToolGroupManager, WindowLevelTool, ZoomTool,
 } from '@cornerstonejs/tools';
 import { initCornerstoneOnce } from './cornerstoneSetup';
 import { voiRangeFor, type WindowPreset } from './windowPresets';
@@ -123,16 +123,8 @@ export class StackViewer {
     this.viewport.render();
   }
 
-  /** Remove every distance measured on this series (they are not saved). */
-  clearMeasurements(): void {
-    for (const measured of annotation.state.getAnnotations(LengthTool.toolName, this.element) ?? []) {
-      if (measured.annotationUID) annotation.state.removeAnnotation(measured.annotationUID);
-    }
-    this.viewport.render();
-  }
-
+  /** Zoom, pan and window back to the start (measurements are kept: they are saved with the study). */
   reset(): void {
-    this.clearMeasurements();
     this.viewport.resetProperties();
     this.viewport.resetCamera();
     this.viewport.render();

@@ -15,7 +15,8 @@ import { LabelReview } from './labelReview';
 import { valueAt } from './reformat';
 import { ReformatPanel } from './reformatPanel';
 import { CLASS_COLOURS, MarkerLayer, type PendingMark } from './markerLayer';
-import { prepareImageIds } from './seriesLoader';
+import { SavedMeasurements } from './measurements';
+import { imageIdFor, prepareImageIds } from './seriesLoader';
 import { renderHelpPanel } from './shortcuts';
 import { sliceGapNote } from './sliceGaps';
 import { CoreEnums, StackViewer, clampIndex, type Point, type PrimaryTool } from './stackViewer';
@@ -184,6 +185,11 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     focusViewport,
   }) : null;
 
+  // Kept with the study for everyone who may read the series (insurers read claims, not series).
+  const measurements = showLabels
+    ? new SavedMeasurements(route.seriesUid, (index) => void viewer?.goToSlice(index).then(() => wrap.focus({ preventScroll: true })))
+    : null;
+
   container.append(
     h('section', { className: 'viewer-page', 'data-testid': 'viewer' },
       h('div', { className: 'viewer-main' },
@@ -214,6 +220,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
           labelEditor,
           labelError,
           labelList) : null,
+        measurements?.element,
         review?.element,
         rebuildBox?.element),
       helpPanel),
@@ -819,7 +826,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     else if (['1', '2', '3', '4'].includes(key) && !pending && review?.canPick()) review.pickClass(LABEL_CLASSES[Number(key) - 1]!);
     else if (['1', '2', '3', '4'].includes(key) && canLabel) void saveLabel(LABEL_CLASSES[Number(key) - 1]!);
     else if ((key === '[' || key === ']') && review) review.cycle(key === ']' ? 1 : -1);
-    else if (key === 'Delete' || key === 'Backspace') void deleteSelected();
+    else if ((key === 'Delete' || key === 'Backspace') && !measurements?.deleteSelected()) void deleteSelected();
     else if (key === 'Escape') {
       if (!helpPanel.hidden) toggleHelp(false);
       pending = null;
@@ -847,6 +854,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     destroyed = true;
     document.removeEventListener('keydown', onKeyDown);
     if (scorePollTimer !== null) window.clearTimeout(scorePollTimer);
+    measurements?.destroy();
     stackViewer.destroy();
   };
 
@@ -901,6 +909,10 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   }
 
   if (showLabels) void reloadLabels();
+  const shown = series; // loaded above
+  void measurements?.load(stackViewer, shown.instances.map((instance) => ({
+    sop: instance.sop_instance_uid, imageId: imageIdFor(shown.study_uid, shown.series_uid, instance.sop_instance_uid),
+  })));
   void adjudication?.load();
   void loadScores();
   if (route.me.role !== 'annotator') { // annotators read no provenance
