@@ -71,7 +71,8 @@ def _native_point(page, x: float, y: float) -> tuple[int, int]:
     return int(probe.get_attribute("data-x")), int(probe.get_attribute("data-y"))
 
 
-def test_a_measured_distance_is_in_millimetres_and_kept_with_the_study(live_server, orthanc, ct_files, tmp_path, user_factory, page):
+def test_a_measured_distance_is_in_millimetres_and_kept_with_the_study(live_server, orthanc, ct_files, tmp_path,
+                                                                       user_factory, page):  # fmt: skip
     clinician = user_factory("clinician")
     copies = fresh_copies(ct_files[50:53], tmp_path)
     series = upload_paths(clinician, copies).jobs[0].series

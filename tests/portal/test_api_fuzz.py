@@ -31,6 +31,7 @@ schema = _load_schema()
 def real_objects(orthanc, ct_files, user_factory, django_capture_on_commit_callbacks):
     from rest_framework.authtoken.models import Token
 
+    from annotations.measurements import measurement_create
     from annotations.models import QueueItem
     from annotations.services import label_create, queue_build
     from detection.models import ModelVersion, ScoringJob
@@ -52,7 +53,9 @@ def real_objects(orthanc, ct_files, user_factory, django_capture_on_commit_callb
     claim = Claim.objects.create(insurer=insurer, reference="fuzz")
     share = encrypted_share_create(actor=clinician, study=study).share
     item = QueueItem.objects.filter(series=series).first()
-    ids = {"labels": label.pk, "queue": item.pk, "adjudications": item.pk,
+    measurement = measurement_create(user=admin, series=series, sop_instance_uid=instance.sop_instance_uid,
+                                     points=[[10, 10], [20, 20]])  # fmt: skip
+    ids = {"labels": label.pk, "measurements": measurement.pk, "queue": item.pk, "adjudications": item.pk,
            "models": ModelVersion.objects.latest("pk").pk, "jobs": job.pk}  # fmt: skip
     named = {"study_uid": study.study_uid, "series_uid": series.series_uid, "sop_uid": instance.sop_instance_uid,
              "claim_id": str(claim.pk), "share_id": str(share.pk), "slice_index": 1}  # fmt: skip

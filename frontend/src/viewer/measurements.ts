@@ -14,7 +14,7 @@ type Points = [number, number][];
  * Distances drawn with the measure tool (Cornerstone's LengthTool) are kept with the study: each one drawn is
  * saved, a moved end point is saved again, and the series' measurements, everyone's, come back when it is
  * reopened. Other readers' measurements are shown locked. The side list jumps to a measurement's slice and
- * deletes one's own; Delete removes the selected one.
+ * deletes one's own; Delete (with the measure tool on) removes the selected one.
  */
 export class SavedMeasurements {
   readonly element: HTMLElement;
@@ -48,13 +48,11 @@ export class SavedMeasurements {
     this.render();
   }
 
-  /** Delete the selected measurement, if one is selected and it is the reader's own; true when one was. */
-  deleteSelected(): boolean {
+  /** Delete the selected measurement, if one is selected and it is the reader's own. */
+  deleteSelected(): void {
     const selected = annotation.selection.getAnnotationsSelectedByToolName(LengthTool.toolName) ?? [];
     const uid = selected.find((id) => this.saved.get(id)?.is_mine);
-    if (!uid) return false;
-    void this.remove(uid);
-    return true;
+    if (uid) void this.remove(uid);
   }
 
   destroy(): void {

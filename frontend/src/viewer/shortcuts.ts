@@ -13,7 +13,7 @@ export const SHORTCUTS: [string, string][] = [
   ['Click or drag (annotate)', 'Mark a point or a box'],
   ['1 2 3 4', 'Save mark as TB / TM / FB / FM (or change the selected label)'],
   ['Drag own label', 'Move it'],
-  ['Delete', 'Delete the selected label, or your selected measurement'],
+  ['Delete', 'Delete the selected label (with Measure on: your selected measurement)'],
   ['Ctrl+Z', 'Undo your last label change on this page (new, class, move, delete)'],
   ['[ / ]', 'Experts: previous / next label on this slice; then 1–4 and a reason relabel it'],
   ['H', 'Show / hide tamper heatmap'],

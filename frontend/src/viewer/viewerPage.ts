@@ -826,7 +826,11 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     else if (['1', '2', '3', '4'].includes(key) && !pending && review?.canPick()) review.pickClass(LABEL_CLASSES[Number(key) - 1]!);
     else if (['1', '2', '3', '4'].includes(key) && canLabel) void saveLabel(LABEL_CLASSES[Number(key) - 1]!);
     else if ((key === '[' || key === ']') && review) review.cycle(key === ']' ? 1 : -1);
-    else if ((key === 'Delete' || key === 'Backspace') && !measurements?.deleteSelected()) void deleteSelected();
+    else if (key === 'Delete' || key === 'Backspace') {
+      // Cornerstone keeps a measurement selected while labels are picked: Delete acts on what the tool works on.
+      if (tool === 'measure') measurements?.deleteSelected();
+      else void deleteSelected();
+    }
     else if (key === 'Escape') {
       if (!helpPanel.hidden) toggleHelp(false);
       pending = null;
