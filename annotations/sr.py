@@ -1,5 +1,6 @@
-"""DICOM SR export of a study's labels: Comprehensive 3D SR, TID 1500 measurement report, one planar ROI
-measurement group per label with the label's point (or box) as an image-region SCOORD on its instance."""
+"""DICOM SR export of a study's labels and measured distances: Comprehensive 3D SR, TID 1500 measurement report,
+one planar ROI measurement group per label with the label's point (or box) as an image-region SCOORD on its
+instance, and one per distance measured in the viewer: its two end points as a polyline, its length in mm."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from highdicom.sr import (
     Comprehensive3DSR,
     GraphicTypeValues,
     ImageRegion,
+    Measurement,
     MeasurementReport,
     ObservationContext,
     ObserverContext,
@@ -22,7 +24,9 @@ from highdicom.sr import (
 )
 from pydicom.sr.codedict import codes
 
+from annotations.measurements import study_measurements
 from annotations.models import Label
+from annotations.models import Measurement as MeasuredDistance
 from annotations.selectors import export_labels
 from portal.studies.models import Instance, Study
 
@@ -78,16 +82,33 @@ def _group(label: Label, inst: Instance) -> PlanarROIMeasurementsAndQualitativeE
     )
 
 
+def _distance_group(distance: MeasuredDistance, inst: Instance) -> PlanarROIMeasurementsAndQualitativeEvaluations:
+    source = SourceImageForRegion(
+        referenced_sop_class_uid=inst.sop_class_uid or CT_IMAGE_STORAGE,
+        referenced_sop_instance_uid=inst.sop_instance_uid,
+    )
+    length = [] if distance.length_mm is None else [
+        Measurement(name=codes.SCT.Length, value=distance.length_mm, unit=codes.UCUM.Millimeter)]
+    return PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=TrackingIdentifier(uid=UID(), identifier=f"measurement-{distance.pk}"),
+        referenced_region=ImageRegion(graphic_type=GraphicTypeValues.POLYLINE,
+                                      graphic_data=np.array(distance.points, dtype=float), source_image=source),
+        measurements=length,
+    )  # fmt: skip
+
+
 def export_sr(study: Study) -> pydicom.Dataset:
     labels = [lab for lab in export_labels(study) if lab.sop_instance_uid]
-    sops = {lab.sop_instance_uid for lab in labels}
+    distances = list(study_measurements(study))
+    sops = {lab.sop_instance_uid for lab in labels} | {d.sop_instance_uid for d in distances}
     instances = {
         i.sop_instance_uid: i for i in Instance.objects.filter(sop_instance_uid__in=sops).select_related("series")
     }
     labels = [lab for lab in labels if lab.sop_instance_uid in instances]
-    if not labels:
-        raise ValueError("no labels with a referenced instance in this study")
-    observers = sorted({lab.annotator.get_username() for lab in labels})
+    distances = [d for d in distances if d.sop_instance_uid in instances]
+    if not labels and not distances:
+        raise ValueError("no labels or measurements with a referenced instance in this study")
+    observers = sorted({lab.annotator.get_username() for lab in labels} | {d.author.get_username() for d in distances})
     report = MeasurementReport(
         observation_context=ObservationContext(
             observer_person_context=ObserverContext(
@@ -96,7 +117,8 @@ def export_sr(study: Study) -> pydicom.Dataset:
             )
         ),
         procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
-        imaging_measurements=[_group(lab, instances[lab.sop_instance_uid]) for lab in labels],
+        imaging_measurements=[_group(lab, instances[lab.sop_instance_uid]) for lab in labels]
+        + [_distance_group(d, instances[d.sop_instance_uid]) for d in distances],
     )
     return Comprehensive3DSR(
         evidence=_evidence(study, list(instances.values())),

@@ -114,3 +114,37 @@ def test_sr_export_has_one_measurement_group_per_label_with_its_point(user_facto
     assert ("POINT", [100.0, 200.0], sops[2]) in scoords
     poly = next(s for s in scoords if s[0] == "POLYLINE")
     assert poly[1][:4] == [290.0, 300.0, 310.0, 300.0] and poly[2] == sops[5]
+
+
+@pytest.mark.django_db
+def test_sr_export_carries_each_measured_distance_with_its_length(user_factory, api_client, series_factory):
+    from portal.studies.models import Instance
+
+    clinician = user_factory("clinician")
+    series = series_factory(uploaded_by=clinician, n_slices=3)
+    Instance.objects.filter(series=series).update(pixel_spacing=[0.5, 0.8])
+    sop = series.instances.get(slice_index=1).sop_instance_uid
+    c = api_client(clinician)
+    assert c.get(f"/api/studies/{series.study.study_uid}/labels.sr.dcm").status_code == 404  # nothing to export
+    c.post(f"/api/series/{series.series_uid}/measurements", {"sop_instance_uid": sop,
+                                                             "points": [[10, 20], [40, 60]]}, format="json")
+    ds = pydicom.dcmread(io.BytesIO(c.get(f"/api/studies/{series.study.study_uid}/labels.sr.dcm").content))
+
+    found = []
+
+    def walk(items):
+        for item in items:
+            if item.get("ValueType") == "SCOORD":
+                ref = item.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID
+                found.append(("SCOORD", item.GraphicType, [float(v) for v in item.GraphicData], ref))
+            if item.get("ValueType") == "NUM":
+                value = item.MeasuredValueSequence[0]
+                found.append(("NUM", item.ConceptNameCodeSequence[0].CodeMeaning, float(value.NumericValue),
+                              value.MeasurementUnitsCodeSequence[0].CodeValue))  # fmt: skip
+            if "ContentSequence" in item:
+                walk(item.ContentSequence)
+
+    walk(ds.ContentSequence)
+    assert ("SCOORD", "POLYLINE", [10.0, 20.0, 40.0, 60.0], sop) in found
+    [(_, name, value, unit)] = [f for f in found if f[0] == "NUM"]
+    assert (name, unit) == ("Length", "mm") and value == pytest.approx(((30 * 0.8) ** 2 + (40 * 0.5) ** 2) ** 0.5)
