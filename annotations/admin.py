@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from annotations.models import Label, LabelRevision, QueueItem, RetrainRun
+from annotations.models import Label, LabelRevision, Measurement, QueueItem, RetrainRun
 
 
 class RevisionInline(admin.TabularInline):
@@ -31,3 +31,12 @@ class RetrainRunAdmin(admin.ModelAdmin):
     list_display = ("id", "status", "trigger", "n_labels", "base_version", "candidate_version", "created")
     list_filter = ("status", "trigger")
     readonly_fields = ("metrics", "snapshot")
+
+
+@admin.register(Measurement)
+class MeasurementAdmin(admin.ModelAdmin):
+    """Read-only: the length is the portal's, computed from the indexed pixel spacing when the points change."""
+
+    list_display = ("id", "series", "slice_index", "length_mm", "author", "created")
+    search_fields = ("series__series_uid", "series__study__study_uid", "author__username")
+    readonly_fields = [f.name for f in Measurement._meta.fields]
