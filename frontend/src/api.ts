@@ -1,5 +1,5 @@
 import type {
-  AccessEvent, AdjudicationItem, AgreementReport, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, Measurement, NewLabel, Page, QueueItem, QueueSummary,
+  AccessEvent, AdjudicationItem, AgreementReport, CopySlicePairs, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, Measurement, NewLabel, Page, QueueItem, QueueSummary,
   InsurerAccess, InsurerAccount, ModelVersionRecord, RelabelResult, RetrainRun, SeriesDetail, SingleImageModel, SeriesScores, ShareCheck, StudyCopy, StudyDetail, StudyIntegrity, StudySummary,
 } from './types';
 
@@ -208,6 +208,8 @@ export const api = {
   singleImageModel: () => getJson<SingleImageModel>('/api/models/single-image'),
   staleSeries: () => getJson<{ model: string; stale_series: number }>('/api/models/stale-series'),
   studyCopies: (studyUid: string) => getJson<StudyCopy[]>(`/api/provenance/studies/${encodeURIComponent(studyUid)}/copies`),
+  copyPairs: (seriesUid: string, otherStudyUid: string) =>
+    getJson<CopySlicePairs>(`/api/provenance/series/${encodeURIComponent(seriesUid)}/copies/${encodeURIComponent(otherStudyUid)}`),
   studyIntegrity: async (studyUid: string) =>
     (await apiRequest<StudyIntegrity>('POST', `/api/provenance/studies/${encodeURIComponent(studyUid)}/integrity`)).data,
   rescoreStaleSeries: async () =>

@@ -89,4 +89,15 @@ async function boot(): Promise<void> {
   });
 }
 
+// A tab opened before a deploy asks for page chunks the deploy replaced (their names carry a content hash):
+// load the new version once instead of showing an error. At most once a minute, so a file that is really
+// missing shows the error rather than reloading for ever.
+const RELOADED_KEY = 'portal.reloadedForNewVersion';
+window.addEventListener('vite:preloadError', () => {
+  const last = Number(sessionStorage.getItem(RELOADED_KEY) ?? 0);
+  if (Date.now() - last < 60_000) return;
+  sessionStorage.setItem(RELOADED_KEY, String(Date.now()));
+  location.reload();
+});
+
 void boot();

@@ -293,6 +293,13 @@ export interface StudyCopy {
   differing: { series_uid: string; slices: [number, number][] }[];
 }
 
+/** GET /api/provenance/series/{uid}/copies/{other study}: each slice beside the copy's image at its place. */
+export interface CopySlicePairs {
+  other_study_uid: string;
+  other_series_uid: string;
+  pairs: { slice_index: number; sop_instance_uid: string; other_sop_instance_uid: string | null; identical: boolean }[];
+}
+
 /** GET /api/queue/summary: where the review queue stands for the signed-in annotator. */
 export interface QueueSummary {
   available: number;

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from portal.accounts.services import audit
 from portal.claims.models import LedgerEntry, ReuseAlert
 from portal.claims.selectors import can_read_study_uid
-from portal.studies.models import Instance, Study
+from portal.studies.models import Instance, Series, Study
 
 
 def _shared_images(study: Study) -> tuple[dict[str, str], dict[str, set[str]]]:
@@ -56,6 +56,41 @@ def study_copies(*, user: User, study: Study) -> list[dict]:
         })  # fmt: skip
     copies.sort(key=lambda copy: (-copy["shared_images"], copy["study_uid"]))
     return copies
+
+
+POSITION_MATCH_MM = 0.01  # a copy keeps the slice positions; a changed slice is paired with its place in the other
+
+
+def slice_pairs(*, series: Series, other: Study) -> dict | None:
+    """Each slice of ``series`` beside the image of the ``other`` study at the same place, for a side by side or
+    difference view: pixel-identical images by their signed hashes, the others by slice position in the other
+    study's series that shares most images with this one. None when no series of ``other`` shares any."""
+    latest, _ = _shared_images(series.study)
+    mine = list(series.instances.order_by("slice_index").values_list("slice_index", "sop_instance_uid", "z"))
+    hashes = {latest[sop] for _, sop, _ in mine if sop in latest}
+    theirs: dict[str, str] = {}  # the other study's SOP Instance UID -> pixel hash of its latest upload
+    for sop, pixels in (LedgerEntry.objects.filter(study_uid=other.study_uid).exclude(pixel_sha256="")
+                        .order_by("seq").values_list("sop_instance_uid", "pixel_sha256")):  # fmt: skip
+        theirs[sop] = pixels
+    candidates = list(Instance.objects.filter(series__study=other).values_list("series__series_uid",
+                                                                               "sop_instance_uid", "z"))
+    shared_by_series: dict[str, int] = defaultdict(int)
+    for other_series, sop, _ in candidates:
+        shared_by_series[other_series] += theirs.get(sop) in hashes
+    if not shared_by_series or max(shared_by_series.values()) == 0:
+        return None
+    other_series = max(sorted(shared_by_series), key=lambda uid: shared_by_series[uid])
+    in_other = [(sop, z) for uid, sop, z in candidates if uid == other_series]
+    by_hash = {theirs[sop]: sop for sop, _ in in_other if sop in theirs}
+    pairs = []
+    for index, sop, z in mine:
+        match = by_hash.get(latest.get(sop, ""))
+        identical = match is not None
+        if match is None and z is not None:
+            match = next((o for o, oz in in_other if oz is not None and abs(oz - z) <= POSITION_MATCH_MM), None)
+        pairs.append({"slice_index": index, "sop_instance_uid": sop, "other_sop_instance_uid": match,
+                      "identical": identical})  # fmt: skip
+    return {"other_study_uid": other.study_uid, "other_series_uid": other_series, "pairs": pairs}
 
 
 def _ranges(indices: list[int]) -> list[list[int]]:

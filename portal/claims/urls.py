@@ -21,6 +21,8 @@ urlpatterns = [
     path("api/provenance/ledger/verify", views.ledger_verify, name="api-ledger-verify"),
     path("api/provenance/studies/<str:study_uid>/integrity", views.study_integrity, name="api-study-integrity"),
     path("api/provenance/studies/<str:study_uid>/copies", views.study_copies, name="api-study-copies"),
+    path("api/provenance/series/<str:series_uid>/copies/<str:other_study_uid>", views.series_copy_pairs,
+         name="api-series-copy-pairs"),
     path("api/provenance/instances/<str:sop_uid>", views.instance_provenance, name="api-instance"),
     path("api/provenance/instances/<str:sop_uid>/lung.png", views.instance_png, name="api-instance-png"),
     path("api/shares/studies/<str:study_uid>/insurers", views.share_with_insurer, name="api-share-insurer"),

@@ -47,7 +47,7 @@ from portal.claims.serializers import (
     StudyRefSerializer,
 )
 from portal.renderers import download_renderers
-from portal.studies.models import Study, StudyAccess
+from portal.studies.models import Series, Study, StudyAccess
 
 FIGURE_LABELS = {"input", "original", "overlay", "diff", "heatmap"}
 
@@ -292,6 +292,31 @@ def _readable_study(request, study_uid: str) -> Study:
 def study_copies(request, study_uid):
     """Other studies (that you may read) holding this study's images pixel for pixel, and where they differ."""
     return Response(copies.study_copies(user=request.user, study=_readable_study(request, study_uid)))
+
+
+@extend_schema(operation_id="provenance_series_copy_pairs", responses={
+    200: inline_serializer("CopySlicePairs", {
+        "other_study_uid": serializers.CharField(), "other_series_uid": serializers.CharField(),
+        "pairs": inline_serializer("CopySlicePair", {
+            "slice_index": serializers.IntegerField(), "sop_instance_uid": serializers.CharField(),
+            "other_sop_instance_uid": serializers.CharField(allow_null=True,
+                                                            help_text="null: no image at this place in the copy"),
+            "identical": serializers.BooleanField(help_text="pixel for pixel, by the hashes signed at upload"),
+        }, many=True),
+    }),
+    **errors(404),
+})
+@api_view(["GET"])
+@permission_classes([CanReadProvenance])
+def series_copy_pairs(request, series_uid, other_study_uid):
+    """This series' slices beside the other study's images at the same place (the viewer's comparison)."""
+    series = Series.objects.filter(series_uid=series_uid).select_related("study").first()
+    if series is None or not can_read_study_uid(request.user, series.study.study_uid):
+        raise Http404("no such series you may read")
+    pairs = copies.slice_pairs(series=series, other=_readable_study(request, other_study_uid))
+    if pairs is None:
+        raise Http404("the other study holds none of this series' images")
+    return Response(pairs)
 
 
 @extend_schema(operation_id="provenance_instance_retrieve", responses={

@@ -4,7 +4,7 @@ pixel hashes and names the slices that differ; only studies the asker may read a
 import pydicom
 import pytest
 
-from portal.studies.models import StudyAccess
+from portal.studies.models import Instance, StudyAccess
 from tests.claims.test_provenance_mismatch import _tampered
 from tests.conftest import fresh_copies, pdf_text, upload_paths
 
@@ -32,6 +32,17 @@ def test_a_copy_with_changed_slices_is_found_and_the_changes_located(orthanc, ct
     [back] = client.get(f"/api/provenance/studies/{original_uid}/copies").json()  # and the other way round
     assert back["study_uid"] == copy_uid and back["differing"][0]["slices"] == [[2, 3]]
 
+    # Slice by slice, for the viewer's comparison: identical images by hash, the changed ones by position.
+    copy_series = copy.stored[0]["series_uid"]
+    paired = client.get(f"/api/provenance/series/{copy_series}/copies/{original_uid}").json()
+    original_sops = [pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in (tmp_path / "a").iterdir()]
+    by_index = {pair["slice_index"]: pair for pair in paired["pairs"]}
+    assert paired["other_series_uid"] == original.stored[0]["series_uid"] and sorted(by_index) == list(range(6))
+    assert [by_index[i]["identical"] for i in range(6)] == [True, True, False, False, True, True]
+    assert sorted(pair["other_sop_instance_uid"] for pair in paired["pairs"]) == sorted(original_sops)
+    z_of = dict(Instance.objects.values_list("sop_instance_uid", "z"))
+    assert all(z_of[p["sop_instance_uid"]] == z_of[p["other_sop_instance_uid"]] for p in paired["pairs"])
+
     # The copy's PDF report says it too.
     text = pdf_text(client.get(f"/api/studies/{copy_uid}/report.pdf").content)
     assert b"Same images elsewhere: 4 of 6 images are pixel for pixel" in text  # the PDF wraps long lines
@@ -43,6 +54,7 @@ def test_a_copy_with_changed_slices_is_found_and_the_changes_located(orthanc, ct
     assert api_client(colleague).get(f"/api/provenance/studies/{copy_uid}/copies").json() == []
     assert api_client(user_factory("annotator")).get(f"/api/provenance/studies/{copy_uid}/copies").status_code == 403
     assert api_client(colleague).get(f"/api/provenance/studies/{original_uid}/copies").status_code == 404
+    assert api_client(colleague).get(f"/api/provenance/series/{copy_series}/copies/{original_uid}").status_code == 404
 
 
 @pytest.mark.django_db(transaction=True)  # the check runs when the scoring transaction commits

@@ -35,8 +35,31 @@ def test_study_page_shows_the_earlier_upload_of_the_same_images(live_server, ort
     note = page.get_by_test_id("copy-note")
     note.wait_for()
     assert note.inner_text() == ("Same images as study of FIRST-PATIENT (4 of 5) except slice 4: one of the two "
-                                 "copies was changed there.")  # fmt: skip
+                                 "copies was changed there. Compare")  # fmt: skip
     page.keyboard.press("Home")
     page.wait_for_function(f"() => {SLICE_INDEX_JS} === '0'")
     note.get_by_test_id("copy-slices").click()
     page.wait_for_function(f"() => {SLICE_INDEX_JS} === '3'")
+
+    # Compare: the difference from the copy over the image, counted as pydicom counts it.
+    import numpy as np
+
+    def hu(path) -> np.ndarray:
+        ds = pydicom.dcmread(path)
+        return ds.pixel_array.astype(float) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+
+    expected = int((np.abs(hu(reused[3]) - hu(tmp_path / "a" / reused[3].name)) >= 10).sum())
+    assert expected > 0
+    note.get_by_test_id("copy-compare").click()
+    status = page.get_by_test_id("compare-status")
+    page.wait_for_function("() => document.querySelector('[data-testid=compare-layer]').dataset.differing > 0")
+    assert page.get_by_test_id("compare-layer").get_attribute("data-differing") == str(expected)
+    assert status.inner_text() == f"Copy differs in {expected:,} pixels"
+    assert note.get_by_test_id("copy-compare").get_attribute("aria-pressed") == "true"
+    screenshot("compare")
+    page.keyboard.press("Home")
+    page.wait_for_function("() => document.querySelector('[data-testid=compare-status]').textContent"
+                           " === 'Copy: identical here'")
+    page.keyboard.press("x")  # off
+    page.wait_for_function("() => document.querySelector('[data-testid=compare-status]').hidden")
+    assert note.get_by_test_id("copy-compare").get_attribute("aria-pressed") == "false"

@@ -95,24 +95,29 @@ export class HeatmapOverlay {
 
   /** Redraw after zoom, pan or resize. */
   draw(geometry: ImageGeometry): void {
-    const ratio = window.devicePixelRatio || 1;
-    const width = this.canvas.clientWidth;
-    const height = this.canvas.clientHeight;
-    if (this.canvas.width !== Math.round(width * ratio) || this.canvas.height !== Math.round(height * ratio)) {
-      this.canvas.width = Math.round(width * ratio);
-      this.canvas.height = Math.round(height * ratio);
-    }
-    const ctx = this.canvas.getContext('2d');
-    if (!ctx) return;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
-    if (!this.visible || !this.current) return;
-    // Pixel centres sit on integer coordinates, so the image spans -0.5 .. n-0.5.
-    const topLeft = geometry.pixelToCanvas([-0.5, -0.5]);
-    const bottomRight = geometry.pixelToCanvas([geometry.columns - 0.5, geometry.rows - 0.5]);
-    if (!topLeft || !bottomRight) return;
-    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    ctx.imageSmoothingEnabled = true;
-    ctx.drawImage(this.current, topLeft[0], topLeft[1], bottomRight[0] - topLeft[0], bottomRight[1] - topLeft[1]);
+    drawOverImage(this.canvas, this.visible ? this.current : null, geometry);
   }
+}
+
+/** Draw an image-sized tile over the image on screen (after zoom, pan or resize too); null clears the layer. */
+export function drawOverImage(canvas: HTMLCanvasElement, tile: HTMLCanvasElement | null, geometry: ImageGeometry): void {
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth;
+  const height = canvas.clientHeight;
+  if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(height * ratio);
+  }
+  const ctx = canvas.getContext('2d');
+  if (!ctx) return;
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  if (!tile) return;
+  // Pixel centres sit on integer coordinates, so the image spans -0.5 .. n-0.5.
+  const topLeft = geometry.pixelToCanvas([-0.5, -0.5]);
+  const bottomRight = geometry.pixelToCanvas([geometry.columns - 0.5, geometry.rows - 0.5]);
+  if (!topLeft || !bottomRight) return;
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(tile, topLeft[0], topLeft[1], bottomRight[0] - topLeft[0], bottomRight[1] - topLeft[1]);
 }

@@ -4,7 +4,7 @@ import type { Point } from './stackViewer';
 export type Plane = 'coronal' | 'sagittal';
 
 /** Stored values and the rescale still to apply (the image loader may have applied it already). */
-function modalityPixels(image: Types.IImage): { pixels: ArrayLike<number>; slope: number; intercept: number } {
+export function modalityPixels(image: Types.IImage): { pixels: ArrayLike<number>; slope: number; intercept: number } {
   const scaled = Boolean(image.preScale?.scaled ?? image.isPreScaled);
   return { pixels: image.getPixelData(), slope: scaled ? 1 : (image.slope ?? 1), intercept: scaled ? 0 : (image.intercept ?? 0) };
 }

@@ -16,24 +16,31 @@ export function imageIdFor(studyUid: string, seriesUid: string, sopUid: string):
 }
 
 /**
- * Fetch the series' DICOM JSON metadata from the WADO-RS proxy and register it with
- * the wadors loader, returning image ids in the portal's slice order (slice_index 0..n-1).
+ * Fetch a series' DICOM JSON metadata from the WADO-RS proxy and register it with the wadors loader, so its
+ * images load by image id; returns each SOP Instance UID's image id.
  */
-export async function prepareImageIds(series: SeriesDetail): Promise<string[]> {
+export async function registerSeries(studyUid: string, seriesUid: string): Promise<Map<string, string>> {
   const metadata = await getJson<DicomJsonInstance[]>(
-    `${DICOMWEB_ROOT}/studies/${encodeURIComponent(series.study_uid)}/series/${encodeURIComponent(series.series_uid)}/metadata`,
+    `${DICOMWEB_ROOT}/studies/${encodeURIComponent(studyUid)}/series/${encodeURIComponent(seriesUid)}/metadata`,
   );
-  const bySop = new Map<string, DicomJsonInstance>();
+  const imageIds = new Map<string, string>();
   for (const instance of metadata) {
     const uid = sopInstanceUid(instance);
-    if (uid) bySop.set(uid, instance);
+    if (!uid) continue;
+    const imageId = imageIdFor(studyUid, seriesUid, uid);
+    wadors.metaDataManager.add(imageId, instance as never);
+    imageIds.set(uid, imageId);
   }
+  return imageIds;
+}
+
+/** The series' image ids in the portal's slice order (slice_index 0..n-1), their metadata registered. */
+export async function prepareImageIds(series: SeriesDetail): Promise<string[]> {
+  const registered = await registerSeries(series.study_uid, series.series_uid);
   const ordered = [...series.instances].sort((a, b) => a.slice_index - b.slice_index);
   return ordered.map((instance) => {
-    const imageId = imageIdFor(series.study_uid, series.series_uid, instance.sop_instance_uid);
-    const json = bySop.get(instance.sop_instance_uid);
-    if (!json) throw new Error(`The image archive has no metadata for instance ${instance.sop_instance_uid}`);
-    wadors.metaDataManager.add(imageId, json as never);
+    const imageId = registered.get(instance.sop_instance_uid);
+    if (!imageId) throw new Error(`The image archive has no metadata for instance ${instance.sop_instance_uid}`);
     return imageId;
   });
 }

@@ -19,6 +19,7 @@ export const SHORTCUTS: [string, string][] = [
   ['H', 'Show / hide tamper heatmap'],
   ['C', 'Reformat: coronal / sagittal (through the pointer; click it to open a slice)'],
   ['N / Shift+N', 'Next / previous suspicious location'],
+  ['X', 'Compare with a copy of the scan in another study: red denser here, blue less dense (when one exists)'],
   ['Q', 'Next uncertain item (when opened from the review queue)'],
   ['Esc', 'Cancel mark or selection, close help'],
   ['?', 'Show / hide this help'],

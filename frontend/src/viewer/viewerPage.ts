@@ -4,10 +4,11 @@ import { openNextQueueItem } from '../pages/queuePage';
 import { updateQuery, type Page } from '../router';
 import {
   LABEL_CLASS_NAMES, LABEL_CLASSES, type Box, type Label, type LabelClass, type LocationScore, type Me,
-  type SeriesDetail, type SeriesScores, sameLabelId,
+  type SeriesDetail, type SeriesScores, type StudyCopy, sameLabelId,
 } from '../types';
 import { isTamperVerdict, NOTHING_TO_SCORE, verdictBadge } from '../verdict';
 import { AdjudicationBox } from './adjudicationBox';
+import { CompareOverlay } from './compareOverlay';
 import { copyDifferenceNote } from './copyNote';
 import { QueueRebuildBox } from './queueRebuildBox';
 import { HeatmapOverlay } from './heatmapOverlay';
@@ -93,13 +94,15 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   const heatmap = new HeatmapOverlay((slice) => api.heatmapUrl(route.seriesUid, slice), (slice) => thresholdAt(slice));
   const viewportStatus = h('div', { className: 'viewport-status', 'data-testid': 'viewer-status', 'aria-live': 'polite' }, 'Loading series…');
   const wrap = h('div', { className: 'viewport-wrap', 'data-testid': 'viewport', 'data-tool': tool, tabindex: '0', role: 'application', 'aria-roledescription': 'image viewer', 'aria-label': 'Image viewport: arrow keys scroll slices, 1–4 label, ? lists the keys' });
-  wrap.append(csElement, heatmap.canvas, markers.root, viewportStatus);
+  const compare = new CompareOverlay();
+  wrap.append(csElement, heatmap.canvas, compare.canvas, markers.root, viewportStatus);
 
   const slider = h('input', { type: 'range', min: '0', max: '0', value: '0', step: '1', 'aria-label': 'Slice', 'data-testid': 'slice-slider', disabled: true });
   const sliceText = h('span', { className: 'slice-index', 'data-testid': 'slice-index' }, 'Slice – / –');
   const zText = h('span', { className: 'slice-z', 'data-testid': 'slice-z' }, 'z –');
   const loadText = h('span', { className: 'load-progress muted', 'data-testid': 'load-progress' }, '');
   const probeText = h('span', { className: 'hu-probe', 'data-testid': 'hu-probe', 'aria-live': 'off' }, '');
+  const compareText = h('span', { className: 'compare-status', 'data-testid': 'compare-status', 'aria-live': 'polite', hidden: true, title: 'Over the image: red where this study is denser than the copy, blue where it is less dense' }, '');
   const tamperStrip = h('canvas', { className: 'tamper-strip', height: '6', 'aria-hidden': 'true' });
 
   const toolButtons = new Map<PrimaryTool, HTMLButtonElement>();
@@ -197,7 +200,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
         wrap,
         h('div', { className: 'slice-bar' },
           h('div', { className: 'slider-stack' }, slider, tamperStrip),
-          sliceText, zText, probeText, loadText)),
+          sliceText, zText, probeText, compareText, loadText)),
       h('aside', { className: 'viewer-side', 'aria-label': 'Series details' },
         h('div', { className: 'side-section' }, seriesInfo, scoreInfo),
         queueBox,
@@ -286,6 +289,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       onLabelPointerDown: startLabelDrag,
     });
     heatmap.draw(geometry());
+    compare.draw(geometry());
   }
 
   function onSliceChanged(): void {
@@ -306,7 +310,44 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       overlayNote.textContent = found ? '' : 'No heatmap for this slice.';
     });
     else heatmap.clear();
+    if (compare.active) showDifference(index);
     redraw();
+  }
+
+  // ---- comparison with a copy (another study holding the same images) ----
+  let compareButton: HTMLButtonElement | null = null;
+  let copyNote: HTMLElement | null = null;
+
+  function showDifference(index: number): void {
+    const imageId = loadedImageIds[index];
+    if (!imageId) return;
+    void compare.showSlice(index, imageId, geometry()).then((result) => {
+      if (currentIndex() !== index || !compare.active) return;
+      compareText.textContent = result.differing === null ? 'Copy: no image at this place'
+        : result.differing === 0 ? 'Copy: identical here'
+          : `Copy differs in ${result.differing.toLocaleString('en')} pixels`;
+    }, (error) => { compareText.textContent = `Copy: ${(error as Error).message}`; });
+  }
+
+  async function toggleCompare(copy: StudyCopy, button: HTMLButtonElement): Promise<void> {
+    const wasThis = compare.active && compareButton === button;
+    compare.stop();
+    compareButton?.setAttribute('aria-pressed', 'false');
+    compareButton = null;
+    compareText.hidden = true;
+    if (wasThis) return;
+    try {
+      await compare.start(route.seriesUid, copy.study_uid);
+    } catch (error) {
+      compareText.hidden = false;
+      compareText.textContent = `Cannot compare: ${(error as Error).message}`;
+      return;
+    }
+    compareButton = button;
+    button.setAttribute('aria-pressed', 'true');
+    compareText.hidden = false;
+    compareText.textContent = `Comparing with the copy of ${copy.patient_id}…`;
+    showDifference(currentIndex());
   }
 
   // ---- labels -----------------------------------------------------------
@@ -821,6 +862,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     else if (key === 'N') jumpToNextLocation(-1);
     else if (key === '?') toggleHelp();
     else if (key === 'c' || key === 'C') reformat.togglePlane();
+    else if (key === 'x' || key === 'X') (compareButton ?? copyNote?.querySelector<HTMLButtonElement>('[data-testid=copy-compare]'))?.click();
     else if ((key === 'q' || key === 'Q') && queueBox) queueNext.click();
     else if (['1', '2', '3', '4'].includes(key) && !pending && adjudication?.isOpen()) adjudication.pickClass(LABEL_CLASSES[Number(key) - 1]!);
     else if (['1', '2', '3', '4'].includes(key) && !pending && review?.canPick()) review.pickClass(LABEL_CLASSES[Number(key) - 1]!);
@@ -920,7 +962,9 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   void adjudication?.load();
   void loadScores();
   if (route.me.role !== 'annotator') { // annotators read no provenance
-    void copyDifferenceNote(route.studyUid, route.seriesUid, (index) => void stackViewer.goToSlice(index))
+    void copyDifferenceNote(route.studyUid, route.seriesUid, (index) => void stackViewer.goToSlice(index),
+      (copy, button) => void toggleCompare(copy, button))
+      .then((note) => (copyNote = note))
       .then((note) => note && !destroyed && seriesInfo.append(note), () => undefined); // a convenience: no error shown
   }
   return { destroy };
