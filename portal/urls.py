@@ -8,7 +8,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from portal.accounts.views import PasswordChangeView
+from portal.accounts.views import PasswordChangeView, PasswordResetConfirmView, PasswordResetView
 from portal.studies.views import dicomweb_proxy
 
 
@@ -65,6 +65,14 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("accounts/password/reset/", PasswordResetView.as_view(), name="password_reset"),
+    path("accounts/password/reset/sent/", auth_views.PasswordResetDoneView.as_view(
+        template_name="registration/password_reset_sent.html",
+        extra_context={"timeout_hours": settings.PASSWORD_RESET_TIMEOUT // 3600}), name="password_reset_done"),
+    path("accounts/password/reset/<uidb64>/<token>/", PasswordResetConfirmView.as_view(),
+         name="password_reset_confirm"),
+    path("accounts/password/reset/complete/", auth_views.PasswordResetCompleteView.as_view(
+        template_name="registration/password_reset_finished.html"), name="password_reset_complete"),
     path("api/auth/token", obtain_auth_token, name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),  # no inline JS (CSP)

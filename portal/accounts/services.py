@@ -54,11 +54,16 @@ def audit(actor: User | None, action: str, obj: Any = None, *, object_type: str 
     )
 
 
-def password_changed(user: User) -> int:
-    """After a password change: the user's API tokens are revoked (a script signs in again; Django's session
-    hash already signs out their other browser sessions) and the change is audited. Returns tokens revoked."""
+def password_changed(user: User, *, via: str = "change") -> int:
+    """After a password change (``via`` "change", or "reset" by an emailed link): the user's API tokens are
+    revoked (a script signs in again; Django's session hash already signs out their other browser sessions),
+    failed sign-ins counted against them are cleared (a reset is how a locked-out person gets back in), and
+    the change is audited. Returns tokens revoked."""
+    from axes.utils import reset as reset_failed_logins
     from rest_framework.authtoken.models import Token
 
     revoked, _ = Token.objects.filter(user=user).delete()
-    audit(user, "account.password_change", user, tokens_revoked=revoked)
+    if via == "reset":
+        reset_failed_logins(username=user.get_username())
+    audit(user, "account.password_change", user, tokens_revoked=revoked, via=via)
     return revoked

@@ -12,3 +12,26 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         response = super().form_valid(form)
         services.password_changed(form.user)
         return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Asks for the account's email and sends a one-time link (Django's signed token, valid
+    PASSWORD_RESET_TIMEOUT); the page reads the same whether or not the address has an account."""
+
+    template_name = "registration/password_reset_form.html"
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+
+    def form_valid(self, form):  # noqa: ANN001, ANN201 - Django's signature
+        for user in form.get_users(form.cleaned_data["email"]):
+            services.audit(None, "account.password_reset_request", user, ip=self.request.META.get("REMOTE_ADDR", ""))
+        return super().form_valid(form)
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "registration/password_reset_confirm.html"
+
+    def form_valid(self, form):  # noqa: ANN001, ANN201 - Django's signature
+        response = super().form_valid(form)
+        services.password_changed(form.user, via="reset")
+        return response

@@ -53,6 +53,9 @@ def test_main_pages_have_no_axe_violations(live_server, orthanc, ct_files, user_
         insurer: [("/claims/", "[data-testid=claim-row]"), (f"/claims/{claim.id}/", "[data-testid=status]"),
                   ("/no-such-page", "[data-testid=not-found]"), ("/accounts/password/", "[data-testid=password-form]")],
     }
+    for path, ready in [("/accounts/login/", "[data-testid=login-form]"),
+                        ("/accounts/password/reset/", "[data-testid=password-reset-form]")]:  # signed out
+        found += violations(page, f"{base}{path}", ready)
     for user, targets in pages.items():
         page.goto(f"{base}/accounts/login/")
         log_in(page, user.username)

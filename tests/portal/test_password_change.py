@@ -38,7 +38,7 @@ def test_password_change_signs_out_other_sessions_and_revokes_the_api_token(user
     assert not Token.objects.filter(key=token.key).exists()
     assert Client().get("/api/me", headers={"Authorization": f"Token {token.key}"}).status_code == 401
     event = AuditEvent.objects.get(action="account.password_change")
-    assert event.actor == user and event.details == {"tokens_revoked": 1}
+    assert event.actor == user and event.details == {"tokens_revoked": 1, "via": "change"}
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD) and not user.check_password(TEST_PASSWORD)
 
