@@ -1,4 +1,5 @@
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from annotations.models import Label, LabelRevision, Measurement, QueueItem, RetrainRun
@@ -6,21 +7,29 @@ from detection.ml.constants import CLASSES
 from detection.models import ModelVersion
 
 
+@extend_schema_field(OpenApiTypes.BOOL)
+class IsMine(serializers.Field):
+    """Whether the requesting user is the object's owner (``owner``: the attribute holding the owner's id)."""
+
+    def __init__(self, owner: str, **kwargs):
+        super().__init__(source=owner, read_only=True, **kwargs)
+
+    def to_representation(self, owner_id: int) -> bool:
+        request = self.context.get("request")
+        return bool(request and owner_id == request.user.pk)
+
+
 class LabelSerializer(serializers.ModelSerializer):
     study_uid = serializers.CharField(source="study.study_uid", read_only=True)
     series_uid = serializers.CharField(source="series.series_uid", read_only=True)
     annotator = serializers.CharField(source="annotator.username", read_only=True)
-    is_mine = serializers.SerializerMethodField()
+    is_mine = IsMine("annotator_id")
 
     class Meta:
         model = Label
         fields = ["id", "study_uid", "series_uid", "sop_instance_uid", "slice_index", "x", "y", "box",
                   "label_class", "annotator", "created", "updated", "comment", "is_mine", "version",
                   "queue_item", "is_adjudication"]  # fmt: skip
-
-    def get_is_mine(self, obj: Label) -> bool:
-        request = self.context.get("request")
-        return bool(request and obj.annotator_id == request.user.pk)
 
 
 class BoxField(serializers.ListField):
@@ -222,16 +231,12 @@ class RetrainRunSerializer(serializers.ModelSerializer):
 class MeasurementSerializer(serializers.ModelSerializer):
     series_uid = serializers.CharField(source="series.series_uid", read_only=True)
     author = serializers.CharField(source="author.username", read_only=True)
-    is_mine = serializers.SerializerMethodField()
+    is_mine = IsMine("author_id")
 
     class Meta:
         model = Measurement
         fields = ["id", "series_uid", "sop_instance_uid", "slice_index", "points", "length_mm", "author", "is_mine",
                   "created", "updated"]  # fmt: skip
-
-    def get_is_mine(self, obj: Measurement) -> bool:
-        request = self.context.get("request")
-        return bool(request and obj.author_id == request.user.pk)
 
 
 class PointsField(serializers.ListField):
