@@ -19,12 +19,18 @@ from portal.claims.selectors import can_read_study_uid
 from portal.studies.models import Instance, Series, Study
 
 
-def _shared_images(study: Study) -> tuple[dict[str, str], dict[str, set[str]]]:
-    """(this study's SOP Instance UID -> pixel hash of its latest upload, other study UID -> shared hashes)."""
+def _latest_hashes(study_uid: str) -> dict[str, str]:
+    """The study's SOP Instance UID -> pixel hash of its latest upload (the ledger keeps every version)."""
     latest: dict[str, str] = {}
-    for sop, pixels in (LedgerEntry.objects.filter(study_uid=study.study_uid).exclude(pixel_sha256="")
+    for sop, pixels in (LedgerEntry.objects.filter(study_uid=study_uid).exclude(pixel_sha256="")
                         .order_by("seq").values_list("sop_instance_uid", "pixel_sha256")):  # fmt: skip
         latest[sop] = pixels
+    return latest
+
+
+def _shared_images(study: Study) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """(this study's SOP Instance UID -> pixel hash of its latest upload, other study UID -> shared hashes)."""
+    latest = _latest_hashes(study.study_uid)
     shared: dict[str, set[str]] = defaultdict(set)
     elsewhere = LedgerEntry.objects.filter(pixel_sha256__in=set(latest.values())).exclude(study_uid=study.study_uid)
     for other_uid, pixels in elsewhere.values_list("study_uid", "pixel_sha256"):
@@ -65,13 +71,9 @@ def slice_pairs(*, series: Series, other: Study) -> dict | None:
     """Each slice of ``series`` beside the image of the ``other`` study at the same place, for a side by side or
     difference view: pixel-identical images by their signed hashes, the others by slice position in the other
     study's series that shares most images with this one. None when no series of ``other`` shares any."""
-    latest, _ = _shared_images(series.study)
+    latest, theirs = _latest_hashes(series.study.study_uid), _latest_hashes(other.study_uid)
     mine = list(series.instances.order_by("slice_index").values_list("slice_index", "sop_instance_uid", "z"))
     hashes = {latest[sop] for _, sop, _ in mine if sop in latest}
-    theirs: dict[str, str] = {}  # the other study's SOP Instance UID -> pixel hash of its latest upload
-    for sop, pixels in (LedgerEntry.objects.filter(study_uid=other.study_uid).exclude(pixel_sha256="")
-                        .order_by("seq").values_list("sop_instance_uid", "pixel_sha256")):  # fmt: skip
-        theirs[sop] = pixels
     candidates = list(Instance.objects.filter(series__study=other).values_list("series__series_uid",
                                                                                "sop_instance_uid", "z"))
     shared_by_series: dict[str, int] = defaultdict(int)
