@@ -8,14 +8,17 @@ from __future__ import annotations
 from collections import defaultdict
 from itertools import groupby
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
 from portal.accounts.services import audit
+from portal.claims import imaging
 from portal.claims.models import LedgerEntry, ReuseAlert
 from portal.claims.selectors import can_read_study_uid
+from portal.studies import dicomweb
 from portal.studies.models import Instance, Series, Study
 
 
@@ -93,6 +96,28 @@ def slice_pairs(*, series: Series, other: Study) -> dict | None:
         pairs.append({"slice_index": index, "sop_instance_uid": sop, "other_sop_instance_uid": match,
                       "identical": identical})  # fmt: skip
     return {"other_study_uid": other.study_uid, "other_series_uid": other_series, "pairs": pairs}
+
+
+def most_changed_slice(series: Series, other: Study, limit: int = 12) -> dict | None:
+    """Of the series' slices that differ from their place in ``other`` (the first ``limit``), the one with the
+    most pixels changed by imaging.DIFFERENCE_HU or more, both images fetched from the PACS:
+    {"slice_index", "changed", "mine", "theirs", "other_series_uid"} (datasets). None when none differs."""
+    paired = slice_pairs(series=series, other=other)
+    if paired is None:
+        return None
+    best = None
+    for pair in [p for p in paired["pairs"] if not p["identical"] and p["other_sop_instance_uid"]][:limit]:
+        mine = dicomweb.retrieve_instance(series.study.study_uid, series.series_uid, pair["sop_instance_uid"])
+        theirs = dicomweb.retrieve_instance(other.study_uid, paired["other_series_uid"],
+                                            pair["other_sop_instance_uid"])  # fmt: skip
+        a, b = imaging.hu(mine), imaging.hu(theirs)
+        if a.shape != b.shape:
+            continue
+        changed = int((np.abs(a - b) >= imaging.DIFFERENCE_HU).sum())
+        if changed and (best is None or changed > best["changed"]):
+            best = {"slice_index": pair["slice_index"], "changed": changed, "mine": mine, "theirs": theirs,
+                    "other_series_uid": paired["other_series_uid"]}  # fmt: skip
+    return best
 
 
 def _ranges(indices: list[int]) -> list[list[int]]:

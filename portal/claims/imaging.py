@@ -190,6 +190,19 @@ def diff_map(grey: np.ndarray, result: Diff) -> np.ndarray:
     return rgb
 
 
+# The viewer's Compare (frontend/src/viewer/compareOverlay.ts) counts and colours the same way.
+DIFFERENCE_HU = 10.0
+
+
+def difference_overlay(grey: np.ndarray, delta_hu: np.ndarray) -> tuple[np.ndarray, int]:
+    """RGB: the image, red where it is denser than the other image by DIFFERENCE_HU or more (something added,
+    e.g. an injected nodule), blue where it is less dense (something taken away); and how many pixels."""
+    rgb = np.repeat(to_uint8(grey)[..., None], 3, axis=2).copy()
+    denser, lighter = delta_hu >= DIFFERENCE_HU, delta_hu <= -DIFFERENCE_HU
+    rgb[denser], rgb[lighter] = (255, 40, 40), (30, 40, 255)
+    return rgb, int(denser.sum() + lighter.sum())
+
+
 AMBER, RED = (255.0, 176.0, 0.0), (255.0, 0.0, 0.0)
 
 

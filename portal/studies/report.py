@@ -141,6 +141,30 @@ def copies_lines(copies: list[dict]) -> list[str]:
     return lines
 
 
+def copy_difference(study: Study, copies: list[dict]) -> tuple[bytes, str, float] | None:
+    """PNG, caption and height/width: the slice where this study differs most from its closest copy, beside the
+    copy's image at the same place and their difference (red denser here, blue less dense). None without one."""
+    from portal.claims.copies import most_changed_slice
+
+    copy = next((c for c in copies if c["differing"]), None)
+    other = copy and Study.objects.filter(study_uid=copy["study_uid"]).first()
+    series = copy and study.series.filter(series_uid=copy["differing"][0]["series_uid"]).first()
+    found = most_changed_slice(series, other) if other and series else None
+    if found is None:
+        return None
+    mine, theirs = found["mine"], found["theirs"]
+    overlay, changed = imaging.difference_overlay(imaging.render_lung(mine), imaging.hu(mine) - imaging.hu(theirs))
+    rgb = [np.repeat(imaging.render_lung(ds)[..., None], 3, axis=2) for ds in (mine, theirs)]
+    gap = np.full((overlay.shape[0], 8, 3), 255, dtype=np.uint8)
+    strip = np.concatenate([rgb[0], gap, rgb[1], gap, overlay], axis=1)
+    buf = io.BytesIO()
+    PILImage.fromarray(strip).save(buf, format="PNG", compress_level=6)
+    caption = (f"Slice {found['slice_index'] + 1} of this study (left), the same place in study {copy['study_uid']} "
+               f"(middle) and their difference (right): {changed} pixels differ by {imaging.DIFFERENCE_HU:g} HU or "
+               "more, red where this study is denser, blue where it is less dense.")
+    return buf.getvalue(), caption, strip.shape[0] / strip.shape[1]
+
+
 def render_pdf(study: Study, integrity: dict | None = None, copies: list[dict] | None = None) -> bytes:
     """`integrity`: portal.claims.integrity.study_integrity's result, `copies`: portal.claims.copies.study_copies'
     result, each shown under the header when given."""
@@ -162,7 +186,11 @@ def render_pdf(study: Study, integrity: dict | None = None, copies: list[dict] |
                f"{study.study_date or '-'} | {study.description or ''}"),
              p(f"Study UID {study.study_uid}"),
              *(p(line) for line in (integrity_lines(integrity) if integrity else [])),
-             *(p(line) for line in (copies_lines(copies) if copies is not None else [])), Spacer(1, 4 * mm)]
+             *(p(line) for line in (copies_lines(copies) if copies is not None else []))]
+    if copies and (difference := copy_difference(study, copies)):
+        png, caption, aspect = difference
+        story += [Image(io.BytesIO(png), width=180 * mm, height=180 * mm * aspect), p(caption)]
+    story.append(Spacer(1, 4 * mm))
     labels, measured = label_counts(study), measurement_texts(study)
     for series in study.series.order_by("series_number", "series_uid"):
         job = latest_done_job(series)

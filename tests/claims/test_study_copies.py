@@ -47,6 +47,16 @@ def test_a_copy_with_changed_slices_is_found_and_the_changes_located(orthanc, ct
     text = pdf_text(client.get(f"/api/studies/{copy_uid}/report.pdf").content)
     assert b"Same images elsewhere: 4 of 6 images are pixel for pixel" in text  # the PDF wraps long lines
     assert original_uid.encode() in text and b"PATIENT-A" in text and rb"differ at slice\(s\) 3-4." in text
+    # With a figure of the slice that differs most, beside the original's and their difference.
+    def changed(path) -> int:
+        a, b = pydicom.dcmread(path), pydicom.dcmread(tmp_path / "a" / path.name)
+        hu = [ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept) for ds in (a, b)]
+        return int((abs(hu[0] - hu[1]) >= 10).sum())
+
+    counts = [changed(path) for path in reused[2:4]]  # slices 2 and 3 (z order = slice order)
+    most = max(range(2), key=lambda i: counts[i])
+    assert f"Slice {most + 3} of this study \\(left\\)".encode() in text
+    assert f"{counts[most]} pixels differ by 10 HU or".encode() in text
 
     # Someone who may read the copy but not the original learns nothing about it.
     colleague = user_factory("clinician")
