@@ -13,8 +13,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
-# Debian's package starts a system Orthanc on 8042; the portal runs its own, so stop that one.
-if command -v service >/dev/null && service orthanc status >/dev/null 2>&1; then service orthanc stop >/dev/null 2>&1 || true; fi
+# Debian's package starts a system Orthanc on 8042; the portal runs its own, so stop that one (and no other).
+scripts/stop_system_orthanc.sh
 
 if [ ! -x .venv/bin/python ]; then
   echo "==> python venv"

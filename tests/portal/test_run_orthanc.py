@@ -55,3 +55,24 @@ def _kill_processes_mentioning(text: str) -> None:
                 os.kill(int(cmdline.parent.name), signal.SIGKILL)
         except OSError:
             pass
+
+
+@pytest.mark.slow
+def test_setup_stops_the_system_orthanc_and_no_other(orthanc, tmp_path):
+    """Debian's init script stops every Orthanc process ("service orthanc stop" killed the test suite's and a
+    running portal's PACS whenever setup ran); the setup stops only the one in the system pidfile."""
+    from portal.orthanc import OrthancServer
+
+    system = OrthancServer(data_dir=tmp_path / "system", http_port=free_port()).start()  # stands in for Debian's
+    pidfile = tmp_path / "orthanc.pid"
+    pidfile.write_text(str(system.process.pid))
+    try:
+        subprocess.run(["scripts/stop_system_orthanc.sh"], cwd=REPO, check=True, timeout=30,
+                       env={**os.environ, "ORTHANC_PIDFILE": str(pidfile)})  # fmt: skip
+        assert _wait(lambda: not _answers(system.http_port), 10), "the system Orthanc still answers"
+        assert _answers(orthanc.http_port), "another Orthanc was stopped too"
+        assert not pidfile.exists()
+        subprocess.run(["scripts/stop_system_orthanc.sh"], cwd=REPO, check=True, timeout=30,
+                       env={**os.environ, "ORTHANC_PIDFILE": str(pidfile)})  # fmt: skip  # nothing to stop: fine
+    finally:
+        system.stop()
