@@ -1,8 +1,10 @@
 """Roles are Django groups named after Role values; superusers count as admins."""
 
+import hashlib
 from typing import Any
 
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 
 from portal.accounts.models import AuditEvent, Role
 
@@ -52,6 +54,21 @@ def audit(actor: User | None, action: str, obj: Any = None, *, object_type: str 
     return AuditEvent.objects.create(
         actor=actor, action=action, object_type=object_type, object_id=object_id, details=details
     )
+
+
+RESET_EMAILS_PER_HOUR = 3
+
+
+def reset_email_allowed(email: str) -> bool:
+    """At most RESET_EMAILS_PER_HOUR reset links an hour to one address, so the public form cannot flood
+    someone's inbox; counted in the cache under a hash of the address (no address is stored)."""
+    key = "password-reset:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    cache.add(key, 0, 3600)
+    try:
+        sent = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, sent := 1, 3600)
+    return sent <= RESET_EMAILS_PER_HOUR
 
 
 def password_changed(user: User, *, via: str = "change") -> int:

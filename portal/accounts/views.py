@@ -1,6 +1,7 @@
 """Account pages rendered by Django (the sign-in page is Django's own view)."""
 
 from django.contrib.auth import views as auth_views
+from django.http import HttpResponseRedirect
 
 from portal.accounts import services
 
@@ -23,8 +24,12 @@ class PasswordResetView(auth_views.PasswordResetView):
     subject_template_name = "registration/password_reset_subject.txt"
 
     def form_valid(self, form):  # noqa: ANN001, ANN201 - Django's signature
-        for user in form.get_users(form.cleaned_data["email"]):
-            services.audit(None, "account.password_reset_request", user, ip=self.request.META.get("REMOTE_ADDR", ""))
+        email, ip = form.cleaned_data["email"], self.request.META.get("REMOTE_ADDR", "")
+        allowed = services.reset_email_allowed(email)
+        for user in form.get_users(email):
+            services.audit(None, "account.password_reset_request", user, ip=ip, sent=allowed)
+        if not allowed:  # the same page as a sent link: it tells nothing about the address
+            return HttpResponseRedirect(self.get_success_url())
         return super().form_valid(form)
 
 

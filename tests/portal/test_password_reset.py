@@ -54,3 +54,15 @@ def test_a_locked_out_person_resets_their_password_by_email(user_factory, settin
     actions = list(AuditEvent.objects.filter(object_type="User", object_id=str(user.pk))
                    .order_by("pk").values_list("action", "details__via"))  # fmt: skip
     assert actions == [("account.password_reset_request", None), ("account.password_change", "reset")]
+
+
+def test_reset_links_to_one_address_are_limited_to_three_an_hour(user_factory):
+    user = user_factory("clinician")
+    user.email = "someone@example.org"
+    user.save()
+    for _ in range(5):  # the form is public: it must not become a way to flood an inbox
+        sent = Client().post("/accounts/password/reset/", {"email": "Someone@example.org"})
+        assert sent["Location"] == "/accounts/password/reset/sent/"  # the same answer every time
+    assert len(mail.outbox) == 3
+    assert list(AuditEvent.objects.filter(action="account.password_reset_request").order_by("pk")
+                .values_list("details__sent", flat=True)) == [True, True, True, False, False]  # fmt: skip
