@@ -16,7 +16,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from portal.claims.models import Claim, ClaimImage
-from portal.claims.services import claim_image_path
+from portal.claims.services import claim_image_path, copy_move_reason
 
 STATUS_COLOURS = {"authentic": colors.darkgreen, "tampered": colors.red, "suspicious": colors.orange,
                   "unverified": colors.grey, "pending": colors.grey}
@@ -58,6 +58,10 @@ def image_rows(image: ClaimImage) -> list[tuple[str, str]]:
                              if det["calibrated"] else "none calibrated for this model: the verdict does not count"))
     else:
         rows.append(("Detector", f"not available: {det.get('error', '')}"))
+    if "copy_move" in r:  # results recorded before the check have no such row
+        found = r["copy_move"]["found"]
+        rows.append(("Copy-move check", "; ".join(copy_move_reason(c) for c in found) if found
+                     else "no region of the image is a copy of another"))
     rows.append(("Reasons", " | ".join(r.get("reasons", []))))
     return rows
 
@@ -70,6 +74,8 @@ def image_figures(image: ClaimImage) -> list[tuple[str, str]]:
     if diff:
         labels += [("Signed original", diff["images"]["original"]), ("Differences (boxes)", diff["images"]["overlay"]),
                    ("Diff map", diff["images"]["diff"])]
+    if (r.get("copy_move") or {}).get("overlay"):
+        labels.append(("Copy-move: both places of each cloned region boxed", r["copy_move"]["overlay"]))
     detector = r.get("detector") or {}
     if detector.get("heatmap"):  # reports written before the colours said something about the threshold
         caption = "Detector heatmap: amber below, red at the flag threshold" if detector.get("heatmap_colours") \

@@ -29,6 +29,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from PIL import Image
 
+from detection.ml.copy_move import find_copy_moves
 from portal.accounts.models import Role
 from portal.accounts.services import audit, has_role
 from portal.claims import crypto, imaging, ledger
@@ -158,7 +159,8 @@ def analyse_image(*, image: ClaimImage) -> ClaimImage:
     analyse = _analyse_dicom if image.kind == ClaimImage.Kind.DICOM else _analyse_raster
     analysis = analyse(image, data)
     analysis["detector"] = _detect(image, analysis.pop("_detector_input"))
-    status, reasons = final_status(analysis["provenance"], analysis["detector"])
+    analysis["copy_move"] = _copy_move(image, analysis.pop("_grey"))
+    status, reasons = final_status(analysis["provenance"], analysis["detector"], analysis["copy_move"])
     analysis["status"], analysis["reasons"] = status, reasons
     image.provenance = analysis["provenance"]["status"]
     image.status = status
@@ -169,8 +171,28 @@ def analyse_image(*, image: ClaimImage) -> ClaimImage:
     return image
 
 
-def final_status(provenance: dict, detector: dict) -> tuple[str, list[str]]:
+def _copy_move(image: ClaimImage, grey: np.ndarray) -> dict:
+    """Regions cloned inside the image itself (detection.ml.copy_move): needs no original, so it also checks
+    images of unknown origin. Both places of each clone are boxed in a figure."""
+    found = find_copy_moves(grey)[:5]
+    out: dict = {"found": [clone.as_dict() for clone in found]}
+    if found:
+        boxes = [{"x": x, "y": y, "w": w, "h": h} for clone in found for x, y, w, h in (clone.first, clone.second)]
+        out["overlay"] = _save_png(image, "copy_move", imaging.overlay_boxes(grey, boxes))
+    return out
+
+
+def copy_move_reason(clone: dict) -> str:
+    (x0, y0, w, h), (x1, y1, _, _) = clone["first"], clone["second"]
+    return (f"copy-move: the same content at two places of the image ({w}x{h} px at x={x0} y={y0} and at x={x1} "
+            f"y={y1}): one was copied onto the other")
+
+
+def final_status(provenance: dict, detector: dict, copy_move: dict | None = None) -> tuple[str, list[str]]:
+    """``copy_move``: _copy_move's result (absent in results recorded before it existed)."""
     reasons: list[str] = list(provenance.get("reasons", []))
+    cloned = (copy_move or {}).get("found", [])
+    reasons += [copy_move_reason(clone) for clone in cloned]
     flagged = (detector.get("available") and detector.get("trained") and detector.get("calibrated", True)
                and detector.get("tampered"))
     if detector.get("available") and not detector.get("trained"):
@@ -192,6 +214,8 @@ def final_status(provenance: dict, detector: dict) -> tuple[str, list[str]]:
     prov = provenance["status"]
     if prov == ClaimImage.Provenance.MODIFIED:
         return ClaimImage.Status.TAMPERED, reasons
+    if cloned:  # even an exact match: the original itself was edited before it reached the portal
+        return ClaimImage.Status.SUSPICIOUS, reasons
     if prov in (ClaimImage.Provenance.EXACT, ClaimImage.Provenance.CONSISTENT):
         if flagged:
             reasons.append("matches the signed original, but the detector flags it: the original itself may "
@@ -284,6 +308,7 @@ def _analyse_dicom(image: ClaimImage, data: bytes) -> dict:
                   "study_uid": str(getattr(ds, "StudyInstanceUID", ""))},
         "images": {"input": _save_png(image, "input", grey)},
         "_detector_input": ("dicom", ds),
+        "_grey": grey,
     }
     entries = [e for e in ledger.entries_for_uid(uid) if not ledger.verify_entry(e, keys)] if uid else []
     exact = next((e for e in entries if e.pixel_sha256 == phash), None)
@@ -362,6 +387,7 @@ def _analyse_raster(image: ClaimImage, data: bytes) -> dict:
                   "pixel_sha256": rhash, "shape": list(grey.shape)},
         "images": {"input": _save_png(image, "input", grey)},
         "_detector_input": ("raster", grey),
+        "_grey": grey,
         "matching_rule": "compared with every slice of the referenced studies rendered with the portal's "
                          "lung-window export; equal render hash = exact match",
     }

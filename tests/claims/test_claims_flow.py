@@ -290,3 +290,28 @@ def test_a_dicom_image_of_another_modality_gets_no_detector_verdict(claim_setup,
     assert detector["available"] is False and detector["error"].endswith("this image is CR")
     assert image["status"] == "authentic"  # its pixels are a signed original's: provenance decides
     assert "detector not available: not scored: the detector scores CT" in " ".join(image["result"]["reasons"])
+
+
+def test_a_region_cloned_inside_a_claim_image_is_found_without_an_original(claim_setup, ct_slice_paths):
+    """A mirrored export matches nothing the portal signed (unknown origin); with lung texture copied over
+    another part of it, the copy-move check finds both places and the image is suspicious."""
+    client, claim_id = claim_setup["client"], claim_setup["claim_id"]
+    uid = pydicom.dcmread(ct_slice_paths[2]).SOPInstanceUID
+    mirrored = np.fliplr(np.asarray(Image.open(io.BytesIO(
+        client.get(f"/api/provenance/instances/{uid}/lung.png").content)))).copy()
+    plain = post_file(client, claim_id, "mirrored.png", png_bytes(mirrored))
+    assert plain["provenance"] == "unknown" and plain["result"]["copy_move"] == {"found": []}
+    cloned = mirrored.copy()
+    cloned[300:348, 140:188] = mirrored[200:248, 320:368]
+    image = post_file(client, claim_id, "cloned.png", png_bytes(cloned))
+    [found] = image["result"]["copy_move"]["found"]
+    assert image["provenance"] == "unknown" and image["status"] == "suspicious"
+    assert found["shift"] == [100, -180] and "copy-move: the same content at two places" in " ".join(
+        image["result"]["reasons"])
+    from portal.claims.report import image_figures, image_rows
+
+    stored = ClaimImage.objects.get(claim_id=claim_id, position=image["position"])
+    assert dict(image_rows(stored))["Copy-move check"].startswith("copy-move: the same content at two places")
+    assert ("Copy-move: both places of each cloned region boxed", "copy_move") in image_figures(stored)
+    assert dict(image_rows(ClaimImage.objects.get(claim_id=claim_id, position=plain["position"])))[
+        "Copy-move check"] == "no region of the image is a copy of another"
