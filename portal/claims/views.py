@@ -49,7 +49,7 @@ from portal.claims.serializers import (
 from portal.renderers import download_renderers
 from portal.studies.models import Series, Study, StudyAccess
 
-FIGURE_LABELS = {"input", "original", "overlay", "diff", "heatmap"}
+FIGURE_LABELS = {"input", "original", "overlay", "diff", "heatmap", "copy_move"}
 
 
 def _error(exc: Exception, code: int = status.HTTP_400_BAD_REQUEST) -> Response:

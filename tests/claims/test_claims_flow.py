@@ -313,5 +313,7 @@ def test_a_region_cloned_inside_a_claim_image_is_found_without_an_original(claim
     stored = ClaimImage.objects.get(claim_id=claim_id, position=image["position"])
     assert dict(image_rows(stored))["Copy-move check"].startswith("copy-move: the same content at two places")
     assert ("Copy-move: both places of each cloned region boxed", "copy_move") in image_figures(stored)
+    figure = client.get(f"/claims/{claim_id}/images/{image['position']}/copy_move.png")
+    assert figure.status_code == 200 and figure["Content-Type"] == "image/png"
     assert dict(image_rows(ClaimImage.objects.get(claim_id=claim_id, position=plain["position"])))[
         "Copy-move check"] == "no region of the image is a copy of another"
