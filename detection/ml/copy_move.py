@@ -72,7 +72,8 @@ def _descriptors(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat_share = sliding_window_view(equal, (BLOCK, BLOCK)).sum(axis=(2, 3)) / BLOCK**2
     textured = (variance >= MIN_STD**2) & (flat_share <= MAX_FLAT_SHARE)
     ys, xs = np.nonzero(textured)
-    return np.stack([ys, xs], axis=1), np.rint(coeffs[textured].reshape(len(ys), -1) / QUANT).astype(np.int32)
+    descriptors = coeffs[textured].reshape(len(ys), COEFFICIENTS**2)  # explicit: no textured block at all is fine
+    return np.stack([ys, xs], axis=1), np.rint(descriptors / QUANT).astype(np.int32)
 
 
 def find_copy_moves(grey: np.ndarray, min_blocks: int = MIN_BLOCKS) -> list[CopyMove]:

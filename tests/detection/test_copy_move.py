@@ -44,3 +44,9 @@ def test_repeated_letters_of_burned_in_text_are_not_a_clone(ct_volume):
     draw.text((10, 10), "2010-02-20 10:20:20", fill=255, font=font)
     draw.text((10, 480), "R  W 1500 L -600  R", fill=255, font=font)
     assert find_copy_moves(np.asarray(image)) == []
+
+
+@pytest.mark.parametrize("image", [np.zeros((64, 64), np.uint8), np.full((512, 512), 200, np.uint8),
+                                   np.zeros((20, 20), np.uint8)], ids=["black", "flat", "tiny"])
+def test_an_image_without_texture_has_no_clone(image):
+    assert find_copy_moves(image) == []  # a blank or solid claim image, e.g. a scanned form's background
