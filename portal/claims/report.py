@@ -59,9 +59,9 @@ def image_rows(image: ClaimImage) -> list[tuple[str, str]]:
     else:
         rows.append(("Detector", f"not available: {det.get('error', '')}"))
     if "copy_move" in r:  # results recorded before the check have no such row
-        found = r["copy_move"]["found"]
-        rows.append(("Copy-move check", "; ".join(copy_move_reason(c) for c in found) if found
-                     else "no region of the image is a copy of another"))
+        found, error = r["copy_move"]["found"], r["copy_move"].get("error")
+        text = "; ".join(map(copy_move_reason, found)) or "no region of the image is a copy of another"
+        rows.append(("Copy-move check", f"not run: {error}" if error else text))
     rows.append(("Reasons", " | ".join(r.get("reasons", []))))
     return rows
 

@@ -174,7 +174,11 @@ def analyse_image(*, image: ClaimImage) -> ClaimImage:
 def _copy_move(image: ClaimImage, grey: np.ndarray) -> dict:
     """Regions cloned inside the image itself (detection.ml.copy_move): needs no original, so it also checks
     images of unknown origin. Both places of each clone are boxed in a figure."""
-    found = find_copy_moves(grey)[:5]
+    try:
+        found = find_copy_moves(grey)[:5]
+    except Exception as exc:  # the report must still show provenance and the detector when the check fails
+        logger.exception("copy-move check failed on claim image %s", image.pk)
+        return {"found": [], "error": f"{type(exc).__name__}: {exc}"}
     out: dict = {"found": [clone.as_dict() for clone in found]}
     if found:
         boxes = [{"x": x, "y": y, "w": w, "h": h} for clone in found for x, y, w, h in (clone.first, clone.second)]

@@ -317,3 +317,19 @@ def test_a_region_cloned_inside_a_claim_image_is_found_without_an_original(claim
     assert figure.status_code == 200 and figure["Content-Type"] == "image/png"
     assert dict(image_rows(ClaimImage.objects.get(claim_id=claim_id, position=plain["position"])))[
         "Copy-move check"] == "no region of the image is a copy of another"
+
+
+def test_a_failing_copy_move_check_leaves_the_rest_of_the_analysis(claim_setup, ct_slice_paths, monkeypatch):
+    """A fault only a bug can cause (here forced): the image keeps its provenance, detector and status."""
+    from portal.claims import services
+    from portal.claims.report import image_rows
+
+    def broken(grey):
+        raise ValueError("forced")
+
+    monkeypatch.setattr(services, "find_copy_moves", broken)
+    image = post_file(claim_setup["client"], claim_setup["claim_id"], "slice.dcm", ct_slice_paths[1].read_bytes())
+    assert (image["provenance"], image["status"]) == ("exact", "authentic")
+    assert image["result"]["copy_move"] == {"found": [], "error": "ValueError: forced"}
+    stored = ClaimImage.objects.get(claim_id=claim_setup["claim_id"], position=image["position"])
+    assert dict(image_rows(stored))["Copy-move check"] == "not run: ValueError: forced"
