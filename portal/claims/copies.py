@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections import defaultdict
 from itertools import groupby
 
-import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mail
@@ -100,8 +99,8 @@ def slice_pairs(*, series: Series, other: Study) -> dict | None:
 
 def most_changed_slice(series: Series, other: Study, limit: int = 12) -> dict | None:
     """Of the series' slices that differ from their place in ``other`` (the first ``limit``), the one with the
-    most pixels changed by imaging.DIFFERENCE_HU or more, both images fetched from the PACS:
-    {"slice_index", "changed", "mine", "theirs", "other_series_uid"} (datasets). None when none differs."""
+    most pixels changed by imaging.DIFFERENCE_HU or more, both images fetched from the PACS: {"slice_index",
+    "changed", "mine", "theirs" (datasets), "delta" (this one's HU minus the other's)}. None when none differs."""
     paired = slice_pairs(series=series, other=other)
     if paired is None:
         return None
@@ -113,10 +112,10 @@ def most_changed_slice(series: Series, other: Study, limit: int = 12) -> dict | 
         a, b = imaging.hu(mine), imaging.hu(theirs)
         if a.shape != b.shape:
             continue
-        changed = int((np.abs(a - b) >= imaging.DIFFERENCE_HU).sum())
+        changed = imaging.changed_pixels(delta := a - b)
         if changed and (best is None or changed > best["changed"]):
             best = {"slice_index": pair["slice_index"], "changed": changed, "mine": mine, "theirs": theirs,
-                    "other_series_uid": paired["other_series_uid"]}  # fmt: skip
+                    "delta": delta}  # fmt: skip
     return best
 
 

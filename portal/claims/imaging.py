@@ -194,13 +194,17 @@ def diff_map(grey: np.ndarray, result: Diff) -> np.ndarray:
 DIFFERENCE_HU = 10.0
 
 
-def difference_overlay(grey: np.ndarray, delta_hu: np.ndarray) -> tuple[np.ndarray, int]:
+def changed_pixels(delta_hu: np.ndarray) -> int:
+    """Pixels whose values differ by DIFFERENCE_HU or more between two images of the same place."""
+    return int((np.abs(delta_hu) >= DIFFERENCE_HU).sum())
+
+
+def difference_overlay(grey: np.ndarray, delta_hu: np.ndarray) -> np.ndarray:
     """RGB: the image, red where it is denser than the other image by DIFFERENCE_HU or more (something added,
-    e.g. an injected nodule), blue where it is less dense (something taken away); and how many pixels."""
+    e.g. an injected nodule), blue where it is less dense (something taken away)."""
     rgb = np.repeat(to_uint8(grey)[..., None], 3, axis=2).copy()
-    denser, lighter = delta_hu >= DIFFERENCE_HU, delta_hu <= -DIFFERENCE_HU
-    rgb[denser], rgb[lighter] = (255, 40, 40), (30, 40, 255)
-    return rgb, int(denser.sum() + lighter.sum())
+    rgb[delta_hu >= DIFFERENCE_HU], rgb[delta_hu <= -DIFFERENCE_HU] = (255, 40, 40), (30, 40, 255)
+    return rgb
 
 
 AMBER, RED = (255.0, 176.0, 0.0), (255.0, 0.0, 0.0)

@@ -152,16 +152,16 @@ def copy_difference(study: Study, copies: list[dict]) -> tuple[bytes, str, float
     found = most_changed_slice(series, other) if other and series else None
     if found is None:
         return None
-    mine, theirs = found["mine"], found["theirs"]
-    overlay, changed = imaging.difference_overlay(imaging.render_lung(mine), imaging.hu(mine) - imaging.hu(theirs))
-    rgb = [np.repeat(imaging.render_lung(ds)[..., None], 3, axis=2) for ds in (mine, theirs)]
+    mine, theirs = (imaging.render_lung(found[key]) for key in ("mine", "theirs"))
+    overlay = imaging.difference_overlay(mine, found["delta"])
     gap = np.full((overlay.shape[0], 8, 3), 255, dtype=np.uint8)
-    strip = np.concatenate([rgb[0], gap, rgb[1], gap, overlay], axis=1)
+    strip = np.concatenate([np.repeat(mine[..., None], 3, axis=2), gap, np.repeat(theirs[..., None], 3, axis=2),
+                            gap, overlay], axis=1)  # fmt: skip
     buf = io.BytesIO()
     PILImage.fromarray(strip).save(buf, format="PNG", compress_level=6)
     caption = (f"Slice {found['slice_index'] + 1} of this study (left), the same place in study {copy['study_uid']} "
-               f"(middle) and their difference (right): {changed} pixels differ by {imaging.DIFFERENCE_HU:g} HU or "
-               "more, red where this study is denser, blue where it is less dense.")
+               f"(middle) and their difference (right): {found['changed']} pixels differ by "
+               f"{imaging.DIFFERENCE_HU:g} HU or more, red where this study is denser, blue where it is less dense.")
     return buf.getvalue(), caption, strip.shape[0] / strip.shape[1]
 
 
