@@ -64,11 +64,16 @@ def _evidence(study: Study, instances: list[Instance]) -> list[pydicom.Dataset]:
     return out
 
 
-def _group(label: Label, inst: Instance) -> PlanarROIMeasurementsAndQualitativeEvaluations:
+def _region(kind: GraphicTypeValues, data: np.ndarray, inst: Instance) -> ImageRegion:
+    """An image-region SCOORD in native pixels on the instance."""
     source = SourceImageForRegion(
         referenced_sop_class_uid=inst.sop_class_uid or CT_IMAGE_STORAGE,
         referenced_sop_instance_uid=inst.sop_instance_uid,
     )
+    return ImageRegion(graphic_type=kind, graphic_data=data, source_image=source)
+
+
+def _group(label: Label, inst: Instance) -> PlanarROIMeasurementsAndQualitativeEvaluations:
     if label.box:
         x0, y0, x1, y1 = (float(v) for v in label.box)
         kind, data = GraphicTypeValues.POLYLINE, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]])
@@ -76,23 +81,18 @@ def _group(label: Label, inst: Instance) -> PlanarROIMeasurementsAndQualitativeE
         kind, data = GraphicTypeValues.POINT, np.array([[float(label.x), float(label.y)]])
     return PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=TrackingIdentifier(uid=UID(), identifier=f"label-{label.pk}-v{label.version}"),
-        referenced_region=ImageRegion(graphic_type=kind, graphic_data=data, source_image=source),
+        referenced_region=_region(kind, data, inst),
         finding_type=CLASS_CODES[label.label_class],
         qualitative_evaluations=[QualitativeEvaluation(TAMPER_CLASS, CLASS_CODES[label.label_class])],
     )
 
 
 def _distance_group(distance: MeasuredDistance, inst: Instance) -> PlanarROIMeasurementsAndQualitativeEvaluations:
-    source = SourceImageForRegion(
-        referenced_sop_class_uid=inst.sop_class_uid or CT_IMAGE_STORAGE,
-        referenced_sop_instance_uid=inst.sop_instance_uid,
-    )
     length = [] if distance.length_mm is None else [
         Measurement(name=codes.SCT.Length, value=distance.length_mm, unit=codes.UCUM.Millimeter)]
     return PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=TrackingIdentifier(uid=UID(), identifier=f"measurement-{distance.pk}"),
-        referenced_region=ImageRegion(graphic_type=GraphicTypeValues.POLYLINE,
-                                      graphic_data=np.array(distance.points, dtype=float), source_image=source),
+        referenced_region=_region(GraphicTypeValues.POLYLINE, np.array(distance.points, dtype=float), inst),
         measurements=length,
     )  # fmt: skip
 

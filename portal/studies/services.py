@@ -135,10 +135,15 @@ def _stow(chunk: list[StagedInstance]) -> tuple[set[str], dict[str, str]]:
         return set(), {item.sop_uid: str(exc) for item in chunk}
 
 
+def _send_robust(signal, **kwargs) -> None:
+    """Send a signal whose receivers do optional work: one that fails is logged and never fails the upload."""
+    for receiver, error in signal.send_robust(sender=UploadBatch, **kwargs):
+        if isinstance(error, Exception):
+            log.warning("receiver %r failed: %s", receiver, error)
+
+
 def _prepare(chunk: list[StagedInstance]) -> None:
-    for receiver, error in instances_staged.send_robust(sender=UploadBatch, items=chunk):
-        if isinstance(error, Exception):  # only a head start: the instances_stored receiver computes it again
-            log.warning("instances_staged receiver %r failed: %s", receiver, error)
+    _send_robust(instances_staged, items=chunk)  # only a head start: instances_stored's receiver computes it again
 
 
 def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[list[dict], list[dict], list]:
@@ -211,10 +216,7 @@ def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[
     if not refused:
         shutil.rmtree(batch.staging_dir, ignore_errors=True)
     if touched:
-        for receiver, error in upload_stored.send_robust(sender=UploadBatch, batch=batch,
-                                                         series=list(touched.values())):
-            if isinstance(error, Exception):  # a follow-up check never fails the upload
-                log.warning("upload_stored receiver %r failed: %s", receiver, error)
+        _send_robust(upload_stored, batch=batch, series=list(touched.values()))
     from detection.services import enqueue_scoring
 
     jobs = [job for series in touched.values() if (job := enqueue_scoring(series=series))]
