@@ -66,7 +66,6 @@ export function personName(value: string): string {
   return [[family, first].filter(Boolean).join(', '), suffix].filter(Boolean).join(' ');
 }
 
-/** "1 image", "3 images". */
 /** A [first, last] slice_index range in words, 1-based: "slice 4", "slices 79–85". */
 export function sliceRange(first: number, last: number): string {
   return first === last ? `slice ${first + 1}` : `slices ${first + 1}–${last + 1}`;
@@ -77,6 +76,7 @@ export function commaSeparated(nodes: Node[]): (Node | string)[] {
   return nodes.flatMap((node, i) => (i ? [', ', node] : [node]));
 }
 
+/** "1 image", "3 images". */
 export function countOf(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }

@@ -8,12 +8,6 @@ import { registerSeries } from './seriesLoader';
 /** Smaller differences are not shown: a copy that was only re-encoded losslessly differs by 0. */
 export const DIFFERENCE_HU = 10;
 
-export interface SliceDifference {
-  /** Pixels that differ by DIFFERENCE_HU or more; null when the copy has no image at this place. */
-  differing: number | null;
-  identical: boolean; // by the hashes signed at upload
-}
-
 /**
  * Where this image differs from the same image in another study (a copy found by its signed pixel hashes):
  * red where this one is denser (something added, e.g. an injected nodule), blue where it is less dense
@@ -76,24 +70,25 @@ export class CompareOverlay {
     drawOverImage(this.canvas, null, { rows: 0, columns: 0, pixelToCanvas: () => null });
   }
 
-  /** Compare slice `index` (its image id `mine`) with the copy's image at the same place. */
-  async showSlice(index: number, mine: string, geometry: ImageGeometry): Promise<SliceDifference> {
+  /**
+   * Compare slice `index` (its image id `mine`) with the copy's image at the same place: resolves to the pixels
+   * that differ by DIFFERENCE_HU or more, null when the copy has no image there.
+   */
+  async showSlice(index: number, mine: string, geometry: ImageGeometry): Promise<number | null> {
     this.shownSlice = index;
-    const pair = this.pairs.get(index);
-    const theirs = pair?.other_sop_instance_uid ? this.theirImageIds.get(pair.other_sop_instance_uid) : undefined;
-    let result: SliceDifference = { differing: null, identical: false };
-    let tile: HTMLCanvasElement | null = null;
-    if (pair && theirs) {
+    const other = this.pairs.get(index)?.other_sop_instance_uid;
+    const theirs = other ? this.theirImageIds.get(other) : undefined;
+    let difference: { tile: HTMLCanvasElement; differing: number } | null = null;
+    if (theirs) {
       const [a, b] = await Promise.all([imageLoader.loadAndCacheImage(mine), imageLoader.loadAndCacheImage(theirs)]);
-      const difference = differenceTile(a, b);
-      tile = difference?.tile ?? null;
-      result = { differing: difference?.differing ?? null, identical: pair.identical };
+      difference = differenceTile(a, b);
     }
-    if (this.shownSlice !== index || !this.active) return result; // the reader moved on meanwhile
-    this.tile = tile;
-    this.canvas.dataset.differing = String(result.differing ?? '');
+    const differing = difference?.differing ?? null;
+    if (this.shownSlice !== index || !this.active) return differing; // the reader moved on meanwhile
+    this.tile = difference?.tile ?? null;
+    this.canvas.dataset.differing = String(differing ?? '');
     this.draw(geometry);
-    return result;
+    return differing;
   }
 
   draw(geometry: ImageGeometry): void {

@@ -321,11 +321,11 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   function showDifference(index: number): void {
     const imageId = loadedImageIds[index];
     if (!imageId) return;
-    void compare.showSlice(index, imageId, geometry()).then((result) => {
+    void compare.showSlice(index, imageId, geometry()).then((differing) => {
       if (currentIndex() !== index || !compare.active) return;
-      compareText.textContent = result.differing === null ? 'Copy: no image at this place'
-        : result.differing === 0 ? 'Copy: identical here'
-          : `Copy differs in ${result.differing.toLocaleString('en')} pixels`;
+      compareText.textContent = differing === null ? 'Copy: no image at this place'
+        : differing === 0 ? 'Copy: identical here'
+          : `Copy differs in ${differing.toLocaleString('en')} pixels`;
     }, (error) => { compareText.textContent = `Copy: ${(error as Error).message}`; });
   }
 
