@@ -270,10 +270,12 @@ def lease_next(*, user: User, seconds: int | None = None) -> QueueItem | None:
         # on their user row; different annotators never wait on each other here.
         User.objects.select_for_update().filter(pk=user.pk).first()
         # Wait for (never skip) the held row: another annotator's SKIP LOCKED scan may lock it for an instant
-        # while re-checking it, and skipping it then handed this user a second item (seen in CI).
+        # while re-checking it, and skipping it then handed this user a second item (seen in CI). A held item
+        # of a study the user no longer sees (withdrawn, assignment revoked) is not handed back.
         held = (
-            QueueItem.objects.select_for_update()
-            .filter(leased_to=user, lease_expires__gt=now, status=QueueItem.Status.OPEN).first()
+            QueueItem.objects.select_for_update(of=("self",))
+            .filter(leased_to=user, lease_expires__gt=now, status=QueueItem.Status.OPEN,
+                    series__study__in=visible_studies(user).values("pk")).first()
         )  # fmt: skip
         if held is not None:
             held.lease_expires = expires
@@ -461,7 +463,7 @@ def _import_ctgan_rows(user: User, reader: csv.DictReader, series_by_uuid: dict[
 # ---- retraining trigger --------------------------------------------------------------------------------------
 def labels_since_last_retrain() -> int:
     last = RetrainRun.objects.exclude(status=RetrainRun.Status.FAILED).order_by("-created").first()
-    qs = Label.objects.filter(is_deleted=False)
+    qs = Label.objects.filter(is_deleted=False, study__withdrawn_at__isnull=True)
     if last is not None:
         qs = qs.filter(created__gt=last.created)
     return qs.count()

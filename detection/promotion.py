@@ -165,11 +165,14 @@ def rollback(*, actor: User | None, to: ModelVersion | None = None) -> ModelVers
 
 # ---- the retrain run -----------------------------------------------------------------------------------------
 def label_snapshot() -> list[dict]:
-    """Training labels: current (non-deleted) labels; on settled queue items only the consensus/adjudication."""
+    """Training labels: current (non-deleted) labels of studies not withdrawn; on settled queue items only the
+    consensus/adjudication."""
     g = gate_settings()
     held_uid = heldout_series_uid()
     rows = []
-    labels = Label.objects.filter(is_deleted=False).select_related("series__study", "queue_item")
+    # A withdrawn study's labels do not train (uploaded in error, or consent withdrawn).
+    labels = Label.objects.filter(is_deleted=False, study__withdrawn_at__isnull=True).select_related(
+        "series__study", "queue_item")
     for lab in labels:
         item = lab.queue_item
         if item is not None:

@@ -126,6 +126,10 @@ export const api = {
   studies: (filters: Record<string, string | number | null | undefined>) =>
     getJson<Page<StudySummary>>(`/api/studies${query(filters)}`),
   study: (studyUid: string) => getJson<StudyDetail>(`/api/studies/${encodeURIComponent(studyUid)}`),
+  withdrawStudy: async (studyUid: string, reason: string) =>
+    (await apiRequest<StudyDetail>('POST', `/api/studies/${encodeURIComponent(studyUid)}/withdraw`, { reason })).data,
+  restoreStudy: async (studyUid: string) =>
+    (await apiRequest<StudyDetail>('POST', `/api/studies/${encodeURIComponent(studyUid)}/restore`)).data,
   series: (seriesUid: string) => getJson<SeriesDetail>(`/api/series/${encodeURIComponent(seriesUid)}`),
   studyAccessLog: (studyUid: string) => getJson<Page<AccessEvent>>(`/api/studies/${encodeURIComponent(studyUid)}/access`),
   /** Queue a new scoring job for the series (409 while one is queued or running). */

@@ -36,7 +36,7 @@ async function mountPage(me: Me, match: RouteMatch, container: HTMLElement): Pro
     case 'upload':
       return (await import('./pages/uploadPage')).mountUploadPage(container);
     case 'studies':
-      return (await import('./pages/studiesPage')).mountStudiesPage(container, match.query);
+      return (await import('./pages/studiesPage')).mountStudiesPage(container, me, match.query);
     case 'study':
       return (await import('./pages/studyPage')).mountStudyPage(container, me, match.params.studyUid ?? '');
     case 'queue':

@@ -89,6 +89,8 @@ export interface StudySummary {
   model_version: ModelVersion | string | null;
   /** Scored, but no series had lung tissue to score: no verdict. */
   nothing_to_score?: boolean;
+  /** Set on a withdrawn study (only admins see those). */
+  withdrawn: Withdrawal | null;
 }
 
 export interface SeriesSummary {
@@ -103,8 +105,16 @@ export interface SeriesSummary {
   missing_slices?: number;
 }
 
+export interface Withdrawal {
+  at: string;
+  by: string | null;
+  reason: string;
+}
+
 export interface StudyDetail extends StudySummary {
   series: SeriesSummary[];
+  /** The caller may withdraw it (its uploader, admins). */
+  can_withdraw: boolean;
 }
 
 export interface Instance {

@@ -21,7 +21,8 @@ def visible_claims(user: User) -> QuerySet[Claim]:
 
 
 def studies_shared_with_insurer(user: User) -> QuerySet[Study]:
-    return Study.objects.filter(access__user=user, access__kind=StudyAccess.Kind.SHARE).select_related("patient")
+    return Study.objects.current().filter(access__user=user, access__kind=StudyAccess.Kind.SHARE).select_related(
+        "patient")
 
 
 def insurer_accounts() -> QuerySet[User]:

@@ -78,7 +78,7 @@ def claim_create(*, actor: User, reference: str, description: str = "") -> Claim
 def claim_reference_study(*, actor: User, claim: Claim, study_uid: str) -> Study:
     """Attach a study to a claim; an insurer may only attach studies a clinician shared with them."""
     _require_insurer(actor)
-    pool = Study.objects.all() if has_role(actor, Role.ADMIN) else studies_shared_with_insurer(claim.insurer)
+    pool = Study.objects.current() if has_role(actor, Role.ADMIN) else studies_shared_with_insurer(claim.insurer)
     study = pool.filter(study_uid=study_uid.strip()).first()
     if study is None:
         raise ValidationError("no such study has been shared with this claim's insurer")

@@ -16,6 +16,14 @@ class Patient(models.Model):
         return self.patient_id
 
 
+class StudyQuerySet(models.QuerySet):
+    def current(self) -> "StudyQuerySet":
+        return self.filter(withdrawn_at__isnull=True)
+
+    def withdrawn(self) -> "StudyQuerySet":
+        return self.filter(withdrawn_at__isnull=False)
+
+
 class Study(models.Model):
     study_uid = models.CharField(max_length=64, unique=True)
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="studies")
@@ -30,6 +38,15 @@ class Study(models.Model):
     verdict = models.CharField(max_length=2, blank=True, db_index=True)
     verdict_score = models.FloatField(null=True, blank=True)
     model_version = models.CharField(max_length=128, blank=True)
+    # Withdrawn (uploaded in error, consent withdrawn): hidden from everyone but admins, out of the queues and
+    # training; its images stay in the PACS and the ledger (nothing is deleted), and an admin can restore it.
+    withdrawn_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    withdrawn_reason = models.TextField(blank=True)
+
+    objects = StudyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created"]

@@ -10,9 +10,10 @@ from portal.studies.models import Series, Study
 
 def visible_studies(user: User) -> QuerySet[Study]:
     """Admins and experts see everything; clinicians their own uploads and studies shared with them;
-    annotators the studies assigned to them; insurers only what a claim exposes (not this list)."""
+    annotators the studies assigned to them; insurers only what a claim exposes (not this list).
+    Withdrawn studies are nobody's (see withdrawn_studies)."""
     roles = user_roles(user)
-    studies = Study.objects.select_related("patient")
+    studies = Study.objects.current().select_related("patient")
     if roles & {Role.ADMIN, Role.EXPERT}:
         return studies
     if roles & {Role.CLINICIAN, Role.ANNOTATOR}:
@@ -20,8 +21,24 @@ def visible_studies(user: User) -> QuerySet[Study]:
     return studies.none()
 
 
-def study_list(user: User) -> QuerySet[Study]:
-    return visible_studies(user).annotate(
+def withdrawn_studies(user: User) -> QuerySet[Study]:
+    """Only admins see withdrawn studies (to restore them)."""
+    if Role.ADMIN not in user_roles(user):
+        return Study.objects.none()
+    return Study.objects.withdrawn().select_related("patient", "withdrawn_by")
+
+
+def openable_studies(user: User) -> QuerySet[Study]:
+    """What a study page opens: the visible studies and, for an admin, the withdrawn ones."""
+    return (visible_studies(user) | withdrawn_studies(user)).select_related("patient", "withdrawn_by")
+
+
+def study_list(user: User, *, withdrawn: bool = False) -> QuerySet[Study]:
+    return with_counts(withdrawn_studies(user) if withdrawn else visible_studies(user))
+
+
+def with_counts(studies: QuerySet[Study]) -> QuerySet[Study]:
+    return studies.annotate(
         num_series=Count("series", distinct=True), num_instances=Count("series__instances", distinct=True)
     )
 

@@ -6,6 +6,7 @@ from detection.services import not_scored_reason
 from portal.accounts.models import AuditEvent
 from portal.accounts.services import primary_role
 from portal.studies.models import Instance, Series, Study
+from portal.studies.withdrawal import can_withdraw
 
 
 class AccessEventSerializer(serializers.ModelSerializer):
@@ -45,6 +46,12 @@ class JobSerializer(serializers.ModelSerializer):
                   "started", "finished", "duration_s"]
 
 
+class WithdrawalSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(source="withdrawn_at")
+    by = serializers.CharField(source="withdrawn_by.username", default=None, allow_null=True)
+    reason = serializers.CharField(source="withdrawn_reason")
+
+
 class StudySerializer(serializers.ModelSerializer):
     patient_id = serializers.CharField(source="patient.patient_id")
     patient_name = serializers.CharField(source="patient.patient_name")
@@ -54,12 +61,14 @@ class StudySerializer(serializers.ModelSerializer):
     verdict = serializers.SerializerMethodField()
     nothing_to_score = serializers.SerializerMethodField(
         help_text="scored, but no series had tissue the detector scores (in and around the lungs): no verdict")
+    withdrawn = serializers.SerializerMethodField(
+        help_text="when, by whom and why the study was withdrawn (only admins see withdrawn studies); null if not")
 
     class Meta:
         model = Study
         fields = ["study_uid", "patient_id", "patient_name", "study_date", "modalities", "description",
                   "num_series", "num_instances", "verdict", "verdict_score", "model_version", "nothing_to_score",
-                  "created"]
+                  "created", "withdrawn"]
 
     def get_modalities(self, study: Study) -> list[str]:
         return sorted({s.modality for s in study.series.all() if s.modality})
@@ -69,6 +78,10 @@ class StudySerializer(serializers.ModelSerializer):
 
     def get_nothing_to_score(self, study: Study) -> bool:
         return not study.verdict and bool(study.model_version)  # services.update_study_verdict
+
+    @extend_schema_field(WithdrawalSerializer(allow_null=True))
+    def get_withdrawn(self, study: Study) -> dict | None:
+        return WithdrawalSerializer(study).data if study.withdrawn_at else None
 
 
 class SeriesBriefSerializer(serializers.ModelSerializer):
@@ -100,9 +113,14 @@ class SeriesBriefSerializer(serializers.ModelSerializer):
 
 class StudyDetailSerializer(StudySerializer):
     series = SeriesBriefSerializer(many=True)
+    can_withdraw = serializers.SerializerMethodField(help_text="the caller may withdraw it (its uploader, admins)")
 
     class Meta(StudySerializer.Meta):
-        fields = StudySerializer.Meta.fields + ["series"]
+        fields = StudySerializer.Meta.fields + ["series", "can_withdraw"]
+
+    def get_can_withdraw(self, study: Study) -> bool:
+        request = self.context.get("request")
+        return bool(request and not study.withdrawn_at and can_withdraw(request.user, study))
 
 
 class InstanceSerializer(serializers.ModelSerializer):

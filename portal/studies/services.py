@@ -32,6 +32,7 @@ from portal.studies.ingest import (
 )
 from portal.studies.models import Instance, Patient, Series, Study, StudyAccess, UploadBatch
 from portal.studies.signals import StoredInstance, instances_staged, instances_stored, upload_stored
+from portal.studies.withdrawal import withdrawn_notice
 
 log = logging.getLogger(__name__)
 STOW_QUEUED_PER_CONNECTION = 2  # STOW requests sent or waiting per connection: bounds the bytes held in memory
@@ -135,6 +136,21 @@ def _stow(chunk: list[StagedInstance]) -> tuple[set[str], dict[str, str]]:
         return set(), {item.sop_uid: str(exc) for item in chunk}
 
 
+def _without_withdrawn(chunk: list[StagedInstance], refused: list[dict]) -> list[StagedInstance]:
+    """Files of a withdrawn study are refused, not stored: it would take them out of sight again."""
+    uids = {header.value(item.dataset, "StudyInstanceUID") for item in chunk}
+    withdrawn = {s.study_uid: s for s in Study.objects.withdrawn().filter(study_uid__in=uids)}
+    if not withdrawn:
+        return chunk
+    kept = []
+    for item in chunk:
+        if study := withdrawn.get(header.value(item.dataset, "StudyInstanceUID")):
+            refused.append(FileError(item.file, withdrawn_notice(study)).__dict__)
+        else:
+            kept.append(item)
+    return kept
+
+
 def _send_robust(signal, **kwargs) -> None:
     """Send a signal whose receivers do optional work: one that fails is logged and never fails the upload."""
     for receiver, error in signal.send_robust(sender=UploadBatch, **kwargs):
@@ -198,6 +214,8 @@ def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[
             in_flight: deque[tuple[list[StagedInstance], Future, Future]] = deque()
             max_in_flight = STOW_QUEUED_PER_CONNECTION * settings.DICOMWEB_STOW_PARALLEL
             for chunk in _chunks(staged, settings.DICOMWEB_STOW_BATCH):
+                if not (chunk := _without_withdrawn(chunk, refused)):
+                    continue
                 # Both queued behind the earlier chunks.
                 in_flight.append((chunk, pacs.submit(_stow, chunk), helper.submit(_prepare, chunk)))
                 # Index and sign what the PACS has confirmed so far; wait only to bound what is in flight.

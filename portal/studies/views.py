@@ -24,12 +24,12 @@ from rest_framework.views import APIView
 from detection.models import ScoringJob
 from detection.services import CannotRescore, heatmap_slice, latest_done_job, rescore_series
 from portal.accounts.models import AuditEvent, Role
-from portal.accounts.permissions import CanBrowseStudies, CanRescore, CanUpload
+from portal.accounts.permissions import CanBrowseStudies, CanRescore, CanUpload, IsAdmin
 from portal.accounts.services import audit, has_role, primary_role
 from portal.api_schema import PACS_ERRORS, binary, errors, file_errors
 from portal.renderers import download_renderers
-from portal.studies import dicomweb, selectors, services
-from portal.studies.models import Instance, Series
+from portal.studies import dicomweb, selectors, services, withdrawal
+from portal.studies.models import Instance, Series, Study
 from portal.studies.serializers import (
     AccessEventSerializer,
     JobSerializer,
@@ -109,6 +109,8 @@ class StudyFilter(django_filters.FilterSet):
     date_from = django_filters.DateFilter(field_name="study_date", lookup_expr="gte")
     date_to = django_filters.DateFilter(field_name="study_date", lookup_expr="lte")
     patient_id = django_filters.CharFilter(field_name="patient__patient_id")
+    withdrawn = django_filters.BooleanFilter(
+        method="filter_withdrawn", label="true: the withdrawn studies instead (admins only; empty for others)")
     ordering = django_filters.ChoiceFilter(method="order", empty_label=None, choices=[
         ("uploaded", "newest upload first (the default)"), ("study_date", "newest study date first"),
         ("patient", "patient ID"), ("suspicion", "tampering suspected first, most probable first; then newest upload"),
@@ -134,6 +136,9 @@ class StudyFilter(django_filters.FilterSet):
             return queryset.filter(verdict="").exclude(model_version="")
         return queryset.filter(verdict__in=self.VERDICT_GROUPS.get(value, [value]))
 
+    def filter_withdrawn(self, queryset, name, value):
+        return queryset.filter(withdrawn_at__isnull=not value)
+
     def filter_search(self, queryset, name, value):
         return queryset.filter(
             Q(patient__patient_id__icontains=value) | Q(patient__patient_name__icontains=value)
@@ -147,7 +152,13 @@ class StudyListView(generics.ListAPIView):
     filterset_class = StudyFilter
 
     def get_queryset(self):
-        return selectors.study_list(self.request.user).prefetch_related("series").order_by("-created")
+        return selectors.study_list(self.request.user, withdrawn=_wants_withdrawn(self.request)).prefetch_related(
+            "series").order_by("-created")
+
+
+def _wants_withdrawn(request) -> bool:
+    return request.query_params.get("withdrawn", "").lower() in ("true", "1")
+
 
 
 class StudyDetailView(generics.RetrieveAPIView):
@@ -156,7 +167,8 @@ class StudyDetailView(generics.RetrieveAPIView):
     lookup_field = "study_uid"
 
     def get_queryset(self):
-        return selectors.study_list(self.request.user).prefetch_related("series")
+        # An admin also opens a withdrawn study: its page says so and offers to restore it.
+        return selectors.with_counts(selectors.openable_studies(self.request.user)).prefetch_related("series")
 
     def retrieve(self, request, *args, **kwargs):
         response = super().retrieve(request, *args, **kwargs)
@@ -207,6 +219,47 @@ class StudyAccessLogView(generics.ListAPIView):
         if not (study.uploaded_by_id == self.request.user.pk or has_role(self.request.user, Role.ADMIN)):
             raise PermissionDenied("only the study's uploader and admins read its access log")
         return services.study_access_log(study)
+
+
+class StudyWithdrawView(APIView):
+    """Withdraw the study (uploaded in error, consent withdrawn): hidden from everyone but admins, out of the
+    queues and retraining; nothing is deleted from the PACS or the ledger. The uploader or an admin."""
+
+    permission_classes = [CanBrowseStudies]
+
+    @extend_schema(request=inline_serializer("WithdrawRequest", {"reason": serializers.CharField(
+        help_text=f"why (kept in the audit log), at most {withdrawal.REASON_MAX_CHARS} characters")}),
+        responses={200: StudyDetailSerializer, **errors(400, 403, 404),
+                   **errors(409, description="withdrawn already")})
+    def post(self, request, study_uid: str):
+        study = get_object_or_404(selectors.visible_studies(request.user), study_uid=study_uid)
+        try:
+            withdrawal.withdraw_study(actor=request.user, study=study, reason=str(request.data.get("reason", "")))
+        except withdrawal.AlreadyInState as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return _study_detail(request, study)
+
+
+class StudyRestoreView(APIView):
+    """Bring a withdrawn study back (admins)."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(request=None, responses={200: StudyDetailSerializer, **errors(403, 404),
+                                            **errors(409, description="not withdrawn")})
+    def post(self, request, study_uid: str):
+        study = get_object_or_404(selectors.openable_studies(request.user), study_uid=study_uid)
+        try:
+            withdrawal.restore_study(actor=request.user, study=study)
+        except withdrawal.AlreadyInState as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return _study_detail(request, study)
+
+
+def _study_detail(request, study: Study) -> Response:
+    """The study as it is now, for whoever just changed it (an uploader no longer sees it once withdrawn)."""
+    study = selectors.with_counts(Study.objects.filter(pk=study.pk).select_related("patient", "withdrawn_by")).get()
+    return Response(StudyDetailSerializer(study, context={"request": request}).data)
 
 
 class SeriesDetailView(generics.RetrieveAPIView):

@@ -17,6 +17,8 @@ function describe(event: AccessEvent): string {
       return (event.details.created === false ? `confirmed insurer ${d.insurer ?? '?'}'s access (already granted)` : `gave insurer ${d.insurer ?? '?'} access`);
     case 'study.unshare_insurer': return `revoked insurer ${d.insurer ?? '?'}'s access`;
     case 'claim.reference_study': return 'referenced it in a claim';
+    case 'study.withdraw': return `withdrew it: ${d.reason ?? '?'}`;
+    case 'study.restore': return `restored it (withdrawn${d.withdrawn_by ? ` by ${d.withdrawn_by}` : ''}: ${d.withdrawn_reason ?? '?'})`;
     case 'study.integrity_check': {
       const bad = INTEGRITY_PROBLEM_KINDS.map((kind) => Number(event.details[kind] ?? 0));
       return bad.some((n) => n > 0)

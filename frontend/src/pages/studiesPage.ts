@@ -1,10 +1,10 @@
 import { api, ApiError, viewerPath } from '../api';
-import { countOf, h, personName, replaceChildren } from '../dom';
+import { countOf, formatDateTime, h, personName, replaceChildren } from '../dom';
 import { updateQuery, type Page } from '../router';
-import { LABEL_CLASS_NAMES, LABEL_CLASSES, type ModelVersion, type StudySummary } from '../types';
+import { LABEL_CLASS_NAMES, LABEL_CLASSES, type Me, type ModelVersion, type StudySummary } from '../types';
 import { verdictBadge } from '../verdict';
 
-const FILTER_KEYS = ['search', 'modality', 'verdict', 'date_from', 'date_to', 'ordering'] as const;
+const FILTER_KEYS = ['search', 'modality', 'verdict', 'date_from', 'date_to', 'ordering', 'withdrawn'] as const;
 const PAGE_SIZE_GUESS = 20;
 
 function modelName(model: ModelVersion | string | null): string {
@@ -16,7 +16,7 @@ function modalities(value: string[] | string): string {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-export function mountStudiesPage(container: HTMLElement, initialQuery: URLSearchParams): Page {
+export function mountStudiesPage(container: HTMLElement, me: Me, initialQuery: URLSearchParams): Page {
   let page = Math.max(1, Number(initialQuery.get('page') ?? '1') || 1);
   let request = 0;
 
@@ -38,6 +38,8 @@ export function mountStudiesPage(container: HTMLElement, initialQuery: URLSearch
     field('date_from', 'From', h('input', { type: 'date' })),
     field('date_to', 'To', h('input', { type: 'date' })),
     field('ordering', 'Sort by', select([['', 'Newest upload'], ['suspicion', 'Tampering suspected first'], ['study_date', 'Study date'], ['patient', 'Patient ID']])),
+    // Withdrawn studies are hidden from everyone; admins list them here to restore one.
+    me.role === 'admin' ? field('withdrawn', 'Show', select([['', 'Current studies'], ['true', 'Withdrawn studies']])) : null,
     h('div', { className: 'field field-actions' },
       h('button', { type: 'submit', className: 'btn btn-primary', 'data-testid': 'filter-apply' }, 'Search'),
       h('button', { type: 'reset', className: 'btn' }, 'Clear')));
@@ -98,7 +100,9 @@ export function mountStudiesPage(container: HTMLElement, initialQuery: URLSearch
       const row = h('tr', { 'data-testid': 'study-row', 'data-study-uid': study.study_uid },
         h('td', {},
           h('a', { href: `/studies/${encodeURIComponent(study.study_uid)}`, 'data-testid': 'open-study' }, personName(study.patient_name) || study.patient_id || 'Study'),
-          h('div', { className: 'muted small' }, study.patient_id)),
+          h('div', { className: 'muted small' }, study.patient_id),
+          study.withdrawn ? h('div', { className: 'warn-text small', 'data-testid': 'withdrawn-note' },
+            `Withdrawn ${formatDateTime(study.withdrawn.at)}${study.withdrawn.by ? ` by ${study.withdrawn.by}` : ''}: ${study.withdrawn.reason}`) : null),
         h('td', {}, study.study_date ?? '—'),
         h('td', {}, modalities(study.modalities)),
         h('td', { className: 'truncate', title: study.description }, study.description || '—'),
@@ -106,7 +110,7 @@ export function mountStudiesPage(container: HTMLElement, initialQuery: URLSearch
         h('td', { className: 'num' }, study.num_instances),
         h('td', {}, verdictBadge(study.verdict, study.verdict_score, 'verdict', study.nothing_to_score)),
         h('td', { className: 'small' }, modelName(study.model_version)),
-        h('td', {}, expand));
+        h('td', {}, study.withdrawn ? null : expand));
       expand.addEventListener('click', () => void toggleSeries(study, row, expand));
       return row;
     }));
