@@ -39,10 +39,13 @@ def binary(media_type: str, description: str) -> dict[tuple[int, str], OpenApiRe
     return {(200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description=description)}
 
 
+# One class for every use: the schema generator refuses two components of one name.
+_FILE_ERROR = type(inline_serializer("FileError", {"file": serializers.CharField(), "reason": serializers.CharField()}))
+
+
 def file_errors() -> serializers.Serializer:
     """The per-file ``errors`` list of an upload: which file, and why it was refused."""
-    return inline_serializer("FileError", {"file": serializers.CharField(), "reason": serializers.CharField()},
-                             many=True)  # fmt: skip
+    return _FILE_ERROR(many=True)
 
 
 class HeaderCsrfSessionScheme(SessionScheme):

@@ -1,6 +1,6 @@
 import type {
   AccessEvent, AdjudicationItem, AgreementReport, CopySlicePairs, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, Measurement, NewLabel, Page, QueueItem, QueueSummary,
-  InsurerAccess, InsurerAccount, ModelVersionRecord, RelabelResult, RetrainRun, SeriesDetail, SingleImageModel, SeriesScores, ShareCheck, StudyCopy, StudyDetail, StudyIntegrity, StudySummary,
+  InsurerAccess, InsurerAccount, ModelVersionRecord, RelabelResult, RetrainRun, SeriesDetail, SingleImageModel, SeriesScores, ShareCheck, StudyCopy, StudyDetail, StudyIntegrity, StudySummary, UploadBatch,
 } from './types';
 
 export class ApiError extends Error {
@@ -125,6 +125,7 @@ export const api = {
   job: (id: number | string) => getJson<Job>(`/api/jobs/${encodeURIComponent(String(id))}`),
   studies: (filters: Record<string, string | number | null | undefined>) =>
     getJson<Page<StudySummary>>(`/api/studies${query(filters)}`),
+  uploads: () => getJson<Page<UploadBatch>>('/api/uploads'),
   study: (studyUid: string) => getJson<StudyDetail>(`/api/studies/${encodeURIComponent(studyUid)}`),
   withdrawStudy: async (studyUid: string, reason: string) =>
     (await apiRequest<StudyDetail>('POST', `/api/studies/${encodeURIComponent(studyUid)}/withdraw`, { reason })).data,

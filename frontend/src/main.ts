@@ -34,7 +34,7 @@ async function mountPage(me: Me, match: RouteMatch, container: HTMLElement): Pro
       return {};
     }
     case 'upload':
-      return (await import('./pages/uploadPage')).mountUploadPage(container);
+      return (await import('./pages/uploadPage')).mountUploadPage(container, me);
     case 'studies':
       return (await import('./pages/studiesPage')).mountStudiesPage(container, me, match.query);
     case 'study':

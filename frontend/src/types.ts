@@ -443,3 +443,29 @@ export interface RetrainRun {
   created: string;
   finished: string | null;
 }
+
+export interface UploadBatchStudy {
+  study_uid: string;
+  patient_id: string;
+  patient_name: string;
+  description: string;
+  verdict: LabelClass | null;
+  verdict_score: number | null;
+  withdrawn: boolean;
+}
+
+/** One upload request: what it stored, what it refused and why, and the studies it added images to. */
+export interface UploadBatch {
+  id: string;
+  created: string;
+  uploaded_by: string | null;
+  /** staged: waiting for the PACS (retried automatically); stored; failed: nothing could be stored. */
+  status: 'staged' | 'stored' | 'failed';
+  files_received: number;
+  instances_staged: number;
+  instances_stored: number;
+  errors: UploadError[];
+  attempts: number;
+  last_error: string;
+  studies: UploadBatchStudy[];
+}

@@ -55,6 +55,14 @@ class Study(models.Model):
     def __str__(self) -> str:
         return self.study_uid
 
+    @property
+    def verdict_or_none(self) -> str | None:
+        return self.verdict or None
+
+    @property
+    def is_withdrawn(self) -> bool:
+        return self.withdrawn_at is not None
+
 
 class StudyAccess(models.Model):
     """Who besides the uploader may see a study: a clinician it was shared with,
@@ -135,6 +143,10 @@ class UploadBatch(models.Model):
     errors = models.JSONField(default=list, blank=True)  # [{file, reason}] for files that were not DICOM/valid
     attempts = models.IntegerField(default=0)
     last_error = models.TextField(blank=True)
+    study_uids = models.JSONField(default=list, blank=True)  # the studies it added images to
+
+    class Meta:
+        ordering = ["-created"]
 
     @property
     def staging_dir(self):

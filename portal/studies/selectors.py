@@ -5,7 +5,7 @@ from django.db.models import Count, Q, QuerySet
 
 from portal.accounts.models import Role
 from portal.accounts.services import user_roles
-from portal.studies.models import Series, Study
+from portal.studies.models import Series, Study, UploadBatch
 
 
 def visible_studies(user: User) -> QuerySet[Study]:
@@ -49,3 +49,9 @@ def visible_series(user: User) -> QuerySet[Series]:
 
 def can_view_study(user: User, study_uid: str) -> bool:
     return visible_studies(user).filter(study_uid=study_uid).exists()
+
+
+def visible_batches(user: User) -> QuerySet[UploadBatch]:
+    """Upload history: one's own uploads; admins see everyone's."""
+    batches = UploadBatch.objects.select_related("uploaded_by")
+    return batches if Role.ADMIN in user_roles(user) else batches.filter(uploaded_by=user)

@@ -5,7 +5,8 @@ from detection.models import ScoringJob
 from detection.services import not_scored_reason
 from portal.accounts.models import AuditEvent
 from portal.accounts.services import primary_role
-from portal.studies.models import Instance, Series, Study
+from portal.api_schema import file_errors
+from portal.studies.models import Instance, Series, Study, UploadBatch
 from portal.studies.withdrawal import can_withdraw
 
 
@@ -153,3 +154,30 @@ class SeriesDetailSerializer(SeriesBriefSerializer):
     def get_slice_spacing(self, series: Series) -> dict:
         step, gaps = series.slice_gaps()
         return {"usual_step_mm": step, "gaps": [gap.as_dict() for gap in gaps]}
+
+
+class UploadStudySerializer(serializers.Serializer):
+    study_uid = serializers.CharField()
+    patient_id = serializers.CharField(source="patient.patient_id")
+    patient_name = serializers.CharField(source="patient.patient_name")
+    description = serializers.CharField()
+    verdict = serializers.CharField(allow_null=True, source="verdict_or_none")
+    verdict_score = serializers.FloatField(allow_null=True)
+    withdrawn = serializers.BooleanField(source="is_withdrawn")
+
+
+class UploadBatchSerializer(serializers.ModelSerializer):
+    uploaded_by = serializers.CharField(source="uploaded_by.username", default=None, allow_null=True)
+    errors = file_errors()  # the files it refused, and why
+    studies = serializers.SerializerMethodField(
+        help_text="the studies it added images to that the caller can open (a withdrawn one only for admins)")
+
+    class Meta:
+        model = UploadBatch
+        fields = ["id", "created", "uploaded_by", "status", "files_received", "instances_staged", "instances_stored",
+                  "errors", "attempts", "last_error", "studies"]
+
+    @extend_schema_field(UploadStudySerializer(many=True))
+    def get_studies(self, batch: UploadBatch) -> list[dict]:
+        by_uid = self.context["studies"]  # the page's studies, read in one query by the view
+        return UploadStudySerializer([by_uid[uid] for uid in batch.study_uids if uid in by_uid], many=True).data

@@ -228,6 +228,9 @@ def store_staged(batch: UploadBatch, staged: Iterable[StagedInstance]) -> tuple[
         # Whatever was confirmed before a failure is indexed: renumber and score it either way.
         for series in touched.values():
             renumber_slices(series)
+        if touched:  # for the uploader's history (a retry adds to what the first attempt stored)
+            batch.study_uids = sorted(set(batch.study_uids) | {s.study.study_uid for s in touched.values()})
+            batch.save(update_fields=["study_uids"])
     batch.status = UploadBatch.Status.STORED if batch.instances_stored else UploadBatch.Status.FAILED
     batch.last_error = ""
     batch.save(update_fields=["status", "last_error"])

@@ -5,6 +5,8 @@ from portal.studies import views
 urlpatterns = [
     path("me", views.MeView.as_view(), name="me"),
     path("studies/upload", views.UploadView.as_view(), name="study-upload"),
+    path("uploads", views.UploadBatchListView.as_view(), name="upload-list"),
+    path("uploads/<uuid:pk>", views.UploadBatchDetailView.as_view(), name="upload-detail"),
     path("studies", views.StudyListView.as_view(), name="study-list"),
     path("studies/<str:study_uid>", views.StudyDetailView.as_view(), name="study-detail"),
     path("studies/<str:study_uid>/access", views.StudyAccessLogView.as_view(), name="study-access-log"),

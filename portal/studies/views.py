@@ -29,13 +29,14 @@ from portal.accounts.services import audit, has_role, primary_role
 from portal.api_schema import PACS_ERRORS, binary, errors, file_errors
 from portal.renderers import download_renderers
 from portal.studies import dicomweb, selectors, services, withdrawal
-from portal.studies.models import Instance, Series, Study
+from portal.studies.models import Instance, Series, Study, UploadBatch
 from portal.studies.serializers import (
     AccessEventSerializer,
     JobSerializer,
     SeriesDetailSerializer,
     StudyDetailSerializer,
     StudySerializer,
+    UploadBatchSerializer,
 )
 from portal.studies.upload_stream import HeaderCsrfSessionAuthentication, StreamedUpload
 
@@ -260,6 +261,35 @@ def _study_detail(request, study: Study) -> Response:
     """The study as it is now, for whoever just changed it (an uploader no longer sees it once withdrawn)."""
     study = selectors.with_counts(Study.objects.filter(pk=study.pk).select_related("patient", "withdrawn_by")).get()
     return Response(StudyDetailSerializer(study, context={"request": request}).data)
+
+
+class UploadBatchMixin:
+    """Upload history: what each upload request stored, refused and why, and whether files the PACS could
+    not take yet (it was down) have been stored since. Clinicians see their own, admins everyone's."""
+
+    permission_classes = [CanUpload]
+    serializer_class = UploadBatchSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: nobody asking
+            return UploadBatch.objects.none()
+        return selectors.visible_batches(self.request.user)
+
+    def get_serializer(self, *args, **kwargs):
+        batches = args[0] if args else []
+        batches = batches if isinstance(batches, list | tuple) else [batches]
+        uids = {uid for batch in batches for uid in batch.study_uids}
+        studies = selectors.openable_studies(self.request.user).filter(study_uid__in=uids)
+        kwargs["context"] = {**self.get_serializer_context(), "studies": {s.study_uid: s for s in studies}}
+        return super().get_serializer(*args, **kwargs)
+
+
+class UploadBatchListView(UploadBatchMixin, generics.ListAPIView):
+    filterset_fields = {"status": ["exact"]}
+
+
+class UploadBatchDetailView(UploadBatchMixin, generics.RetrieveAPIView):
+    pass
 
 
 class SeriesDetailView(generics.RetrieveAPIView):

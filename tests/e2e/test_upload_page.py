@@ -69,6 +69,12 @@ def test_archive_down_says_files_are_kept(live_server, orthanc, scoring_worker, 
     banner.wait_for(timeout=120_000)
     assert "kept on the server" in banner.inner_text() and "do not need to upload them again" in banner.inner_text()
     assert page.locator("[data-testid=file-row][data-state=kept]").count() == 2
+    # The history says the upload waits for the PACS; the worker (which reaches the real one) stores it, and
+    # the history, polling, says so without a reload.
+    page.locator("[data-testid=history-row][data-status=staged]").wait_for(timeout=30_000)
+    stored = page.locator("[data-testid=history-row][data-status=stored]")
+    stored.wait_for(timeout=90_000)
+    assert stored.get_by_role("link").count() == 1
 
 
 def test_a_series_the_detector_does_not_score_says_so_after_upload(live_server, orthanc, ct_files, user_factory, page,

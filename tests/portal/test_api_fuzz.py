@@ -56,7 +56,8 @@ def real_objects(orthanc, ct_files, user_factory, django_capture_on_commit_callb
     measurement = measurement_create(user=admin, series=series, sop_instance_uid=instance.sop_instance_uid,
                                      points=[[10, 10], [20, 20]])  # fmt: skip
     ids = {"labels": label.pk, "measurements": measurement.pk, "queue": item.pk, "adjudications": item.pk,
-           "models": ModelVersion.objects.latest("pk").pk, "jobs": job.pk}  # fmt: skip
+           "models": ModelVersion.objects.latest("pk").pk, "jobs": job.pk,
+           "uploads": str(outcome.batch.pk)}  # fmt: skip
     named = {"study_uid": study.study_uid, "series_uid": series.series_uid, "sop_uid": instance.sop_instance_uid,
              "claim_id": str(claim.pk), "share_id": str(share.pk), "slice_index": 1}  # fmt: skip
     return {"token": Token.objects.create(user=admin).key, "ids": ids, "named": named}

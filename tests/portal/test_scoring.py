@@ -253,6 +253,9 @@ def test_orthanc_down_during_upload_loses_nothing(orthanc, ct_files, user_factor
     except AssertionError:
         raise AssertionError(scoring_worker.log()) from None
     assert batch.instances_stored == 5 and not batch.staging_dir.exists()
+    history = api_client(clinician).get(f"/api/uploads/{batch.pk}").json()  # where the uploader sees it
+    assert history["status"] == "stored" and history["instances_stored"] == 5 and history["attempts"] >= 2
+    assert [s["study_uid"] for s in history["studies"]] == [Instance.objects.first().series.study.study_uid]
     series_uid = Instance.objects.first().series.series_uid
     study_uid = Instance.objects.first().series.study.study_uid
     found = requests.get(f"{orthanc.dicomweb_url}/studies/{study_uid}/series/{series_uid}/instances",

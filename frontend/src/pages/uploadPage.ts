@@ -2,9 +2,10 @@ import { viewerPath } from '../api';
 import { h, replaceChildren } from '../dom';
 import { holdIdleLogoff } from '../idleLogoff';
 import type { Page } from '../router';
-import type { Job, JobStatus, JobSummary, UploadError, UploadStored } from '../types';
+import type { Job, JobStatus, JobSummary, Me, UploadError, UploadStored } from '../types';
 import { fromDataTransfer, fromFileList, type PickedFile } from '../upload/collectFiles';
 import { JobTracker } from '../upload/jobTracker';
+import { createUploadHistory } from '../upload/uploadHistory';
 import { uploadAll, type ChunkOutcome } from '../upload/uploader';
 import { verdictBadge } from '../verdict';
 
@@ -41,7 +42,7 @@ function isZip(name: string): boolean {
   return name.toLowerCase().endsWith('.zip');
 }
 
-export function mountUploadPage(container: HTMLElement): Page {
+export function mountUploadPage(container: HTMLElement, me: Me): Page {
   let rows: FileRow[] = [];
   let uploading = false;
   const seriesStudy = new Map<string, string>();
@@ -78,6 +79,7 @@ export function mountUploadPage(container: HTMLElement): Page {
   );
   const jobList = h('ul', { className: 'job-list', 'data-testid': 'job-list' }, h('li', { className: 'muted' }, 'Scoring starts once files are stored.'));
 
+  const history = createUploadHistory(me);
   container.append(
     h('section', { className: 'page upload-page' },
       h('h1', {}, 'Upload'),
@@ -87,7 +89,8 @@ export function mountUploadPage(container: HTMLElement): Page {
       banner,
       h('div', { className: 'upload-columns' },
         h('div', {}, h('h2', {}, 'Files'), fileTable),
-        h('div', {}, h('h2', {}, 'Scoring'), jobList))),
+        h('div', {}, h('h2', {}, 'Scoring'), jobList)),
+      history.element),
   );
 
   const tracker = new JobTracker(renderJobs);
@@ -255,6 +258,7 @@ export function mountUploadPage(container: HTMLElement): Page {
     const count = (state: FileState): number => rows.filter((r) => r.state === state).length;
     const doneText = `Upload finished: ${count('stored')} stored, ${count('error')} rejected${count('kept') ? `, ${count('kept')} kept for later` : ''}.`;
     showBanner(count('error') || count('kept') ? 'warn' : 'ok', doneText, 'upload-done');
+    history.refresh();
   }
 
   const onDragOver = (event: DragEvent): void => {
@@ -280,6 +284,7 @@ export function mountUploadPage(container: HTMLElement): Page {
   return {
     destroy() {
       tracker.stop();
+      history.destroy();
       window.removeEventListener('dragover', preventNavigation);
       window.removeEventListener('drop', preventNavigation);
     },
