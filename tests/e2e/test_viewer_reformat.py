@@ -135,6 +135,7 @@ def test_a_measured_distance_is_in_millimetres_and_kept_with_the_study(live_serv
         other.close()
 
     # Its author moves an end point (saved once the drag rests), then selects it and presses Delete.
+    drawn_length = saved.length_mm
     page.get_by_test_id("viewport").focus()
     page.keyboard.press("d")
     page.mouse.move(*end)
@@ -152,6 +153,20 @@ def test_a_measured_distance_is_in_millimetres_and_kept_with_the_study(live_serv
     page.wait_for_function("() => ![...document.querySelectorAll('[data-testid=cs-viewport] svg text')]"
                            ".some((t) => t.textContent.endsWith(' mm'))")
     assert not Measurement.objects.filter(series=series).exists()
+
+    # Ctrl+Z takes both back, newest first: the delete (saved again, as moved), then the move.
+    page.keyboard.press("Control+z")
+    page.get_by_test_id("measurement-item").wait_for()
+    assert Measurement.objects.get(series=series).length_mm == pytest.approx(saved.length_mm, abs=0.01)
+    page.keyboard.press("Control+z")
+    for _ in range(50):
+        if Measurement.objects.get(series=series).length_mm == pytest.approx(drawn_length, abs=0.01):
+            break
+        page.wait_for_timeout(100)
+    assert Measurement.objects.get(series=series).length_mm == pytest.approx(drawn_length, abs=0.01)
+    page.wait_for_function(length_shown, timeout=5_000)
+    page.keyboard.press("Control+z")
+    assert page.get_by_test_id("label-error").inner_text() == "Nothing to undo."
 
 
 def test_the_reformat_marks_findings_near_its_plane(live_server, orthanc, ct_files, tmp_path, user_factory, page,

@@ -10,11 +10,18 @@ const UID_PREFIX = 'measurement-';
 
 type Points = [number, number][];
 
+/** A change to a measurement that Ctrl+Z can take back: where it was, and how to undo it. */
+export interface MeasurementUndo {
+  sliceIndex: number;
+  undo: () => Promise<void>;
+}
+
 /**
  * Distances drawn with the measure tool (Cornerstone's LengthTool) are kept with the study: each one drawn is
  * saved, a moved end point is saved again, and the series' measurements, everyone's, come back when it is
  * reopened. Other readers' measurements are shown locked. The side list jumps to a measurement's slice and
- * deletes one's own; Delete (with the measure tool on) removes the selected one.
+ * deletes one's own; Delete (with the measure tool on) removes the selected one. Each of the reader's own
+ * changes (drawn, moved, deleted) is handed to `remember` so that Ctrl+Z can take it back.
  */
 export class SavedMeasurements {
   readonly element: HTMLElement;
@@ -22,11 +29,13 @@ export class SavedMeasurements {
   private readonly error = h('div', { className: 'error-text small', role: 'alert' });
   private readonly saved = new Map<string, Measurement>(); // annotation UID -> its record
   private readonly pendingMoves = new Map<string, number>();
+  private readonly redrawnAs = new Map<string, string>(); // an undone delete draws it under a new UID
   private imageIdBySop = new Map<string, string>();
   private sopByImageId = new Map<string, string>();
   private viewer: StackViewer | null = null;
 
-  constructor(private readonly seriesUid: string, private readonly goToSlice: (index: number) => void) {
+  constructor(private readonly seriesUid: string, private readonly goToSlice: (index: number) => void,
+              private readonly remember: (change: MeasurementUndo) => void = () => undefined) {
     this.element = h('div', { className: 'side-section', 'data-testid': 'measurements' },
       h('h2', {}, 'Measurements'),
       h('p', { className: 'muted small' }, 'Measure (D) draws a distance; it is saved with the study for everyone who reads it.'),
@@ -52,7 +61,7 @@ export class SavedMeasurements {
   deleteSelected(): void {
     const selected = annotation.selection.getAnnotationsSelectedByToolName(LengthTool.toolName) ?? [];
     const uid = selected.find((id) => this.saved.get(id)?.is_mine);
-    if (uid) void this.remove(uid);
+    if (uid) void this.removeAndRemember(uid);
   }
 
   destroy(): void {
@@ -69,16 +78,17 @@ export class SavedMeasurements {
       .filter((drawn) => this.sopByImageId.has(drawn.metadata?.referencedImageId ?? ''));
   }
 
-  /** Draw a saved measurement on its slice (Cornerstone keeps it with that image). */
-  private show(record: Measurement): void {
-    const imageId = this.imageIdBySop.get(record.sop_instance_uid);
-    if (!imageId || !this.viewer) return;
-    const world = record.points.map((point) => utilities.imageToWorldCoords(imageId, point));
-    if (world.some((point) => !point)) return;
+  /** Draw a saved measurement on its slice (Cornerstone keeps it with that image); returns its annotation UID. */
+  private show(record: Measurement): string {
     const uid = `${UID_PREFIX}${record.id}`;
+    const imageId = this.imageIdBySop.get(record.sop_instance_uid);
+    if (!imageId || !this.viewer) return uid;
+    const world = record.points.map((point) => utilities.imageToWorldCoords(imageId, point));
+    if (world.some((point) => !point)) return uid;
     LengthTool.hydrate(this.viewer.viewport.id, world as Types.Point3[], { annotationUID: uid, referencedImageId: imageId });
     if (!record.is_mine) annotation.locking.setAnnotationLocked(uid, true);
     this.saved.set(uid, record);
+    return uid;
   }
 
   private pointsOf(drawn: ToolTypes.Annotation): Points | null {
@@ -100,6 +110,7 @@ export class SavedMeasurements {
       this.saved.set(uid, record);
       replaceChildren(this.error);
       this.render();
+      this.remember({ sliceIndex: record.slice_index, undo: () => this.remove(uid) });
     }, (error) => {
       annotation.state.removeAnnotation(uid); // not kept: do not leave it looking saved
       this.viewer?.viewport.render();
@@ -120,20 +131,63 @@ export class SavedMeasurements {
       api.moveMeasurement(record.id, points).then((moved) => {
         this.saved.set(uid, moved);
         this.render();
+        this.remember({ sliceIndex: moved.slice_index, undo: () => this.moveBack(uid, record.points) });
       }, (error) => this.fail('The moved measurement was not saved', error));
     }, SAVE_AFTER_MOVE_MS));
   };
 
+  /** The reader deletes one of theirs (list button, Delete key); Ctrl+Z draws it again. */
+  private async removeAndRemember(uid: string): Promise<void> {
+    const record = this.saved.get(uid);
+    if (!record) return;
+    try {
+      await this.remove(uid);
+    } catch (error) {
+      return this.fail('Could not delete the measurement', error);
+    }
+    this.remember({ sliceIndex: record.slice_index, undo: () => this.redraw(uid, record) });
+  }
+
+  /** The UID a measurement is drawn under now (older undo steps name the one it had). */
+  private current(uid: string): string {
+    while (this.redrawnAs.has(uid)) uid = this.redrawnAs.get(uid)!;
+    return uid;
+  }
+
   private async remove(uid: string): Promise<void> {
+    uid = this.current(uid);
     const record = this.saved.get(uid);
     if (!record) return;
     try {
       await api.deleteMeasurement(record.id);
     } catch (error) {
-      if (!(error instanceof ApiError && error.status === 404)) return this.fail('Could not delete the measurement', error);
+      if (!(error instanceof ApiError && error.status === 404)) throw error;
     }
     this.saved.delete(uid);
     annotation.state.removeAnnotation(uid);
+    this.refresh();
+  }
+
+  /** Undo of a delete: saved again (a new record) and drawn where it was. */
+  private async redraw(uid: string, deleted: Measurement): Promise<void> {
+    this.redrawnAs.set(uid, this.show(await api.createMeasurement(this.seriesUid, deleted.sop_instance_uid, deleted.points)));
+    this.refresh();
+  }
+
+  /** Undo of a move: the end points back where they were saved before. */
+  private async moveBack(uid: string, points: Points): Promise<void> {
+    uid = this.current(uid);
+    const record = this.saved.get(uid);
+    if (!record) return;
+    const moved = await api.moveMeasurement(record.id, points);
+    annotation.state.removeAnnotation(uid);
+    this.saved.delete(uid);
+    const shownAs = this.show(moved); // a measurement drawn in this visit had Cornerstone's UID
+    if (shownAs !== uid) this.redrawnAs.set(uid, shownAs);
+    this.refresh();
+  }
+
+  private refresh(): void {
     this.viewer?.viewport.render();
     this.render();
   }
@@ -153,7 +207,7 @@ export class SavedMeasurements {
         open.addEventListener('click', () => this.goToSlice(record.slice_index));
         if (!record.is_mine) return h('li', {}, open);
         const remove = h('button', { type: 'button', className: 'btn btn-small', 'data-testid': 'measurement-delete', 'aria-label': `Delete the measurement on slice ${record.slice_index + 1}` }, '×');
-        remove.addEventListener('click', () => void this.remove(uid));
+        remove.addEventListener('click', () => void this.removeAndRemember(uid));
         return h('li', { className: 'measurement-row' }, open, remove);
       }));
   }

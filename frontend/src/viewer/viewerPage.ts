@@ -16,7 +16,7 @@ import { LabelReview } from './labelReview';
 import { valueAt } from './reformat';
 import { ReformatPanel } from './reformatPanel';
 import { CLASS_COLOURS, MarkerLayer, type PendingMark } from './markerLayer';
-import { SavedMeasurements } from './measurements';
+import { SavedMeasurements, type MeasurementUndo } from './measurements';
 import { imageIdFor, prepareImageIds } from './seriesLoader';
 import { renderHelpPanel } from './shortcuts';
 import { sliceGapNote } from './sliceGaps';
@@ -190,7 +190,8 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
 
   // Kept with the study for everyone who may read the series (insurers read claims, not series).
   const measurements = showLabels
-    ? new SavedMeasurements(route.seriesUid, (index) => void viewer?.goToSlice(index).then(() => wrap.focus({ preventScroll: true })))
+    ? new SavedMeasurements(route.seriesUid, (index) => void viewer?.goToSlice(index).then(() => wrap.focus({ preventScroll: true })),
+      (change) => remember({ kind: 'measurement', change }))
     : null;
 
   container.append(
@@ -353,9 +354,11 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   // ---- labels -----------------------------------------------------------
   const selectedLabel = (): Label | undefined => labels.find((l) => sameLabelId(l.id, selectedId));
 
-  // Ctrl+Z takes back the person's own last label actions on this page, newest first: a new label is deleted,
-  // a changed class or position is set back, a deleted label is restored (each a new version in its history).
-  type UndoStep = { kind: 'create' | 'delete'; label: Label } | { kind: 'update'; before: Label };
+  // Ctrl+Z takes back the person's own last label and measurement actions on this page, newest first: a new label
+  // is deleted, a changed class or position is set back, a deleted label is restored (each a new version in its
+  // history); a measurement drawn, moved or deleted likewise.
+  type UndoStep = { kind: 'create' | 'delete'; label: Label } | { kind: 'update'; before: Label }
+    | { kind: 'measurement'; change: MeasurementUndo };
   const undoSteps: UndoStep[] = [];
   const remember = (step: UndoStep): void => {
     undoSteps.push(step);
@@ -369,6 +372,15 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       return;
     }
     replaceChildren(labelError);
+    if (step.kind === 'measurement') {
+      try {
+        await step.change.undo();
+        void stackViewer.goToSlice(step.change.sliceIndex);
+      } catch (error) {
+        replaceChildren(labelError, `Could not undo the measurement: ${(error as Error).message}`);
+      }
+      return;
+    }
     try {
       if (step.kind === 'create') {
         await api.deleteLabel(step.label.id);
@@ -830,7 +842,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     if (isTypingTarget(event.target) || !series) return;
     if ((event.ctrlKey || event.metaKey) && !event.altKey && !event.shiftKey && event.key.toLowerCase() === 'z') {
       event.preventDefault();
-      if (canLabel) void undo();
+      if (showLabels) void undo();
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
