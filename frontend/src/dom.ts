@@ -77,6 +77,11 @@ export function commaSeparated(nodes: Node[]): (Node | string)[] {
 }
 
 /** "1 image", "3 images". */
+/** A series in one line: "CT · Chest · 99 images". */
+export function seriesLine(series: { modality: string; description: string; num_instances: number }): string {
+  return `${series.modality} · ${series.description || 'Series'} · ${countOf(series.num_instances, 'image')}`;
+}
+
 export function countOf(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }

@@ -451,7 +451,8 @@ export interface UploadBatchStudy {
   description: string;
   verdict: LabelClass | null;
   verdict_score: number | null;
-  withdrawn: boolean;
+  /** Only admins see a withdrawn study here. */
+  withdrawn: Withdrawal | null;
 }
 
 /** One upload request: what it stored, what it refused and why, and the studies it added images to. */

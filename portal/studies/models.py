@@ -55,14 +55,6 @@ class Study(models.Model):
     def __str__(self) -> str:
         return self.study_uid
 
-    @property
-    def verdict_or_none(self) -> str | None:
-        return self.verdict or None
-
-    @property
-    def is_withdrawn(self) -> bool:
-        return self.withdrawn_at is not None
-
 
 class StudyAccess(models.Model):
     """Who besides the uploader may see a study: a clinician it was shared with,

@@ -156,14 +156,9 @@ class SeriesDetailSerializer(SeriesBriefSerializer):
         return {"usual_step_mm": step, "gaps": [gap.as_dict() for gap in gaps]}
 
 
-class UploadStudySerializer(serializers.Serializer):
-    study_uid = serializers.CharField()
-    patient_id = serializers.CharField(source="patient.patient_id")
-    patient_name = serializers.CharField(source="patient.patient_name")
-    description = serializers.CharField()
-    verdict = serializers.CharField(allow_null=True, source="verdict_or_none")
-    verdict_score = serializers.FloatField(allow_null=True)
-    withdrawn = serializers.BooleanField(source="is_withdrawn")
+class UploadStudySerializer(StudySerializer):
+    class Meta(StudySerializer.Meta):
+        fields = ["study_uid", "patient_id", "patient_name", "description", "verdict", "verdict_score", "withdrawn"]
 
 
 class UploadBatchSerializer(serializers.ModelSerializer):

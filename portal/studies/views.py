@@ -158,8 +158,8 @@ class StudyListView(generics.ListAPIView):
 
 
 def _wants_withdrawn(request) -> bool:
+    # The list's base: the withdrawn studies or the others (the filter of the same name then keeps them).
     return request.query_params.get("withdrawn", "").lower() in ("true", "1")
-
 
 
 class StudyDetailView(generics.RetrieveAPIView):

@@ -39,4 +39,4 @@ def test_uploader_reads_what_each_upload_stored_and_refused(orthanc, ct_files, t
     # A study withdrawn since: gone from the uploader's history, marked for admins.
     api_client(owner).post(f"/api/studies/{study_uid}/withdraw", {"reason": "wrong exam"})
     assert api_client(owner).get(f"/api/uploads/{batch_id}").json()["studies"] == []
-    assert api_client(admin).get(f"/api/uploads/{batch_id}").json()["studies"][0]["withdrawn"] is True
+    assert api_client(admin).get(f"/api/uploads/{batch_id}").json()["studies"][0]["withdrawn"]["reason"] == "wrong exam"

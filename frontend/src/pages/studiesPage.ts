@@ -1,5 +1,5 @@
 import { api, ApiError, viewerPath } from '../api';
-import { countOf, formatDateTime, h, personName, replaceChildren } from '../dom';
+import { formatDateTime, h, personName, replaceChildren, seriesLine } from '../dom';
 import { updateQuery, type Page } from '../router';
 import { LABEL_CLASS_NAMES, LABEL_CLASSES, type Me, type ModelVersion, type StudySummary } from '../types';
 import { verdictBadge } from '../verdict';
@@ -87,7 +87,7 @@ export function mountStudiesPage(container: HTMLElement, me: Me, initialQuery: U
         h('ul', { className: 'series-list' }, detail.series.map((series) =>
           h('li', {},
             h('a', { href: viewerPath(study.study_uid, series.series_uid), 'data-testid': 'open-series' },
-              `${series.modality} · ${series.description || 'Series'} · ${countOf(series.num_instances, 'image')}`),
+              seriesLine(series)),
             series.job ? h('span', { className: `badge status-${series.job.status}` }, `scoring ${series.job.status}`) : null))));
     } catch (error) {
       replaceChildren(cell, h('span', { className: 'error-text' }, (error as Error).message));

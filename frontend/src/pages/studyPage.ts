@@ -1,5 +1,5 @@
 import { api, ApiError, viewerPath } from '../api';
-import { countOf, h, personName, replaceChildren } from '../dom';
+import { countOf, h, personName, replaceChildren, seriesLine } from '../dom';
 import { navigate, type Page } from '../router';
 import { createInsurerAccessPanel } from '../shares/insurerAccessPanel';
 import { createSharePanel } from '../shares/sharePanel';
@@ -27,7 +27,7 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
         withdrawnBanner(study, me.role === 'admin', reopen),
         h('section', { className: 'panel' }, h('h2', {}, 'Series'),
           h('ul', { className: 'series-list' }, study.series.map((series) =>
-            h('li', {}, `${series.modality} · ${series.description || 'Series'} · ${countOf(series.num_instances, 'image')}`)))),
+            h('li', {}, seriesLine(series))))),
         createAccessLogPanel(study.study_uid));
       return { destroy: () => undefined };
     }
@@ -43,6 +43,7 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
     };
     const onWithdrawn = (): void => {
       if (me.role === 'admin') return reopen();
+      destroyers.forEach((destroy) => destroy()); // the series' scoring status stops polling
       replaceChildren(section, ...studyHeader(study),
         h('p', { className: 'banner banner-ok', role: 'status', 'data-testid': 'withdrawn-done' },
           'Study withdrawn. Only admins see it now; its images stay in the PACS, and an admin can restore it.'));
@@ -55,7 +56,7 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
           h('ul', { className: 'series-list' }, study.series.map((series) =>
             h('li', {},
               h('a', { href: viewerPath(study.study_uid, series.series_uid), 'data-testid': 'open-series' },
-                `${series.modality} · ${series.description || 'Series'} · ${countOf(series.num_instances, 'image')}`),
+                seriesLine(series)),
               series.missing_slices ? h('span', { className: 'warn-text small', 'data-testid': 'missing-slices', title: 'Gaps in the slice positions: scores next to them are unreliable (the viewer lists them)' },
                 ` · about ${countOf(series.missing_slices, 'slice')} missing`) : null,
               ' ', scoringOf(series))))),
