@@ -117,3 +117,23 @@ class LocationScore(ClassProbabilities):
 
     class Meta:
         ordering = ["-tamper"]
+
+
+class CopyMoveCheck(models.Model):
+    """A projection radiograph series (X-ray, mammography) checked for regions cloned inside its images
+    (detection.ml.radiograph): the CT detector cannot read them. One per upload that added images."""
+
+    Status = ScoringJob.Status
+
+    series = models.ForeignKey("studies.Series", on_delete=models.CASCADE, related_name="copy_move_checks")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    images_checked = models.IntegerField(default=0)
+    # [{slice_index, sop_instance_uid, regions: [{shift, first, second, blocks}]}]; boxes x, y, w, h in pixels
+    found = models.JSONField(default=list, blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]

@@ -127,7 +127,12 @@ def modality_not_scored(modality: str, what: str = "series") -> str:
 
 def not_scored_reason(series: Series) -> str:
     """Why the detector does not score this series; "" when it does."""
-    return modality_not_scored(series.modality)
+    from detection.ml.radiograph import PROJECTION_MODALITIES
+
+    reason = modality_not_scored(series.modality)
+    if reason and series.modality.upper() in PROJECTION_MODALITIES:
+        reason += "; its images are checked for regions copied inside them instead"
+    return reason
 
 
 def enqueue_scoring(*, series: Series, bulk: bool = False) -> ScoringJob | None:

@@ -20,3 +20,11 @@ def tamper_alert_task(self, job_id: int) -> None:
     from detection.alerts import send_tamper_alert
 
     send_tamper_alert(job_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(PacsUnavailable,), retry_backoff=5,
+             retry_backoff_max=300, max_retries=20)
+def copy_move_check_task(check_id: int) -> None:
+    from detection.radiographs import run_copy_move_check
+
+    run_copy_move_check(check_id=check_id)

@@ -103,6 +103,19 @@ export interface SeriesSummary {
   not_scored_reason?: string;
   /** About how many slices the gaps in the slice positions leave out (0: none). */
   missing_slices?: number;
+  /** Projection radiographs: the latest check for regions copied inside an image; null for other series. */
+  copy_move?: CopyMoveCheck | null;
+}
+
+/** x, y, width, height in the image's pixels. */
+export type PixelBox = [number, number, number, number];
+
+export interface CopyMoveCheck {
+  status: JobStatus;
+  error: string;
+  images_checked: number;
+  /** Each image with a copied region: the same content at `first` and `second`. */
+  found: { slice_index: number; sop_instance_uid: string; regions: { first: PixelBox; second: PixelBox; blocks: number }[] }[];
 }
 
 export interface Withdrawal {
@@ -146,6 +159,7 @@ export interface SeriesDetail {
   slice_spacing: { usual_step_mm: number | null; gaps: SliceGap[] };
   job: JobSummary | Job | null;
   not_scored_reason?: string;
+  copy_move?: CopyMoveCheck | null;
 }
 
 export interface SliceScore {

@@ -21,8 +21,9 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from detection.ml.constants import CLASSES
-from detection.models import LocationScore, ScoringJob
-from detection.services import heatmap_slice, latest_done_job
+from detection.models import CopyMoveCheck, LocationScore, ScoringJob
+from detection.radiographs import latest_check
+from detection.services import heatmap_slice, latest_done_job, not_scored_reason
 from portal.claims import imaging
 from portal.claims.integrity import PROBLEM_KINDS
 from portal.studies import dicomweb
@@ -45,10 +46,26 @@ def verdict_text(job: ScoringJob | None) -> str:
     return VERDICT_WORDS.get(job.verdict, job.verdict or "none")
 
 
+def copy_move_text(check: CopyMoveCheck) -> str:
+    """A radiograph series' copy-move check in words (detection.radiographs)."""
+    if check.status == CopyMoveCheck.Status.FAILED:
+        return f"failed: {check.error}"
+    if check.status != CopyMoveCheck.Status.DONE:
+        return f"{check.status}, not finished"
+    if not check.found:
+        return f"no region is copied inside its {check.images_checked} image(s)"
+    return "the same content at two places of an image, one copied onto the other: " + "; ".join(
+        f"image {image['slice_index'] + 1}, {w}x{h} px at x {x0} y {y0} and at x {x1} y {y1}"
+        for image in check.found for r in image["regions"]
+        for (x0, y0, w, h), (x1, y1, _, _) in [(r["first"], r["second"])])
+
+
 def series_rows(series: Series, job: ScoringJob | None) -> list[tuple[str, str]]:
     """Label/value pairs for one series."""
     rows = [("Series", f"{series.modality} {series.description or ''} ({series.instances.count()} images)"),
-            ("Series UID", series.series_uid), ("Verdict", verdict_text(job))]
+            ("Series UID", series.series_uid), ("Verdict", not_scored_reason(series) or verdict_text(job))]
+    if (check := latest_check(series)) is not None:
+        rows.append(("Copy-move check", copy_move_text(check)))
     step, gaps = series.slice_gaps()
     if gaps:
         where = "; ".join(f"after slice {g.after_index + 1} (z {g.z_from:.1f} to {g.z_to:.1f} mm, ~{g.missing})"

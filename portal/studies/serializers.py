@@ -1,7 +1,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from detection.models import ScoringJob
+from detection.models import CopyMoveCheck, ScoringJob
+from detection.radiographs import latest_check
 from detection.services import not_scored_reason
 from portal.accounts.models import AuditEvent
 from portal.accounts.services import primary_role
@@ -85,6 +86,16 @@ class StudySerializer(serializers.ModelSerializer):
         return WithdrawalSerializer(study).data if study.withdrawn_at else None
 
 
+class CopyMoveCheckSerializer(serializers.ModelSerializer):
+    found = serializers.ListField(child=serializers.DictField(), help_text=(
+        "each image with a copied region: slice_index, sop_instance_uid, regions [{first, second: x, y, width, "
+        "height in pixels, the same content at both; shift; blocks matched}]"))
+
+    class Meta:
+        model = CopyMoveCheck
+        fields = ["status", "error", "created", "finished", "images_checked", "found", "duration_s"]
+
+
 class SeriesBriefSerializer(serializers.ModelSerializer):
     num_instances = serializers.SerializerMethodField()
     job = serializers.SerializerMethodField()
@@ -92,11 +103,19 @@ class SeriesBriefSerializer(serializers.ModelSerializer):
         help_text="why the detector does not score this series (e.g. not CT); empty when it does")
     missing_slices = serializers.SerializerMethodField(
         help_text="about how many slices the gaps in the slice positions leave out (0: none)")
+    copy_move = serializers.SerializerMethodField(
+        help_text="projection radiographs (X-ray, mammography): the latest check for regions copied inside an "
+                  "image; null for other series")
 
     class Meta:
         model = Series
         fields = ["series_uid", "modality", "description", "series_number", "num_instances", "job",
-                  "not_scored_reason", "missing_slices"]
+                  "not_scored_reason", "missing_slices", "copy_move"]
+
+    @extend_schema_field(CopyMoveCheckSerializer(allow_null=True))
+    def get_copy_move(self, series: Series) -> dict | None:
+        check = latest_check(series)
+        return CopyMoveCheckSerializer(check).data if check else None
 
     def get_missing_slices(self, series: Series) -> int:
         return sum(gap.missing for gap in series.slice_gaps()[1])

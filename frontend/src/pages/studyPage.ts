@@ -8,6 +8,7 @@ import type { Me, SeriesSummary, StudyDetail } from '../types';
 import { verdictBadge } from '../verdict';
 import { createAccessLogPanel } from './accessLog';
 import { createCopiesPanel } from './copiesPanel';
+import { copyMoveNote } from './copyMoveNote';
 import { createIntegrityPanel } from './integrityPanel';
 import { seriesScoring } from './seriesScoring';
 import { createWithdrawPanel, withdrawnBanner } from './withdrawPanel';
@@ -34,6 +35,8 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
     const scorings = study.series.map((series) => seriesScoring(series, me, () => void refreshVerdict()));
     destroyers.push(...scorings.map((s) => s.destroy));
     const scoringOf = (series: SeriesSummary): HTMLElement => scorings[study.series.indexOf(series)]!.element;
+    const copyMoves = study.series.map((series) => (series.copy_move ? copyMoveNote(study.study_uid, series) : null));
+    destroyers.push(...copyMoves.map((c) => () => c?.destroy()));
     const canShare = me.role === 'clinician' || me.role === 'admin';
     const verdict = h('span', {}, verdictBadge(study.verdict, study.verdict_score, 'verdict', study.nothing_to_score));
     // A re-score that finishes may change the study's verdict.
@@ -59,7 +62,7 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
                 seriesLine(series)),
               series.missing_slices ? h('span', { className: 'warn-text small', 'data-testid': 'missing-slices', title: 'Gaps in the slice positions: scores next to them are unreliable (the viewer lists them)' },
                 ` · about ${countOf(series.missing_slices, 'slice')} missing`) : null,
-              ' ', scoringOf(series))))),
+              ' ', scoringOf(series), copyMoves[study.series.indexOf(series)]?.element)))),
       me.role === 'insurer' ? null : createStudyLabelsPanel(study, me),
       me.role === 'annotator' ? null : createIntegrityPanel(study.study_uid),
       me.role === 'annotator' ? null : createCopiesPanel(study.study_uid),

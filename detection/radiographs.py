@@ -1,0 +1,65 @@
+"""Copy-move checks of uploaded projection radiographs: queued after each upload that added images to such a
+series, run by a worker (thin task in detection.tasks), read back with the series."""
+
+import logging
+import time
+
+from django.db import transaction
+from django.utils import timezone
+
+from detection.ml.radiograph import PROJECTION_MODALITIES, check_images
+from detection.models import CopyMoveCheck
+from portal.celery import delay_after_commit
+from portal.studies import dicomweb
+from portal.studies.models import Series
+
+log = logging.getLogger(__name__)
+
+
+def is_projection(series: Series) -> bool:
+    return series.modality.upper() in PROJECTION_MODALITIES
+
+
+def enqueue_copy_move_check(series: Series) -> CopyMoveCheck | None:
+    """Queue a check of the whole series (one waiting check serves every upload request of it)."""
+    if not is_projection(series):
+        return None
+    if waiting := series.copy_move_checks.filter(status=CopyMoveCheck.Status.QUEUED).first():
+        return waiting
+    check = CopyMoveCheck.objects.create(series=series)
+    from detection.tasks import copy_move_check_task
+
+    delay_after_commit(copy_move_check_task, check.pk)
+    return check
+
+
+def run_copy_move_check(*, check_id: int) -> CopyMoveCheck:
+    """Fetch the series' indexed images from the PACS and look for regions cloned inside each. Raises
+    PacsUnavailable with the check queued again (the task retries); any other failure is recorded."""
+    with transaction.atomic():
+        check = CopyMoveCheck.objects.select_for_update().select_related("series__study").get(pk=check_id)
+        if check.status in (CopyMoveCheck.Status.DONE, CopyMoveCheck.Status.FAILED):
+            return check  # a redelivered message
+        check.status = CopyMoveCheck.Status.RUNNING
+        check.save(update_fields=["status"])
+    series, started = check.series, time.perf_counter()
+    slice_of = dict(series.instances.values_list("sop_instance_uid", "slice_index"))
+    try:
+        datasets = dicomweb.retrieve_series(series.study.study_uid, series.series_uid)
+        indexed = sorted(((slice_of[str(ds.SOPInstanceUID)], ds) for ds in datasets
+                          if str(ds.SOPInstanceUID) in slice_of), key=lambda pair: pair[0])
+        check.images_checked, check.found = check_images(indexed)
+        check.status = CopyMoveCheck.Status.DONE
+    except dicomweb.PacsUnavailable:
+        CopyMoveCheck.objects.filter(pk=check.pk).update(status=CopyMoveCheck.Status.QUEUED)
+        raise
+    except Exception as exc:  # an image that cannot be decoded, a PACS that refuses: said with the series
+        log.exception("copy-move check %s failed", check.pk)
+        check.status, check.error = CopyMoveCheck.Status.FAILED, f"{type(exc).__name__}: {exc}"
+    check.finished, check.duration_s = timezone.now(), time.perf_counter() - started
+    check.save()
+    return check
+
+
+def latest_check(series: Series) -> CopyMoveCheck | None:
+    return series.copy_move_checks.first()

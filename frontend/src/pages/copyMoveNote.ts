@@ -1,0 +1,47 @@
+import { api, viewerPath } from '../api';
+import { countOf, h, replaceChildren } from '../dom';
+import type { CopyMoveCheck, PixelBox, SeriesSummary } from '../types';
+
+const POLL_MS = 5000;
+
+const place = ([x, y]: PixelBox): string => `x ${x}, y ${y}`;
+
+/**
+ * A radiograph series' copy-move check on the study page (the CT detector does not read X-rays): waiting, or
+ * which images have a region copied onto another place of the same image, each linked to its slice in the
+ * viewer. A check still waiting is polled.
+ */
+export function copyMoveNote(studyUid: string, series: SeriesSummary): { element: HTMLElement; destroy: () => void } {
+  const element = h('div', { className: 'small', 'data-testid': 'copy-move-check' });
+  let timer: number | undefined;
+
+  function render(check: CopyMoveCheck): void {
+    element.dataset.status = check.status;
+    if (check.status === 'queued' || check.status === 'running') {
+      replaceChildren(element, h('span', { className: 'muted' }, 'Copy-move check: ', check.status === 'queued' ? 'waiting for a worker…' : 'checking…'));
+      timer = window.setTimeout(() => void poll(), POLL_MS);
+    } else if (check.status === 'failed') {
+      replaceChildren(element, h('span', { className: 'error-text' }, `Copy-move check failed: ${check.error}`));
+    } else if (check.found.length === 0) {
+      replaceChildren(element, h('span', { className: 'muted' },
+        `Copy-move check: no region is copied inside ${check.images_checked === 1 ? 'its image' : `any of its ${countOf(check.images_checked, 'image')}`}.`));
+    } else {
+      replaceChildren(element, h('span', { className: 'warn-text' }, 'Copy-move: the same content at two places of an image (one was copied onto the other):'),
+        h('ul', {}, check.found.flatMap((image) => image.regions.map((region) => h('li', { 'data-testid': 'copy-move-found' },
+          h('a', { href: `${viewerPath(studyUid, series.series_uid)}?slice=${image.slice_index}` }, `image ${image.slice_index + 1}`),
+          `: ${region.first[2]}×${region.first[3]} px at ${place(region.first)} and at ${place(region.second)}`)))));
+    }
+  }
+
+  async function poll(): Promise<void> {
+    try {
+      const fresh = (await api.series(series.series_uid)).copy_move;
+      if (fresh) render(fresh);
+    } catch {
+      timer = window.setTimeout(() => void poll(), POLL_MS);
+    }
+  }
+
+  if (series.copy_move) render(series.copy_move);
+  return { element, destroy: () => window.clearTimeout(timer) };
+}

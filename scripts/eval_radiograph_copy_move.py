@@ -1,0 +1,85 @@
+"""Evaluate the copy-move check of uploaded radiographs (detection.ml.radiograph) on simulated X-ray images.
+
+There is no X-ray in ../shared/data, so each image is a slice of the shared chest CT rendered in the lung window
+as a 12-bit radiograph, upscaled to the size a CR/DX detector gives (bicubic) with detector noise; half of the
+images get a region copied onto another place (detection.ml.simulator.copy_move_2d, 7-22 % of the side). For
+each size it prints how many copies were found (both places boxed), how many clean images were flagged, the
+factor the image was read at, and the seconds per image. Slices z = 10, 17, ... (12 per size and kind).
+
+    .venv/bin/python scripts/eval_radiograph_copy_move.py [--sizes 1024 2048 3000]
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from PIL import Image
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from detection.ml.preprocessing import load_volume, window  # noqa: E402
+from detection.ml.radiograph import check_image, display_grey  # noqa: E402
+from detection.ml.simulator import copy_move_2d  # noqa: E402
+
+CT = Path(os.environ.get("SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+CT = CT / "cptac-lscc-C3N-00247-chest-ct"
+
+
+def radiograph(lung: np.ndarray, size: int, rng: np.random.Generator, clone: bool) -> tuple[pydicom.Dataset, dict]:
+    image = np.asarray(Image.fromarray((lung * 4095).astype(np.float32)).resize((size, size), Image.BICUBIC))
+    image = np.clip(image + rng.normal(0, 8, image.shape), 0, 4095).astype(np.uint16)
+    params: dict = {}
+    if clone:
+        image, _, params = copy_move_2d(image, rng)
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPInstanceUID, ds.Modality = generate_uid(), "CR"
+    ds.set_pixel_data(image, "MONOCHROME2", 12)
+    ds.WindowCenter, ds.WindowWidth = 2048, 4096
+    return ds, params
+
+
+def boxed(region: dict, params: dict) -> bool:
+    """Both places of the copy overlap the region's two boxes."""
+    def overlaps(box: list[int], y: int, x: int) -> bool:
+        bx, by, bw, bh = box
+        return bx < x + params["size"] and x < bx + bw and by < y + params["size"] and y < by + bh
+
+    places = [params["src"], params["dst"]]
+    return all(any(overlaps(box, *place) for place in places) for box in (region["first"], region["second"]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 3000])
+    args = parser.parse_args()
+    volume, _ = load_volume(CT)
+    print(f"{'side (px)':>9} {'read at':>8} {'copies found':>13} {'clean flagged':>14} {'s/image':>8}")
+    for size in args.sizes:
+        rng = np.random.default_rng(size)
+        found = flagged = 0
+        seconds: list[float] = []
+        slices = range(10, 90, 7)
+        for z in slices:
+            for clone in (True, False):
+                ds, params = radiograph(np.asarray(window(volume[z], "lung")), size, rng, clone)
+                started = time.perf_counter()
+                regions = check_image(ds)
+                seconds.append(time.perf_counter() - started)
+                if clone:
+                    found += any(boxed(r, params) for r in regions)
+                else:
+                    flagged += bool(regions)
+        factor = display_grey(ds)[1]
+        print(f"{size:>9} {'1/' + str(factor):>8} {found:>9} / {len(slices)} {flagged:>10} / {len(slices)} "
+              f"{np.median(seconds):>8.2f}")
+
+
+if __name__ == "__main__":
+    main()

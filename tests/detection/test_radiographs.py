@@ -1,0 +1,127 @@
+"""Projection radiographs (X-ray, mammography), which the CT detector cannot read, are checked for a region
+copied inside an image: found at both places in the image's own pixels, also when the image is large enough
+to be read shrunk; an image without a copy has none; after an upload the check runs by itself and the series
+says so; a PACS that is down leaves the check queued for the retry."""
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+
+from detection.ml.radiograph import check_image, display_grey
+from detection.ml.simulator import copy_move_2d
+from tests.conftest import fresh_copies, pdf_text, upload_paths
+
+CR_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
+
+
+def radiograph(ds: pydicom.Dataset, size: int, rng: np.random.Generator, clone: bool) -> dict | None:
+    """Turn a CT slice into a 12-bit CR image of size x size (lung-window grey, upscaled, detector noise);
+    with ``clone``, a region copied onto another place. Returns the copy's parameters."""
+    hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    grey = np.clip((hu + 1350) / 1500, 0, 1).astype(np.float32) * 4095
+    image = np.asarray(Image.fromarray(grey).resize((size, size), Image.BICUBIC)) + rng.normal(0, 8, (size, size))
+    image = np.clip(image, 0, 4095).astype(np.uint16)
+    params = None
+    if clone:
+        image, _, params = copy_move_2d(image, rng)
+    for keyword in ("RescaleSlope", "RescaleIntercept", "ImagePositionPatient", "ImageOrientationPatient"):
+        delattr(ds, keyword) if keyword in ds else None
+    ds.Modality, ds.SOPClassUID = "CR", CR_STORAGE
+    ds.file_meta.MediaStorageSOPClassUID = CR_STORAGE
+    ds.set_pixel_data(image, "MONOCHROME2", 12)
+    ds.WindowCenter, ds.WindowWidth = 2048, 4096
+    return params
+
+
+def _overlaps(box: list[int], x: int, y: int, size: int) -> bool:
+    bx, by, bw, bh = box
+    return bx < x + size and x < bx + bw and by < y + size and y < by + bh
+
+
+# 2600: read at half size, boxes scaled back (shrunk images miss more copies: scripts/eval_radiograph_copy_move.py)
+@pytest.mark.parametrize("size", [512, 2600])
+def test_a_copied_region_is_found_at_both_places_in_the_image_pixels(ct_files, size):
+    rng = np.random.default_rng(size)
+    ds = pydicom.dcmread(ct_files[40])
+    params = radiograph(ds, size, rng, clone=True)
+    regions = check_image(ds)
+    assert regions, params
+    (sy, sx), (dy, dx), side = params["src"], params["dst"], params["size"]
+    first, second = regions[0]["first"], regions[0]["second"]
+    places = {_overlaps(first, sx, sy, side) or _overlaps(first, dx, dy, side),
+              _overlaps(second, sx, sy, side) or _overlaps(second, dx, dy, side)}
+    assert places == {True}, (regions[0], params)
+    assert display_grey(ds)[1] == (1 if size <= 2048 else 2)
+
+    clean = pydicom.dcmread(ct_files[43])
+    radiograph(clean, size, rng, clone=False)
+    assert check_image(clean) == []
+
+
+def test_monochrome1_is_shown_inverted(ct_files):
+    ds = pydicom.dcmread(ct_files[40])
+    radiograph(ds, 256, np.random.default_rng(0), clone=False)
+    grey2 = display_grey(ds)[0].astype(int)
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    assert np.abs(display_grey(ds)[0].astype(int) - (255 - grey2)).max() <= 1
+
+
+@pytest.mark.django_db
+def test_an_uploaded_x_ray_series_is_checked_and_says_what_it_found(orthanc, ct_files, tmp_path, user_factory,
+                                                                    api_client, django_capture_on_commit_callbacks):
+    from detection.models import CopyMoveCheck
+
+    rng = np.random.default_rng(7)
+    paths = fresh_copies(ct_files[40:42], tmp_path)
+    for path, clone in zip(paths, (True, False), strict=True):
+        ds = pydicom.dcmread(path)
+        radiograph(ds, 512, rng, clone)
+        ds.save_as(path, enforce_file_format=True)
+    owner = user_factory("clinician")
+    with django_capture_on_commit_callbacks(execute=True):  # the check is queued on commit, runs eagerly
+        outcome = upload_paths(owner, paths)
+    assert len(outcome.stored) == 2 and outcome.jobs == []
+    series_uid = outcome.stored[0]["series_uid"]
+    series = api_client(owner).get(f"/api/series/{series_uid}").json()
+    assert series["not_scored_reason"].endswith("checked for regions copied inside them instead")
+    check = series["copy_move"]
+    assert check["status"] == "done" and check["images_checked"] == 2
+    cloned_sop = str(pydicom.dcmread(paths[0], stop_before_pixels=True).SOPInstanceUID)
+    assert [f["sop_instance_uid"] for f in check["found"]] == [cloned_sop]
+    study_uid = outcome.stored[0]["study_uid"]
+    study = api_client(owner).get(f"/api/studies/{study_uid}").json()
+    assert study["series"][0]["copy_move"]["found"][0]["regions"]
+    pdf = pdf_text(api_client(owner).get(f"/api/studies/{study_uid}/report.pdf").content)
+    assert b"this series is CR; its images are checked for" in pdf, pdf  # (table cells wrap lines)
+    assert b"one copied onto the other:" in pdf
+
+    # A CT upload queues no such check.
+    with django_capture_on_commit_callbacks(execute=True):
+        (tmp_path / "ct").mkdir()
+        upload_paths(owner, fresh_copies(ct_files[44:45], tmp_path / "ct"))
+    assert CopyMoveCheck.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_pacs_that_is_down_leaves_the_check_queued_for_the_retry(orthanc, ct_files, tmp_path, user_factory,
+                                                                   settings):
+    from detection.models import CopyMoveCheck
+    from detection.radiographs import enqueue_copy_move_check, run_copy_move_check
+    from portal.studies.dicomweb import PacsUnavailable
+
+    [path] = fresh_copies(ct_files[40:41], tmp_path)
+    ds = pydicom.dcmread(path)
+    radiograph(ds, 256, np.random.default_rng(1), clone=False)
+    ds.save_as(path, enforce_file_format=True)
+    series = upload_paths(user_factory("clinician"), [path]).jobs or None
+    check = CopyMoveCheck.objects.get()  # queued by the upload; on_commit never ran in this transaction
+    assert check.status == "queued" and series is None
+    settings.DICOMWEB_URL = "http://127.0.0.1:9/dicom-web"  # nothing listens there
+    with pytest.raises(PacsUnavailable):
+        run_copy_move_check(check_id=check.pk)
+    check.refresh_from_db()
+    assert check.status == "queued"
+    assert enqueue_copy_move_check(check.series) == check  # a later upload reuses the waiting check
+    settings.DICOMWEB_URL = orthanc.dicomweb_url
+    assert run_copy_move_check(check_id=check.pk).status == "done"
