@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from detection.models import ModelVersion, ScoringJob
+from detection.models import CopyMoveCheck, ModelVersion, ScoringJob
 
 
 @admin.register(ModelVersion)
@@ -14,3 +14,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
 class ScoringJobAdmin(admin.ModelAdmin):
     list_display = ("id", "series", "model_version", "status", "attempts", "created", "finished", "verdict")
     list_filter = ("status",)
+
+
+@admin.register(CopyMoveCheck)
+class CopyMoveCheckAdmin(admin.ModelAdmin):
+    list_display = ("id", "series", "status", "images_checked", "created", "finished")
+    list_filter = ("status",)
+    readonly_fields = ("found",)

@@ -34,6 +34,17 @@ def radiograph(ds: pydicom.Dataset, size: int, rng: np.random.Generator, clone: 
     return params
 
 
+def x_ray_series(ct_files: list, tmp_path) -> list:
+    """Two CR images of one new series, 512 px: the first with a region copied inside it, the second clean."""
+    rng = np.random.default_rng(7)
+    paths = fresh_copies(ct_files[40:42], tmp_path)
+    for path, clone in zip(paths, (True, False), strict=True):
+        ds = pydicom.dcmread(path)
+        radiograph(ds, 512, rng, clone)
+        ds.save_as(path, enforce_file_format=True)
+    return paths
+
+
 def _overlaps(box: list[int], x: int, y: int, size: int) -> bool:
     bx, by, bw, bh = box
     return bx < x + size and x < bx + bw and by < y + size and y < by + bh
@@ -72,12 +83,7 @@ def test_an_uploaded_x_ray_series_is_checked_and_says_what_it_found(orthanc, ct_
                                                                     api_client, django_capture_on_commit_callbacks):
     from detection.models import CopyMoveCheck
 
-    rng = np.random.default_rng(7)
-    paths = fresh_copies(ct_files[40:42], tmp_path)
-    for path, clone in zip(paths, (True, False), strict=True):
-        ds = pydicom.dcmread(path)
-        radiograph(ds, 512, rng, clone)
-        ds.save_as(path, enforce_file_format=True)
+    paths = x_ray_series(ct_files, tmp_path)
     owner = user_factory("clinician")
     with django_capture_on_commit_callbacks(execute=True):  # the check is queued on commit, runs eagerly
         outcome = upload_paths(owner, paths)
