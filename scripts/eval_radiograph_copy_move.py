@@ -6,7 +6,7 @@ images get a region copied onto another place (detection.ml.simulator.copy_move_
 each size it prints how many copies were found (both places boxed), how many clean images were flagged, the
 factor the image was read at, and the seconds per image. Slices z = 10, 17, ... (12 per size and kind).
 
-    .venv/bin/python scripts/eval_radiograph_copy_move.py [--sizes 1024 2048 3000]
+    .venv/bin/python scripts/eval_radiograph_copy_move.py [--sizes 1024 2048 3000 5000]
 """
 
 import argparse
@@ -57,7 +57,7 @@ def boxed(region: dict, params: dict) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 3000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 3000, 5000])
     args = parser.parse_args()
     volume, _ = load_volume(CT)
     print(f"{'side (px)':>9} {'read at':>8} {'copies found':>13} {'clean flagged':>14} {'s/image':>8}")

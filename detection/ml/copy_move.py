@@ -54,11 +54,23 @@ def _dct_basis() -> np.ndarray:
     return basis.astype(np.float32)
 
 
-def _descriptors(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _descriptors(grey: np.ndarray, band: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """(positions (n, 2) as y, x; quantised descriptors (n, COEFFICIENTS**2)) of the textured blocks, a block
     starting at every pixel (a clone can be moved by any number of pixels). The DCT is separable, so each
-    coefficient of every block is two passes of 1D windows instead of one transform per block."""
+    coefficient of every block is two passes of 1D windows instead of one transform per block. Computed in
+    bands of block rows, so that a radiograph's millions of blocks never hold their float transforms at once."""
     image = grey.astype(np.float32)
+    positions, descriptors = [], []
+    for y0 in range(0, image.shape[0] - BLOCK + 1, band):
+        ys, xs, quantised = _band_descriptors(image[y0:y0 + band + BLOCK - 1])
+        positions.append(np.stack([ys + y0, xs], axis=1).astype(np.int32))
+        descriptors.append(quantised)
+    if not positions:
+        return np.zeros((0, 2), np.int32), np.zeros((0, COEFFICIENTS**2), np.int16)
+    return np.concatenate(positions), np.concatenate(descriptors)
+
+
+def _band_descriptors(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     basis = _dct_basis()
     across = sliding_window_view(image, BLOCK, axis=1) @ basis.T  # (H, W-B+1, C): rows transformed
     coeffs = np.einsum("ywcb,vb->ywvc", sliding_window_view(across, BLOCK, axis=0), basis)  # (H', W', C, C)
@@ -73,7 +85,8 @@ def _descriptors(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     textured = (variance >= MIN_STD**2) & (flat_share <= MAX_FLAT_SHARE)
     ys, xs = np.nonzero(textured)
     descriptors = coeffs[textured].reshape(len(ys), COEFFICIENTS**2)  # explicit: no textured block at all is fine
-    return np.stack([ys, xs], axis=1), np.rint(descriptors / QUANT).astype(np.int32)
+    # Small types: a radiograph has millions of blocks (|coefficient| / QUANT <= 255 for 8-bit images).
+    return ys, xs, np.rint(descriptors / QUANT).astype(np.int16)
 
 
 def find_copy_moves(grey: np.ndarray, min_blocks: int = MIN_BLOCKS) -> list[CopyMove]:

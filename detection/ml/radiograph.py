@@ -21,10 +21,10 @@ from detection.ml.copy_move import CopyMove, find_copy_moves
 
 # Modalities whose images are single projections: the copy-move check reads them instead of the CT detector.
 PROJECTION_MODALITIES = frozenset({"CR", "DX", "MG", "RF", "XA", "PX", "IO"})
-# The block matcher at full resolution: a 1536-pixel square about 5 s, 3000 x 2500 pixels 26 s and 1.5 GB
-# (2-core VM). Larger images are read at half size or less; that misses more copies (resampling splits the
-# two places' blocks differently): scripts/eval_radiograph_copy_move.py measures both.
-MAX_SIDE = 2048
+# The block matcher at full resolution takes about 11 s and 0.5 GB for 3000 x 2500 pixels (2-core VM), so CR,
+# DX and most mammograms are read whole; larger images at half size or less, which misses more copies
+# (resampling splits the two places' blocks differently): scripts/eval_radiograph_copy_move.py measures both.
+MAX_SIDE = 4096
 MAX_REGIONS = 5  # per image: more are texture, and a reader needs the largest
 
 
@@ -53,10 +53,21 @@ def _scaled(clone: CopyMove, factor: int) -> dict:
             "blocks": clone.blocks}  # fmt: skip
 
 
+def _echo(clone: CopyMove, of: CopyMove) -> bool:
+    """A shrunk copy also matches one pixel off its shift, over part of the same place: not a second copy."""
+    (ax, ay, aw, ah), (bx, by, bw, bh) = clone.first, of.first
+    near = all(abs(a - b) <= 1 for a, b in zip(clone.shift, of.shift, strict=True))
+    return near and ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
+
+
 def check_image(ds: pydicom.Dataset) -> list[dict]:
     """The cloned regions of one image, largest first, boxes (x, y, width, height) in its own pixels."""
     grey, factor = display_grey(ds)
-    return [_scaled(clone, factor) for clone in find_copy_moves(grey)[:MAX_REGIONS]]
+    kept: list[CopyMove] = []
+    for clone in find_copy_moves(grey):  # largest first
+        if not any(_echo(clone, larger) for larger in kept):
+            kept.append(clone)
+    return [_scaled(clone, factor) for clone in kept[:MAX_REGIONS]]
 
 
 def check_images(datasets: Iterable[tuple[int, pydicom.Dataset]]) -> tuple[int, list[dict]]:
