@@ -137,7 +137,7 @@ def _stow(chunk: list[StagedInstance]) -> tuple[set[str], dict[str, str]]:
 
 
 def _without_withdrawn(chunk: list[StagedInstance], refused: list[dict]) -> list[StagedInstance]:
-    """Files of a withdrawn study are refused, not stored: it would take them out of sight again."""
+    """Files of a withdrawn study are refused, not stored: nobody but admins would see them there."""
     uids = {header.value(item.dataset, "StudyInstanceUID") for item in chunk}
     withdrawn = {s.study_uid: s for s in Study.objects.withdrawn().filter(study_uid__in=uids)}
     if not withdrawn:
