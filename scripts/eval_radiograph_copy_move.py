@@ -17,32 +17,28 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from PIL import Image
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from detection.ml.preprocessing import load_volume, window  # noqa: E402
-from detection.ml.radiograph import check_image, display_grey  # noqa: E402
-from detection.ml.simulator import copy_move_2d  # noqa: E402
+from detection.ml.preprocessing import load_volume  # noqa: E402
+from detection.ml.radiograph import as_cr, check_image, display_grey  # noqa: E402
+from detection.ml.simulator import copy_move_2d, simulated_radiograph  # noqa: E402
 
 CT = Path(os.environ.get("SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 CT = CT / "cptac-lscc-C3N-00247-chest-ct"
 
 
-def radiograph(lung: np.ndarray, size: int, rng: np.random.Generator, clone: bool) -> tuple[pydicom.Dataset, dict]:
-    image = np.asarray(Image.fromarray((lung * 4095).astype(np.float32)).resize((size, size), Image.BICUBIC))
-    image = np.clip(image + rng.normal(0, 8, image.shape), 0, 4095).astype(np.uint16)
+def radiograph(hu: np.ndarray, size: int, rng: np.random.Generator, clone: bool) -> tuple[pydicom.Dataset, dict]:
+    image = simulated_radiograph(hu, size, rng)
     params: dict = {}
     if clone:
         image, _, params = copy_move_2d(image, rng)
     meta = FileMetaDataset()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPInstanceUID, ds.Modality = generate_uid(), "CR"
-    ds.set_pixel_data(image, "MONOCHROME2", 12)
-    ds.WindowCenter, ds.WindowWidth = 2048, 4096
-    return ds, params
+    ds.SOPInstanceUID = generate_uid()
+    return as_cr(ds, image), params
 
 
 def boxed(region: dict, params: dict) -> bool:
@@ -68,7 +64,7 @@ def main() -> None:
         slices = range(10, 90, 7)
         for z in slices:
             for clone in (True, False):
-                ds, params = radiograph(np.asarray(window(volume[z], "lung")), size, rng, clone)
+                ds, params = radiograph(volume[z], size, rng, clone)
                 started = time.perf_counter()
                 regions = check_image(ds)
                 seconds.append(time.perf_counter() - started)

@@ -79,3 +79,21 @@ def check_images(datasets: Iterable[tuple[int, pydicom.Dataset]]) -> tuple[int, 
             found.append({"slice_index": slice_index, "sop_instance_uid": str(ds.SOPInstanceUID),
                           "regions": regions})  # fmt: skip
     return checked, found
+
+
+CR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
+
+
+def as_cr(ds: pydicom.Dataset, pixels: np.ndarray) -> pydicom.Dataset:
+    """``ds`` (a CT slice's header: patient, study, UIDs) made a 12-bit CR image holding ``pixels``, windowed
+    over its full range: how the demo and the evaluation make radiographs from the shared CT."""
+    for keyword in ("RescaleSlope", "RescaleIntercept", "RescaleType", "ImagePositionPatient",
+                    "ImageOrientationPatient", "SliceThickness", "SliceLocation"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    ds.Modality, ds.SOPClassUID = "CR", CR_IMAGE_STORAGE
+    if getattr(ds, "file_meta", None) is not None:
+        ds.file_meta.MediaStorageSOPClassUID = CR_IMAGE_STORAGE
+    ds.set_pixel_data(pixels, "MONOCHROME2", 12)
+    ds.WindowCenter, ds.WindowWidth = 2048, 4096
+    return ds

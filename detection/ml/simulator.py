@@ -341,3 +341,13 @@ def simulate_series_tamper(
     ky, kx = (ys >= 0) & (ys < vol.shape[1]), (xs >= 0) & (xs < vol.shape[2])
     out[np.ix_(zs[kz], ys[ky], xs[kx])] = sub[np.ix_(kz, ky, kx)]
     return out, params
+
+
+def simulated_radiograph(hu: np.ndarray, size: int, rng: np.random.Generator, noise: float = 8.0) -> np.ndarray:
+    """A stand-in X-ray for checks that need one (no radiograph ships with the portal): a CT slice in the lung
+    window as a 12-bit image, upscaled (bicubic) to ``size`` square, with Gaussian detector noise."""
+    from PIL import Image
+
+    grey = np.clip((hu.astype(np.float32) + 1350) / 1500, 0, 1) * 4095  # the lung window, -600 / 1500 HU
+    image = np.asarray(Image.fromarray(grey).resize((size, size), Image.BICUBIC))
+    return np.clip(image + rng.normal(0, noise, image.shape), 0, 4095).astype(np.uint16)

@@ -41,17 +41,17 @@ def test_claims_list_summarises_each_claims_results(orthanc, ct_slice_paths, tmp
 
 
 @pytest.mark.django_db(transaction=True)  # the uploads' scoring jobs start when their transactions commit
-def test_load_demo_adds_a_tampered_copy_the_detector_flags_where_it_was_injected(orthanc, ct_files, tmp_path):
+def test_load_demo_adds_a_tampered_copy_the_detector_flags_and_radiographs_with_a_copy(orthanc, ct_files, tmp_path):
     from django.conf import settings
     from django.core import mail
 
-    from detection.models import ScoringJob
-    from portal.studies.management.commands.load_demo import TAMPERED_PATIENT_ID
+    from detection.models import CopyMoveCheck, ScoringJob
+    from portal.studies.management.commands.load_demo import RADIOGRAPH_PATIENT_ID, TAMPERED_PATIENT_ID
 
     for path in ct_files:
         shutil.copy(path, tmp_path / path.name)
     call_command("load_demo", ct_dir=str(tmp_path), password="demo-pass-for-test")
-    genuine = Study.objects.exclude(patient__patient_id=TAMPERED_PATIENT_ID).get()
+    genuine = Study.objects.exclude(patient__patient_id__in=[TAMPERED_PATIENT_ID, RADIOGRAPH_PATIENT_ID]).get()
     tampered = Study.objects.get(patient__patient_id=TAMPERED_PATIENT_ID)
     assert genuine.verdict in ("TB", "TM") and tampered.verdict == "FM"  # scored (eagerly, in this test)
     job = ScoringJob.objects.get(series__study=tampered, status="done")
@@ -61,5 +61,8 @@ def test_load_demo_adds_a_tampered_copy_the_detector_flags_where_it_was_injected
     [reuse] = [m for m in mail.outbox if m.subject.startswith("Images reused under another patient")]
     assert alert.to == reuse.to == ["demo-clinician@example.org"] and len(mail.outbox) == 2
     assert f"92 of its 99 images are in {settings.PORTAL_URL}/studies/{genuine.study_uid}" in reuse.body
+    # The demo radiographs: not scored by the CT detector; the copy inside the first is found, the second is clean.
+    check = CopyMoveCheck.objects.get(series__study__patient__patient_id=RADIOGRAPH_PATIENT_ID)
+    assert (check.status, check.images_checked, [f["slice_index"] for f in check.found]) == ("done", 2, [0])
     call_command("load_demo", ct_dir=str(tmp_path), password="demo-pass-for-test")  # idempotent
-    assert Study.objects.count() == 2
+    assert Study.objects.count() == 3

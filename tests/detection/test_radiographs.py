@@ -6,31 +6,21 @@ says so; a PACS that is down leaves the check queued for the retry."""
 import numpy as np
 import pydicom
 import pytest
-from PIL import Image
 
-from detection.ml.radiograph import check_image, display_grey
-from detection.ml.simulator import copy_move_2d
+from detection.ml.preprocessing import dicom_to_hu
+from detection.ml.radiograph import as_cr, check_image, display_grey
+from detection.ml.simulator import copy_move_2d, simulated_radiograph
 from tests.conftest import fresh_copies, pdf_text, upload_paths
-
-CR_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
 
 
 def radiograph(ds: pydicom.Dataset, size: int, rng: np.random.Generator, clone: bool) -> dict | None:
-    """Turn a CT slice into a 12-bit CR image of size x size (lung-window grey, upscaled, detector noise);
-    with ``clone``, a region copied onto another place. Returns the copy's parameters."""
-    hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
-    grey = np.clip((hu + 1350) / 1500, 0, 1).astype(np.float32) * 4095
-    image = np.asarray(Image.fromarray(grey).resize((size, size), Image.BICUBIC)) + rng.normal(0, 8, (size, size))
-    image = np.clip(image, 0, 4095).astype(np.uint16)
+    """Turn a CT slice into a 12-bit CR image of size x size (simulator.simulated_radiograph); with ``clone``,
+    a region copied onto another place. Returns the copy's parameters."""
+    image = simulated_radiograph(dicom_to_hu(ds), size, rng)
     params = None
     if clone:
         image, _, params = copy_move_2d(image, rng)
-    for keyword in ("RescaleSlope", "RescaleIntercept", "ImagePositionPatient", "ImageOrientationPatient"):
-        delattr(ds, keyword) if keyword in ds else None
-    ds.Modality, ds.SOPClassUID = "CR", CR_STORAGE
-    ds.file_meta.MediaStorageSOPClassUID = CR_STORAGE
-    ds.set_pixel_data(image, "MONOCHROME2", 12)
-    ds.WindowCenter, ds.WindowWidth = 2048, 4096
+    as_cr(ds, image)
     return params
 
 
