@@ -12,7 +12,7 @@ const place = ([x, y]: PixelBox): string => `x ${x}, y ${y}`;
  * viewer. A check still waiting is polled.
  */
 export function copyMoveNote(studyUid: string, series: SeriesSummary): { element: HTMLElement; destroy: () => void } {
-  const element = h('div', { className: 'small', 'data-testid': 'copy-move-check' });
+  const element = h('div', { className: 'small copy-move-note', 'data-testid': 'copy-move-check' });
   let timer: number | undefined;
 
   function render(check: CopyMoveCheck): void {
