@@ -127,10 +127,10 @@ def modality_not_scored(modality: str, what: str = "series") -> str:
 
 def not_scored_reason(series: Series) -> str:
     """Why the detector does not score this series; "" when it does."""
-    from detection.ml.radiograph import PROJECTION_MODALITIES
+    from detection.radiographs import is_projection
 
     reason = modality_not_scored(series.modality)
-    if reason and series.modality.upper() in PROJECTION_MODALITIES:
+    if reason and is_projection(series):
         reason += "; its images are checked for regions copied inside them instead"
     return reason
 

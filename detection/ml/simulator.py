@@ -21,7 +21,7 @@ from scipy import ndimage as ndi
 from skimage.restoration import inpaint_biharmonic
 
 from .constants import AIR_HU, DEFAULT_CHANNELS, SCORING_MASK_STEP
-from .preprocessing import body_mask, lung_mask, patch_at, scoring_masks
+from .preprocessing import body_mask, lung_mask, patch_at, scoring_masks, window
 
 Params = dict[str, Any]
 REMOVAL_METHODS = ("biharmonic", "copy_move", "diffusion")
@@ -348,6 +348,6 @@ def simulated_radiograph(hu: np.ndarray, size: int, rng: np.random.Generator, no
     window as a 12-bit image, upscaled (bicubic) to ``size`` square, with Gaussian detector noise."""
     from PIL import Image
 
-    grey = np.clip((hu.astype(np.float32) + 1350) / 1500, 0, 1) * 4095  # the lung window, -600 / 1500 HU
+    grey = window(hu.astype(np.float32), "lung") * 4095
     image = np.asarray(Image.fromarray(grey).resize((size, size), Image.BICUBIC))
     return np.clip(image + rng.normal(0, noise, image.shape), 0, 4095).astype(np.uint16)
