@@ -1,14 +1,18 @@
-"""Tamper alerts: when a series' scoring finds tampering (FB/FM) that its previous scores did not, the study's
-uploader and the configured addresses (TAMPER_ALERT_EMAILS) get an email. It names no patient (email is not
+"""Tamper alerts: when a series' scoring finds tampering (FB/FM) that its previous scores did not, or a radiograph's
+copy-move check finds a copy its previous check did not, the study's uploader and the configured addresses
+(TAMPER_ALERT_EMAILS) get an email. It names no patient (email is not
 a safe channel for health data): the verdict, the model and a link to the study, which asks for a sign-in."""
 
 from django.conf import settings
 from django.core.mail import send_mail
 
 from detection.ml.constants import TAMPER_CLASSES
-from detection.models import ScoringJob
+from detection.models import CopyMoveCheck, ScoringJob
 from portal.accounts.services import audit
+from portal.studies.models import Study
 from portal.studies.report import VERDICT_WORDS
+
+NAMES_NO_PATIENT = "This message names no patient."
 
 
 def is_new_tamper_verdict(job: ScoringJob) -> bool:
@@ -20,8 +24,8 @@ def is_new_tamper_verdict(job: ScoringJob) -> bool:
     return previous is None or previous.verdict not in TAMPER_CLASSES
 
 
-def recipients(job: ScoringJob) -> list[str]:
-    uploader = job.series.study.uploaded_by
+def recipients(study: Study) -> list[str]:
+    uploader = study.uploaded_by
     addresses = [uploader.email] if uploader and uploader.email else []
     return list(dict.fromkeys(addresses + settings.TAMPER_ALERT_EMAILS))
 
@@ -29,21 +33,43 @@ def recipients(job: ScoringJob) -> list[str]:
 def send_tamper_alert(job_id: int) -> int:
     """Send the alert for a finished job; returns the number of recipients (0: nobody to tell)."""
     job = ScoringJob.objects.select_related("series__study__uploaded_by", "model_version").get(pk=job_id)
-    to = recipients(job)
+    study = job.series.study
+    to = recipients(study)
     if not to:
         return 0
-    study = job.series.study
     body = "\n".join([
         f"The tamper detector flagged a series: {VERDICT_WORDS[job.verdict]}, probability {job.verdict_score:.0%}.",
         f"Locations at or above the flag threshold: {job.flagged_locations or 0}.",
         f"Model: {job.model_version.name if job.model_version else 'unknown'}.",
-        f"Study uploaded {study.created:%Y-%m-%d %H:%M} UTC.",
-        "",
-        f"Open the study (sign-in required): {settings.PORTAL_URL}/studies/{study.study_uid}",
-        "",
-        "This message names no patient. The verdict is the model's, for an expert to review.",
+        *study_lines(study),
+        f"{NAMES_NO_PATIENT} The verdict is the model's, for an expert to review.",
     ])
     send_mail(f"Tampering suspected ({job.verdict}) in a study on the tamper detection portal", body,
               settings.DEFAULT_FROM_EMAIL, to)
     audit(None, "study.tamper_alert", study, job=job.pk, verdict=job.verdict, recipients=to)
     return len(to)
+
+
+def send_copy_move_alert(check_id: int) -> int:
+    """Send the alert for a radiograph series' check that found a copy; returns the number of recipients."""
+    check = CopyMoveCheck.objects.select_related("series__study__uploaded_by").get(pk=check_id)
+    study = check.series.study
+    to = recipients(study)
+    if not to:
+        return 0
+    regions = sum(len(image["regions"]) for image in check.found)
+    body = "\n".join([
+        f"A copy-move check found the same content at two places of a radiograph: {regions} region(s) in "
+        f"{len(check.found)} of the series' {check.images_checked} image(s), one place copied onto the other.",
+        *study_lines(study),
+        f"{NAMES_NO_PATIENT} The finding is the block matcher's, for an expert to review.",
+    ])
+    send_mail("Tampering suspected (copy-move) in a radiograph on the tamper detection portal", body,
+              settings.DEFAULT_FROM_EMAIL, to)
+    audit(None, "study.copy_move_alert", study, check=check.pk, images=len(check.found), recipients=to)
+    return len(to)
+
+
+def study_lines(study: Study) -> list[str]:
+    return [f"Study uploaded {study.created:%Y-%m-%d %H:%M} UTC.", "",
+            f"Open the study (sign-in required): {settings.PORTAL_URL}/studies/{study.study_uid}", ""]

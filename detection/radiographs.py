@@ -11,7 +11,7 @@ from detection.ml.radiograph import PROJECTION_MODALITIES, check_images
 from detection.models import CopyMoveCheck
 from portal.celery import delay_after_commit
 from portal.studies import dicomweb
-from portal.studies.models import Series
+from portal.studies.models import Series, Study
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,39 @@ def run_copy_move_check(*, check_id: int) -> CopyMoveCheck:
         check.status, check.error = CopyMoveCheck.Status.FAILED, f"{type(exc).__name__}: {exc}"
     check.finished, check.duration_s = timezone.now(), time.perf_counter() - started
     check.save()
+    if check.status == CopyMoveCheck.Status.DONE:
+        update_study_copy_move(series.study)
+        if is_new_copy_move(check):  # an alert that cannot be sent must not fail the check
+            from detection.tasks import copy_move_alert_task
+
+            delay_after_commit(copy_move_alert_task, check.pk)
     return check
+
+
+def latest_done_checks(study: Study) -> list[CopyMoveCheck]:
+    """The latest finished check of each of the study's radiograph series."""
+    latest: dict[int, CopyMoveCheck] = {}
+    done = CopyMoveCheck.objects.filter(series__study=study, status=CopyMoveCheck.Status.DONE)
+    for check in done.order_by("-created", "-pk"):
+        latest.setdefault(check.series_id, check)
+    return list(latest.values())
+
+
+def update_study_copy_move(study: Study) -> None:
+    """Study.copy_move_images: the images found with a copy in its series' latest finished checks (the study
+    list filters and sorts on it); null while none has finished."""
+    checks = latest_done_checks(study)
+    images = sum(len(check.found) for check in checks) if checks else None
+    Study.objects.filter(pk=study.pk).update(copy_move_images=images)
+
+
+def is_new_copy_move(check: CopyMoveCheck) -> bool:
+    """A copy found where the series' previous finished check found none (a re-check that agrees stays quiet)."""
+    if not check.found:
+        return False
+    previous = (CopyMoveCheck.objects.filter(series=check.series_id, status=CopyMoveCheck.Status.DONE)
+                .exclude(pk=check.pk).order_by("-created").first())  # fmt: skip
+    return previous is None or not previous.found
 
 
 def latest_check(series: Series) -> CopyMoveCheck | None:

@@ -22,6 +22,14 @@ def tamper_alert_task(self, job_id: int) -> None:
     send_tamper_alert(job_id)
 
 
+@shared_task(bind=True, acks_late=True, autoretry_for=(OSError, smtplib.SMTPException), retry_backoff=30,
+             retry_backoff_max=1800, max_retries=8)
+def copy_move_alert_task(self, check_id: int) -> None:
+    from detection.alerts import send_copy_move_alert
+
+    send_copy_move_alert(check_id)
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(PacsUnavailable,), retry_backoff=5,
              retry_backoff_max=300, max_retries=20)
 def copy_move_check_task(check_id: int) -> None:

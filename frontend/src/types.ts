@@ -89,6 +89,8 @@ export interface StudySummary {
   model_version: ModelVersion | string | null;
   /** Scored, but no series had lung tissue to score: no verdict. */
   nothing_to_score?: boolean;
+  /** Images of its radiographs with a region copied inside (> 0: tampering suspected); null: none checked yet. */
+  copy_move_images?: number | null;
   /** Set on a withdrawn study (only admins see those). */
   withdrawn: Withdrawal | null;
 }
@@ -110,12 +112,19 @@ export interface SeriesSummary {
 /** x, y, width, height in the image's pixels. */
 export type PixelBox = [number, number, number, number];
 
+/** The same content at `first` and `second` of one image: one place was copied onto the other. */
+export interface CopyMoveRegion {
+  first: PixelBox;
+  second: PixelBox;
+  blocks: number;
+}
+
 export interface CopyMoveCheck {
   status: JobStatus;
   error: string;
   images_checked: number;
-  /** Each image with a copied region: the same content at `first` and `second`. */
-  found: { slice_index: number; sop_instance_uid: string; regions: { first: PixelBox; second: PixelBox; blocks: number }[] }[];
+  /** Each image with a copied region. */
+  found: { slice_index: number; sop_instance_uid: string; regions: CopyMoveRegion[] }[];
 }
 
 export interface Withdrawal {
@@ -465,6 +474,8 @@ export interface UploadBatchStudy {
   description: string;
   verdict: LabelClass | null;
   verdict_score: number | null;
+  nothing_to_score: boolean;
+  copy_move_images: number | null;
   /** Only admins see a withdrawn study here. */
   withdrawn: Withdrawal | null;
 }

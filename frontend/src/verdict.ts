@@ -1,5 +1,5 @@
 import { formatPercent, h } from './dom';
-import { LABEL_CLASS_NAMES, type LabelClass } from './types';
+import { LABEL_CLASS_NAMES, type LabelClass, type StudySummary } from './types';
 
 export const isTamperVerdict = (verdict: LabelClass | null): boolean => verdict === 'FB' || verdict === 'FM';
 
@@ -18,4 +18,20 @@ export function verdictBadge(verdict: LabelClass | null, score: number | null, t
     + (tampered ? '' : '; no location reached the model\'s tamper threshold');
   return h('span', { className: `badge verdict-${verdict}`, title, 'data-testid': testid, 'data-verdict': verdict },
     tampered ? `Tampering suspected · ${verdict} ${formatPercent(score)}` : `No tampering found · ${verdict}`);
+}
+
+/**
+ * A study's verdicts: the CT detector's, and for its radiographs the copy-move check's (the detector cannot
+ * read X-rays). A study of radiographs only shows the check's result rather than "Not scored".
+ */
+export function studyVerdict(study: Pick<StudySummary, 'verdict' | 'verdict_score' | 'nothing_to_score' | 'copy_move_images'>, testid = 'verdict'): HTMLElement {
+  const checked = study.copy_move_images ?? null;
+  const detector = study.verdict || study.nothing_to_score || checked === null
+    ? verdictBadge(study.verdict, study.verdict_score, testid, study.nothing_to_score) : null;
+  const copies = checked === null ? null : checked > 0
+    ? h('span', { className: 'badge verdict-FM', 'data-testid': `${testid}-copy-move`, 'data-copies': String(checked), title: 'A region of a radiograph is at two places of the image: one was copied onto the other' },
+      `Tampering suspected · copy-move in ${checked === 1 ? '1 image' : `${checked} images`}`)
+    : h('span', { className: 'badge verdict-none', 'data-testid': `${testid}-copy-move`, 'data-copies': '0', title: 'Its radiographs were checked for a region copied inside an image' },
+      'No copy-move found');
+  return h('span', { className: 'study-verdict' }, detector, detector && copies ? ' ' : null, copies);
 }

@@ -11,11 +11,13 @@ class StudyAccessInline(admin.TabularInline):
 
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
-    list_display = ("study_uid", "patient", "study_date", "description", "verdict", "verdict_score", "uploaded_by",
-                    "withdrawn_at")
+    list_display = ("study_uid", "patient", "study_date", "description", "verdict", "verdict_score",
+                    "copy_move_images", "uploaded_by", "withdrawn_at")
     list_filter = ("verdict", ("withdrawn_at", admin.EmptyFieldListFilter))
     # Withdrawing and restoring go through the API (audited, reason required), not a form field.
-    readonly_fields = ("withdrawn_at", "withdrawn_by", "withdrawn_reason")
+    # The verdicts follow the scoring jobs and copy-move checks (detection), not a form field either.
+    readonly_fields = ("verdict", "verdict_score", "model_version", "copy_move_images",
+                       "withdrawn_at", "withdrawn_by", "withdrawn_reason")
     search_fields = ("study_uid", "patient__patient_id", "description")
     inlines = [StudyAccessInline]
 

@@ -38,6 +38,9 @@ class Study(models.Model):
     verdict = models.CharField(max_length=2, blank=True, db_index=True)
     verdict_score = models.FloatField(null=True, blank=True)
     model_version = models.CharField(max_length=128, blank=True)
+    # Images of its radiograph series with a region copied inside, from each series' latest finished copy-move
+    # check (detection.radiographs); null while no check has finished (no radiograph, or still waiting).
+    copy_move_images = models.IntegerField(null=True, blank=True, db_index=True)
     # Withdrawn (uploaded in error, consent withdrawn): hidden from everyone but admins, out of the queues and
     # training; its images stay in the PACS and the ledger (nothing is deleted), and an admin can restore it.
     withdrawn_at = models.DateTimeField(null=True, blank=True, db_index=True)

@@ -21,6 +21,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from detection.ml.constants import CLASSES
+from detection.ml.radiograph import display_grey
 from detection.models import CopyMoveCheck, LocationScore, ScoringJob
 from detection.radiographs import latest_check
 from detection.services import heatmap_slice, latest_done_job, not_scored_reason
@@ -101,6 +102,27 @@ def slice_figure(series: Series, job: ScoringJob, location: LocationScore, n_sli
     buf = io.BytesIO()
     image.save(buf, format="PNG", compress_level=6)
     return buf.getvalue()
+
+
+COPY_MOVE_COLOUR = (255, 64, 129)  # the viewer's copy-move boxes
+
+
+def copy_move_figure(series: Series, image: dict) -> tuple[bytes, float]:
+    """PNG of a radiograph as displayed, both places of each region the copy-move check found boxed and joined
+    (detection.radiographs; boxes in the image's own pixels), and its height / width."""
+    ds = dicomweb.retrieve_instance(series.study.study_uid, series.series_uid, image["sop_instance_uid"])
+    grey, factor = display_grey(ds)
+    figure = PILImage.fromarray(grey).convert("RGB")
+    draw, line = ImageDraw.Draw(figure), max(2, max(grey.shape) // 300)
+    for region in image["regions"]:
+        (ax, ay, aw, ah), (bx, by, bw, bh) = ([v / factor for v in region[k]] for k in ("first", "second"))
+        for x, y, w, h in ((ax, ay, aw, ah), (bx, by, bw, bh)):
+            draw.rectangle([x, y, x + w, y + h], outline=COPY_MOVE_COLOUR, width=line)
+        draw.line([ax + aw / 2, ay + ah / 2, bx + bw / 2, by + bh / 2], fill=COPY_MOVE_COLOUR, width=line // 2)
+    figure.thumbnail((1024, 1024))  # enough for print, and keeps the PDF small
+    buf = io.BytesIO()
+    figure.save(buf, format="PNG", compress_level=6)
+    return buf.getvalue(), figure.height / figure.width
 
 
 def label_counts(study: Study) -> dict[str, Counter]:
@@ -222,6 +244,13 @@ def render_pdf(study: Study, integrity: dict | None = None, copies: list[dict] |
         table = Table([[p(k), p(v)] for k, v in rows], colWidths=[32 * mm, 150 * mm])
         table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("GRID", (0, 0), (-1, -1), 0.2, colors.grey)]))
         story += [table, Spacer(1, 3 * mm)]
+        if (check := latest_check(series)) is not None and check.status == CopyMoveCheck.Status.DONE and check.found:
+            cells, captions = [], []
+            for image in check.found[:FIGURES]:
+                png, aspect = copy_move_figure(series, image)
+                cells.append(Image(io.BytesIO(png), width=56 * mm, height=56 * mm * aspect))
+                captions.append(p(f"image {image['slice_index'] + 1}: the same content in both boxes"))
+            story += [Table([cells, captions], colWidths=[60 * mm] * len(cells)), Spacer(1, 6 * mm)]
         if job is None or job.scored_locations == 0:
             continue
         n_slices = job.slice_scores.count()

@@ -63,6 +63,9 @@ class StudySerializer(serializers.ModelSerializer):
     verdict = serializers.SerializerMethodField()
     nothing_to_score = serializers.SerializerMethodField(
         help_text="scored, but no series had tissue the detector scores (in and around the lungs): no verdict")
+    copy_move_images = serializers.IntegerField(read_only=True, allow_null=True, help_text=(
+        "images of its radiograph series in which the copy-move check found a region copied onto another place "
+        "(tampering suspected when > 0); null while no check has finished (no radiograph, or still waiting)"))
     withdrawn = serializers.SerializerMethodField(
         help_text="when, by whom and why the study was withdrawn (only admins see withdrawn studies); null if not")
 
@@ -70,7 +73,7 @@ class StudySerializer(serializers.ModelSerializer):
         model = Study
         fields = ["study_uid", "patient_id", "patient_name", "study_date", "modalities", "description",
                   "num_series", "num_instances", "verdict", "verdict_score", "model_version", "nothing_to_score",
-                  "created", "withdrawn"]
+                  "copy_move_images", "created", "withdrawn"]
 
     def get_modalities(self, study: Study) -> list[str]:
         return sorted({s.modality for s in study.series.all() if s.modality})
@@ -177,7 +180,8 @@ class SeriesDetailSerializer(SeriesBriefSerializer):
 
 class UploadStudySerializer(StudySerializer):
     class Meta(StudySerializer.Meta):
-        fields = ["study_uid", "patient_id", "patient_name", "description", "verdict", "verdict_score", "withdrawn"]
+        fields = ["study_uid", "patient_id", "patient_name", "description", "verdict", "verdict_score",
+                  "nothing_to_score", "copy_move_images", "withdrawn"]
 
 
 class UploadBatchSerializer(serializers.ModelSerializer):

@@ -104,7 +104,10 @@ class StudyFilter(django_filters.FilterSet):
     modality = django_filters.CharFilter(field_name="series__modality", lookup_expr="iexact", distinct=True)
     verdict = django_filters.ChoiceFilter(method="filter_verdict", choices=[
         ("TB", "TB"), ("TM", "TM"), ("FB", "FB"), ("FM", "FM"),
-        ("tampered", "tampered (FB or FM)"), ("genuine", "genuine (TB or TM)"), ("unscored", "not scored yet"),
+        ("tampered", "tampering suspected: FB or FM, or a copy-move found in a radiograph"),
+        ("genuine", "no tampering found: TB or TM, and no copy-move found"),
+        ("copy_move", "a copy-move found in a radiograph"),
+        ("unscored", "not scored yet (nor a radiograph checked)"),
         ("nothing_to_score", "scored, but no lung tissue to score: no verdict"),
     ])
     date_from = django_filters.DateFilter(field_name="study_date", lookup_expr="gte")
@@ -114,10 +117,13 @@ class StudyFilter(django_filters.FilterSet):
         method="filter_withdrawn", label="true: the withdrawn studies instead (admins only; empty for others)")
     ordering = django_filters.ChoiceFilter(method="order", empty_label=None, choices=[
         ("uploaded", "newest upload first (the default)"), ("study_date", "newest study date first"),
-        ("patient", "patient ID"), ("suspicion", "tampering suspected first, most probable first; then newest upload"),
+        ("patient", "patient ID"),
+        ("suspicion", "tampering suspected first (FB/FM most probable first, then copy-moves in radiographs, most "
+                      "images first); then newest upload"),
     ])
 
-    VERDICT_GROUPS = {"tampered": ["FB", "FM"], "genuine": ["TB", "TM"]}
+    TAMPERED = ["FB", "FM"]
+    COPY_MOVE = Q(copy_move_images__gt=0)
 
     def order(self, queryset, name, value):
         if value == "study_date":
@@ -125,17 +131,25 @@ class StudyFilter(django_filters.FilterSet):
         if value == "patient":
             return queryset.order_by("patient__patient_id", "-created")
         if value == "suspicion":
-            tamper_score = Case(When(verdict__in=self.VERDICT_GROUPS["tampered"], then=F("verdict_score")))
-            return queryset.order_by(tamper_score.desc(nulls_last=True), "-created")
+            tamper_score = Case(When(verdict__in=self.TAMPERED, then=F("verdict_score")))
+            return queryset.order_by(tamper_score.desc(nulls_last=True),
+                                     Case(When(self.COPY_MOVE, then=F("copy_move_images"))).desc(nulls_last=True),
+                                     "-created")
         return queryset
 
     def filter_verdict(self, queryset, name, value):
         # A study without a verdict names the model that scored it when it found nothing to score.
         if value == "unscored":
-            return queryset.filter(verdict="", model_version="")
+            return queryset.filter(verdict="", model_version="", copy_move_images__isnull=True)
         if value == "nothing_to_score":
             return queryset.filter(verdict="").exclude(model_version="")
-        return queryset.filter(verdict__in=self.VERDICT_GROUPS.get(value, [value]))
+        if value == "tampered":
+            return queryset.filter(Q(verdict__in=self.TAMPERED) | self.COPY_MOVE)
+        if value == "genuine":
+            return queryset.filter(verdict__in=["TB", "TM"]).exclude(self.COPY_MOVE)
+        if value == "copy_move":
+            return queryset.filter(self.COPY_MOVE)
+        return queryset.filter(verdict=value)
 
     def filter_withdrawn(self, queryset, name, value):
         return queryset.filter(withdrawn_at__isnull=not value)

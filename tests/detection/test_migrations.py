@@ -17,10 +17,10 @@ def latest_schema_afterwards():
     executor.migrate(executor.loader.graph.leaf_nodes())
 
 
-def migrate_to(target: list[tuple[str, str]]):
+def migrate_to(target: list[tuple[str, str]], studies: str = "0001_initial"):
     """Migrate the test database to ``target``, with the studies tables as these detection migrations knew them
     (their historical Study has no later column); the historical models (apps) as they were there."""
-    target = [*target, ("studies", "0001_initial")]
+    target = [*target, ("studies", studies)]
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(target)
@@ -90,3 +90,25 @@ def test_backfill_takes_the_verdict_from_jobs_that_scored_nothing(latest_schema_
     studies = new.get_model("studies", "Study").objects
     rows = [studies.get(pk=abdomen.pk), studies.get(pk=mixed.pk)]
     assert [(s.verdict, s.verdict_score, s.model_version) for s in rows] == [("", None, "m:1"), ("TM", 0.7, "m:1")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_studies_whose_radiographs_were_checked_before_get_their_copy_move_count(latest_schema_afterwards):
+    """studies 0004: the newest finished check of each radiograph series counts (an older one does not);
+    a study without a finished check stays null (not checked)."""
+    old = migrate_to([("detection", "0008_copy_move_check")], studies="0003_upload_batch_studies")
+    Patient, Study, Series = (old.get_model("studies", m) for m in ("Patient", "Study", "Series"))
+    CopyMoveCheck = old.get_model("detection", "CopyMoveCheck")
+    patient = Patient.objects.create(patient_id="p")
+    checked, waiting = (Study.objects.create(study_uid=uid, patient=patient) for uid in ("1.2.6", "1.2.7"))
+    first, second = (Series.objects.create(series_uid=f"1.2.6.{n}", study=checked, modality="CR") for n in (1, 2))
+    image = {"slice_index": 0, "sop_instance_uid": "1.2.6.1.1", "regions": []}
+    CopyMoveCheck.objects.create(series=first, status="done", found=[image, image])  # older
+    CopyMoveCheck.objects.create(series=first, status="done", found=[image])
+    CopyMoveCheck.objects.create(series=second, status="done", found=[])
+    CopyMoveCheck.objects.create(series=second, status="failed")
+    CopyMoveCheck.objects.create(series=Series.objects.create(series_uid="1.2.7.1", study=waiting), status="queued")
+
+    studies = migrate_to([("detection", "0008_copy_move_check")], studies="0004_study_copy_move_images") \
+        .get_model("studies", "Study").objects
+    assert (studies.get(pk=checked.pk).copy_move_images, studies.get(pk=waiting.pk).copy_move_images) == (1, None)

@@ -1,7 +1,8 @@
 """Projection radiographs (X-ray, mammography), which the CT detector cannot read, are checked for a region
 copied inside an image: found at both places in the image's own pixels, also when the image is large enough
-to be read shrunk; an image without a copy has none; after an upload the check runs by itself and the series
-says so; a PACS that is down leaves the check queued for the retry."""
+to be read shrunk; an image without a copy has none; after an upload the check runs by itself, the series says
+so, the study counts as tampering suspected and the uploader is emailed once; a PACS that is down leaves the
+check queued for the retry."""
 
 import numpy as np
 import pydicom
@@ -106,15 +107,65 @@ def test_an_uploaded_x_ray_series_is_checked_and_says_what_it_found(orthanc, ct_
     study_uid = outcome.stored[0]["study_uid"]
     study = api_client(owner).get(f"/api/studies/{study_uid}").json()
     assert study["series"][0]["copy_move"]["found"][0]["regions"]
-    pdf = pdf_text(api_client(owner).get(f"/api/studies/{study_uid}/report.pdf").content)
+    report = api_client(owner).get(f"/api/studies/{study_uid}/report.pdf").content
+    pdf = pdf_text(report)
     assert b"this series is CR; its images are checked for" in pdf, pdf  # (table cells wrap lines)
     assert b"one copied onto the other:" in pdf
+    caption = f"image {check['found'][0]['slice_index'] + 1}: the same content in both boxes".encode()
+    assert caption in pdf and report.count(b"/Subtype /Image") == 1  # the radiograph, its copy boxed
 
     # A CT upload queues no such check.
     with django_capture_on_commit_callbacks(execute=True):
         (tmp_path / "ct").mkdir()
         upload_paths(owner, fresh_copies(ct_files[44:45], tmp_path / "ct"))
     assert CopyMoveCheck.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_copy_found_marks_the_study_as_suspected_and_emails_the_uploader_once(
+        orthanc, ct_files, tmp_path, user_factory, api_client, django_capture_on_commit_callbacks, settings):
+    from django.core import mail
+
+    from detection.radiographs import enqueue_copy_move_check, run_copy_move_check
+    from portal.accounts.models import AuditEvent
+
+    settings.TAMPER_ALERT_EMAILS = ["security@example.org"]
+    owner = user_factory("clinician")
+    owner.email = "uploader@example.org"
+    owner.save()
+    client = api_client(owner)
+    clean = fresh_copies(ct_files[50:51], tmp_path)
+    ds = pydicom.dcmread(clean[0])
+    radiograph(ds, 256, np.random.default_rng(3), clone=False)
+    ds.save_as(clean[0], enforce_file_format=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        clean_uid = upload_paths(owner, clean).stored[0]["study_uid"]
+    (tmp_path / "xr").mkdir()
+    with django_capture_on_commit_callbacks(execute=True):
+        study_uid = upload_paths(owner, x_ray_series(ct_files, tmp_path / "xr")).stored[0]["study_uid"]
+
+    def listed(**query) -> list[str]:
+        return [s["study_uid"] for s in client.get("/api/studies", query).json()["results"]]
+
+    assert client.get(f"/api/studies/{study_uid}").json()["copy_move_images"] == 1
+    assert client.get(f"/api/studies/{clean_uid}").json()["copy_move_images"] == 0
+    assert listed(verdict="tampered") == listed(verdict="copy_move") == [study_uid]
+    assert listed(verdict="genuine") == listed(verdict="unscored") == []  # checked, so not "not scored yet"
+    assert listed(ordering="suspicion") == [study_uid, clean_uid]
+
+    [message] = mail.outbox
+    assert message.to == ["uploader@example.org", "security@example.org"]
+    assert "copy-move" in message.subject and "1 region(s) in 1 of the series' 2 image(s)" in message.body
+    patient = owner.uploaded_studies.get(study_uid=study_uid).patient.patient_id
+    assert f"/studies/{study_uid}" in message.body and patient not in message.body  # no patient named
+    assert AuditEvent.objects.get(action="study.copy_move_alert").details["images"] == 1
+
+    # Checked again (another upload into the series): it agrees, so nobody is emailed a second time.
+    series = owner.uploaded_studies.get(study_uid=study_uid).series.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        run_copy_move_check(check_id=enqueue_copy_move_check(series).pk)
+    assert len(mail.outbox) == 1
+    assert client.get(f"/api/studies/{study_uid}").json()["copy_move_images"] == 1
 
 
 @pytest.mark.django_db

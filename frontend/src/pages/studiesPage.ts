@@ -2,7 +2,7 @@ import { api, ApiError, viewerPath } from '../api';
 import { formatDateTime, h, personName, replaceChildren, seriesLine } from '../dom';
 import { updateQuery, type Page } from '../router';
 import { LABEL_CLASS_NAMES, LABEL_CLASSES, type Me, type ModelVersion, type StudySummary } from '../types';
-import { verdictBadge } from '../verdict';
+import { studyVerdict } from '../verdict';
 
 const FILTER_KEYS = ['search', 'modality', 'verdict', 'date_from', 'date_to', 'ordering', 'withdrawn'] as const;
 const PAGE_SIZE_GUESS = 20;
@@ -33,7 +33,7 @@ export function mountStudiesPage(container: HTMLElement, me: Me, initialQuery: U
   const form = h('form', { className: 'filters', role: 'search', 'data-testid': 'study-filters' },
     field('search', 'Patient', h('input', { type: 'search', placeholder: 'Name or ID' })),
     field('modality', 'Modality', select([['', 'Any'], ['CT', 'CT'], ['MR', 'MR'], ['CR', 'CR'], ['DX', 'DX'], ['PT', 'PT']])),
-    field('verdict', 'Verdict', select([['', 'Any'], ['tampered', 'Tampering suspected (FB or FM)'], ['genuine', 'No tampering found (TB or TM)'],
+    field('verdict', 'Verdict', select([['', 'Any'], ['tampered', 'Tampering suspected (FB, FM or copy-move)'], ['genuine', 'No tampering found (TB or TM)'], ['copy_move', 'Copy-move in a radiograph'],
       ...LABEL_CLASSES.map((c): [string, string] => [c, `${c} – ${LABEL_CLASS_NAMES[c]}`]), ['unscored', 'Not scored yet'], ['nothing_to_score', 'No verdict: no lung tissue']])),
     field('date_from', 'From', h('input', { type: 'date' })),
     field('date_to', 'To', h('input', { type: 'date' })),
@@ -108,7 +108,7 @@ export function mountStudiesPage(container: HTMLElement, me: Me, initialQuery: U
         h('td', { className: 'truncate', title: study.description }, study.description || '—'),
         h('td', { className: 'num' }, study.num_series),
         h('td', { className: 'num' }, study.num_instances),
-        h('td', {}, verdictBadge(study.verdict, study.verdict_score, 'verdict', study.nothing_to_score)),
+        h('td', {}, studyVerdict(study)),
         h('td', { className: 'small' }, modelName(study.model_version)),
         h('td', {}, study.withdrawn ? null : expand));
       expand.addEventListener('click', () => void toggleSeries(study, row, expand));

@@ -5,7 +5,7 @@ import { createInsurerAccessPanel } from '../shares/insurerAccessPanel';
 import { createSharePanel } from '../shares/sharePanel';
 import { createStudyLabelsPanel } from './studyLabels';
 import type { Me, SeriesSummary, StudyDetail } from '../types';
-import { verdictBadge } from '../verdict';
+import { studyVerdict } from '../verdict';
 import { createAccessLogPanel } from './accessLog';
 import { createCopiesPanel } from './copiesPanel';
 import { copyMoveNote } from './copyMoveNote';
@@ -35,14 +35,14 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
     const scorings = study.series.map((series) => seriesScoring(series, me, () => void refreshVerdict()));
     destroyers.push(...scorings.map((s) => s.destroy));
     const scoringOf = (series: SeriesSummary): HTMLElement => scorings[study.series.indexOf(series)]!.element;
-    const copyMoves = study.series.map((series) => (series.copy_move ? copyMoveNote(study.study_uid, series) : null));
+    const copyMoves = study.series.map((series) => (series.copy_move ? copyMoveNote(study.study_uid, series, () => void refreshVerdict()) : null));
     destroyers.push(...copyMoves.map((c) => () => c?.destroy()));
     const canShare = me.role === 'clinician' || me.role === 'admin';
-    const verdict = h('span', {}, verdictBadge(study.verdict, study.verdict_score, 'verdict', study.nothing_to_score));
+    const verdict = h('span', {}, studyVerdict(study));
     // A re-score that finishes may change the study's verdict.
     const refreshVerdict = async (): Promise<void> => {
       const fresh = await api.study(studyUid);
-      replaceChildren(verdict, verdictBadge(fresh.verdict, fresh.verdict_score, 'verdict', fresh.nothing_to_score));
+      replaceChildren(verdict, studyVerdict(fresh));
     };
     const onWithdrawn = (): void => {
       if (me.role === 'admin') return reopen();

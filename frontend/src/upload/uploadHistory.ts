@@ -1,7 +1,7 @@
 import { api } from '../api';
 import { countOf, formatDateTime, h, personName, replaceChildren } from '../dom';
 import type { Me, UploadBatch } from '../types';
-import { verdictBadge } from '../verdict';
+import { studyVerdict } from '../verdict';
 
 const POLL_MS = 10_000;
 
@@ -26,7 +26,7 @@ function studies(batch: UploadBatch): (HTMLElement | string)[] | string {
   if (batch.studies.length === 0) return '—';
   return batch.studies.map((s) => h('div', {},
     h('a', { href: `/studies/${encodeURIComponent(s.study_uid)}` }, personName(s.patient_name) || s.patient_id || s.study_uid),
-    ' ', s.withdrawn ? h('span', { className: 'badge' }, 'withdrawn') : verdictBadge(s.verdict, s.verdict_score, 'history-verdict')));
+    ' ', s.withdrawn ? h('span', { className: 'badge' }, 'withdrawn') : studyVerdict(s, 'history-verdict')));
 }
 
 /**
