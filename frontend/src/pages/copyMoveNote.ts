@@ -7,11 +7,12 @@ const POLL_MS = 5000;
 const place = ([x, y]: PixelBox): string => `x ${x}, y ${y}`;
 
 /**
- * A radiograph series' copy-move check on the study page (the CT detector does not read X-rays): waiting, or
- * which images have a region copied onto another place of the same image, each linked to its slice in the
- * viewer. A check still waiting is polled.
+ * A radiograph series' copy-move check (the CT detector does not read X-rays): waiting, or which images have a
+ * region copied onto another place of the same image, each linked to its slice in the viewer (in the viewer
+ * itself, `goToSlice` opens it). A check still waiting is polled; `onFinished` when it finishes meanwhile.
  */
-export function copyMoveNote(studyUid: string, series: SeriesSummary): { element: HTMLElement; destroy: () => void } {
+export function copyMoveNote(studyUid: string, series: Pick<SeriesSummary, 'series_uid' | 'copy_move'>,
+  onFinished: (check: CopyMoveCheck) => void, goToSlice?: (index: number) => void): { element: HTMLElement; destroy: () => void } {
   const element = h('div', { className: 'small copy-move-note', 'data-testid': 'copy-move-check' });
   let timer: number | undefined;
 
@@ -28,15 +29,24 @@ export function copyMoveNote(studyUid: string, series: SeriesSummary): { element
     } else {
       replaceChildren(element, h('span', { className: 'warn-text' }, 'Copy-move: the same content at two places of an image (one was copied onto the other):'),
         h('ul', {}, check.found.flatMap((image) => image.regions.map((region) => h('li', { 'data-testid': 'copy-move-found' },
-          h('a', { href: `${viewerPath(studyUid, series.series_uid)}?slice=${image.slice_index}` }, `image ${image.slice_index + 1}`),
+          imageLink(image.slice_index),
           `: ${region.first[2]}×${region.first[3]} px at ${place(region.first)} and at ${place(region.second)}`)))));
     }
+  }
+
+  function imageLink(index: number): HTMLElement {
+    const text = `image ${index + 1}`;
+    if (!goToSlice) return h('a', { href: `${viewerPath(studyUid, series.series_uid)}?slice=${index}` }, text);
+    const button = h('button', { type: 'button', className: 'link-button' }, text);
+    button.addEventListener('click', () => goToSlice(index));
+    return button;
   }
 
   async function poll(): Promise<void> {
     try {
       const fresh = (await api.series(series.series_uid)).copy_move;
       if (fresh) render(fresh);
+      if (fresh?.status === 'done') onFinished(fresh);
     } catch {
       timer = window.setTimeout(() => void poll(), POLL_MS);
     }

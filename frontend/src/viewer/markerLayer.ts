@@ -1,4 +1,4 @@
-import { sameLabelId, type Box, type Label, type LabelClass, type LocationScore } from '../types';
+import { sameLabelId, type Box, type CopyMoveRegion, type Label, type LabelClass, type LocationScore, type PixelBox } from '../types';
 import type { Point } from './stackViewer';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -18,6 +18,8 @@ export interface MarkerScene {
   /** Locations at or above it are findings (red); below it, review candidates (amber). Null: all red. */
   flagThreshold: number | null;
   queueTarget: Point | null;
+  /** Radiographs: regions of this image found at two places by the copy-move check. */
+  copyMoves: CopyMoveRegion[];
   toCanvas: (point: Point) => Point | null;
   onLabelPointerDown: (label: Label, event: PointerEvent) => void;
 }
@@ -45,6 +47,7 @@ export class MarkerLayer {
 
   render(scene: MarkerScene): void {
     this.root.replaceChildren();
+    for (const region of scene.copyMoves) this.drawCopyMove(region, scene);
     for (const location of scene.locations) this.drawLocation(location, scene);
     if (scene.queueTarget) this.drawQueueTarget(scene.queueTarget, scene);
     for (const label of scene.labels) this.drawLabel(label, scene);
@@ -118,6 +121,21 @@ export class MarkerLayer {
     const finding = scene.flagThreshold == null || location.tamper >= scene.flagThreshold;
     const ring = svg('circle', { cx: centre[0], cy: centre[1], r: 16, class: `location-marker ${finding ? 'finding' : 'review'}`, 'data-testid': 'location-marker' });
     this.root.append(ring);
+  }
+
+  /** Both places of a copied region, joined: which of the two is the original the check cannot tell. */
+  private drawCopyMove(region: CopyMoveRegion, scene: MarkerScene): void {
+    const corners = ([x, y, w, h]: PixelBox): Box => [x, y, x + w, y + h];
+    const centre = ([x, y, w, h]: PixelBox): Point | null => scene.toCanvas([x + w / 2, y + h / 2]);
+    const first = this.boxRect(corners(region.first), scene);
+    const second = this.boxRect(corners(region.second), scene);
+    const [a, b] = [centre(region.first), centre(region.second)];
+    if (!first || !second || !a || !b) return;
+    const group = svg('g', { class: 'copy-move-marker', 'data-testid': 'copy-move-box' });
+    const title = svg('title', {});
+    title.textContent = `The same content at both boxes (${region.first[2]}×${region.first[3]} px): one was copied onto the other`;
+    group.append(first, second, svg('line', { x1: a[0], y1: a[1], x2: b[0], y2: b[1] }), title);
+    this.root.append(group);
   }
 
   private drawQueueTarget(point: Point, scene: MarkerScene): void {

@@ -1,11 +1,11 @@
 import { h } from '../dom';
-import { WINDOW_PRESETS } from './windowPresets';
+import { CT_PRESETS, IMAGE_PRESETS } from './windowPresets';
 
 export const SHORTCUTS: [string, string][] = [
   ['↑ / ↓ or wheel', 'Previous / next slice'],
   ['PgUp / PgDn', '10 slices back / forward'],
   ['Home / End', 'First / last slice'],
-  ...WINDOW_PRESETS.map((p): [string, string] => [p.key.toUpperCase(), `${p.label} window (W ${p.width} / L ${p.center})`]),
+  ...[...CT_PRESETS, ...IMAGE_PRESETS].map((p): [string, string] => [p.key.toUpperCase(), p.description]),
   ['R', 'Reset zoom, pan and window'],
   ['+ / −', 'Zoom in / out'],
   ['A / W / P / Z / D', 'Left button: annotate / window-level / pan / zoom / measure a distance (mm, saved with the study)'],
@@ -16,7 +16,7 @@ export const SHORTCUTS: [string, string][] = [
   ['Delete', 'Delete the selected label (with Measure on: your selected measurement)'],
   ['Ctrl+Z', 'Undo your last label or measurement change on this page (new, class, move, delete)'],
   ['[ / ]', 'Experts: previous / next label on this slice; then 1–4 and a reason relabel it'],
-  ['H', 'Show / hide tamper heatmap'],
+  ['H', 'Show / hide the tamper heatmap (CT) or the copy-move boxes (radiographs)'],
   ['C', 'Reformat: coronal / sagittal (through the pointer; click it to open a slice)'],
   ['N / Shift+N', 'Next / previous suspicious location'],
   ['X', 'Compare with a copy of the scan in another study: red denser here, blue less dense (when one exists)'],

@@ -5,7 +5,7 @@ import {
   Enums as ToolEnums, LengthTool, PanTool, StackScrollTool, ToolGroupManager, WindowLevelTool, ZoomTool,
 } from '@cornerstonejs/tools';
 import { initCornerstoneOnce } from './cornerstoneSetup';
-import { voiRangeFor, type WindowPreset } from './windowPresets';
+import type { WindowPreset } from './windowPresets';
 
 export type PrimaryTool = 'annotate' | 'windowLevel' | 'pan' | 'zoom' | 'measure';
 export type Point = [number, number];
@@ -119,7 +119,10 @@ export class StackViewer {
   }
 
   applyPreset(preset: WindowPreset): void {
-    this.viewport.setProperties({ voiRange: voiRangeFor(preset) });
+    const image = this.viewport.getCornerstoneImage();
+    const range = image ? preset.range(image) : null;
+    if (range && range.upper > range.lower) this.viewport.setProperties({ voiRange: range });
+    else this.viewport.resetProperties(); // the image's own window
     this.viewport.render();
   }
 

@@ -1,10 +1,11 @@
 import { api, ApiError } from '../api';
 import { countOf, formatPercent, h, isTypingTarget, replaceChildren } from '../dom';
+import { copyMoveNote } from '../pages/copyMoveNote';
 import { openNextQueueItem } from '../pages/queuePage';
 import { updateQuery, type Page } from '../router';
 import {
   LABEL_CLASS_NAMES, LABEL_CLASSES, type Box, type Label, type LabelClass, type LocationScore, type Me,
-  type SeriesDetail, type SeriesScores, type StudyCopy, sameLabelId,
+  type CopyMoveCheck, type SeriesDetail, type SeriesScores, type StudyCopy, sameLabelId,
 } from '../types';
 import { isTamperVerdict, NOTHING_TO_SCORE, verdictBadge } from '../verdict';
 import { AdjudicationBox } from './adjudicationBox';
@@ -22,7 +23,7 @@ import { renderHelpPanel } from './shortcuts';
 import { sliceGapNote } from './sliceGaps';
 import { CoreEnums, StackViewer, clampIndex, type Point, type PrimaryTool } from './stackViewer';
 import { startViewerStats } from './viewerStats';
-import { WINDOW_PRESETS } from './windowPresets';
+import { windowPresetsFor, type WindowPreset } from './windowPresets';
 
 export interface ViewerRoute {
   me: Me;
@@ -75,6 +76,8 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   let destroyed = false;
   let scorePollTimer: number | null = null;
   let workerChecked = false;
+  let copyMove: CopyMoveCheck | null = null; // radiographs: what the copy-move check found
+  let stopCopyMovePolling = (): void => undefined;
 
   /** A queued job with nothing consuming the queue waits for ever: say so (once per page). */
   async function warnIfNoWorker(bulk: boolean): Promise<void> {
@@ -114,12 +117,17 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       toolButtons.set(id, button);
       return button;
     }));
-  const presetGroup = h('div', { className: 'btn-group', role: 'group', 'aria-label': 'Window presets' },
-    WINDOW_PRESETS.map((preset) => {
+  // CT windows in Hounsfield units; other images (radiographs) their own window or the full range.
+  let presets: readonly WindowPreset[] = [];
+  const presetGroup = h('div', { className: 'btn-group', role: 'group', 'aria-label': 'Window presets' });
+  function showPresets(modality: string): void {
+    presets = windowPresetsFor(modality);
+    replaceChildren(presetGroup, ...presets.map((preset) => {
       const button = h('button', { type: 'button', className: 'btn btn-small', 'data-testid': `preset-${preset.id}`, title: `${preset.label} (${preset.key.toUpperCase()})` }, preset.label);
       button.addEventListener('click', () => viewer?.applyPreset(preset));
       return button;
     }));
+  }
   const resetButton = h('button', { type: 'button', className: 'btn btn-small', 'data-testid': 'view-reset', title: 'Reset (R)' }, 'Reset');
   const zoomIn = h('button', { type: 'button', className: 'btn btn-small', 'aria-label': 'Zoom in', title: 'Zoom in (+)' }, '+');
   const zoomOut = h('button', { type: 'button', className: 'btn btn-small', 'aria-label': 'Zoom out', title: 'Zoom out (−)' }, '−');
@@ -130,6 +138,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   const overlayToggle = h('input', { type: 'checkbox', id: 'overlay-toggle', checked: true, disabled: true, 'data-testid': 'overlay-toggle' });
   const overlayOpacity = h('input', { type: 'range', id: 'overlay-opacity', min: '0', max: '100', value: '50', disabled: true, 'data-testid': 'overlay-opacity' });
   const overlayNote = h('span', { className: 'muted small', 'data-testid': 'overlay-note' }, '');
+  const copyMoveToggle = h('input', { type: 'checkbox', id: 'copy-move-toggle', checked: true, 'data-testid': 'copy-move-toggle' });
   const locationNote = h('p', { className: 'muted small', 'data-testid': 'location-note' });
   const locationList = h('ol', { className: 'location-list', 'data-testid': 'location-list' });
   const labelEditor = h('div', { className: 'label-editor', 'data-testid': 'label-editor' });
@@ -206,7 +215,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
         h('div', { className: 'side-section' }, seriesInfo, scoreInfo),
         queueBox,
         adjudication?.element,
-        h('div', { className: 'side-section' },
+        h('div', { className: 'side-section', 'data-testid': 'overlay-section' },
           h('h2', {}, 'Tamper overlay'),
           h('div', { className: 'inline-field' }, overlayToggle, h('label', { for: 'overlay-toggle' }, 'Show heatmap (H)')),
           h('div', { className: 'inline-field' }, h('label', { for: 'overlay-opacity' }, 'Opacity'), overlayOpacity),
@@ -214,7 +223,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
             h('span', { className: 'swatch swatch-amber' }), ' below the flag threshold  ',
             h('span', { className: 'swatch swatch-red' }), ' at or above it (a finding)'),
           overlayNote),
-        h('div', { className: 'side-section side-grow' },
+        h('div', { className: 'side-section side-grow', 'data-testid': 'locations-section' },
           h('h2', {}, 'Most suspicious locations'),
           locationNote,
           locationList),
@@ -286,6 +295,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       locations: locationsOnSlice(index),
       flagThreshold: thresholdAt(index),
       queueTarget: queueTarget && numberParam(route.query, 'slice') === index ? queueTarget : null,
+      copyMoves: copyMoveToggle.checked ? copyMove?.found.filter((image) => image.slice_index === index).flatMap((image) => image.regions) ?? [] : [],
       toCanvas: (p) => stackViewer.pixelToCanvas(p),
       onLabelPointerDown: startLabelDrag,
     });
@@ -313,6 +323,25 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     else heatmap.clear();
     if (compare.active) showDifference(index);
     redraw();
+  }
+
+  // ---- radiographs: the copy-move check --------------------------------
+  /** Its side section (what it found, each image a button) and the boxes over the image, both places joined. */
+  function showCopyMoveCheck(shown: SeriesDetail): void {
+    copyMove = shown.copy_move ?? null;
+    const note = copyMoveNote(route.studyUid, shown, (check) => {
+      copyMove = check;
+      redraw();
+    }, (index) => void stackViewer.goToSlice(index));
+    stopCopyMovePolling = note.destroy;
+    copyMoveToggle.addEventListener('change', redraw);
+    // The detector's heatmap and locations, and reformats of a stack, mean nothing for a few projections.
+    for (const section of [overlayToggle.closest('.side-section'), locationList.closest('.side-section'), reformat.element]) {
+      if (section instanceof HTMLElement) section.hidden = true;
+    }
+    seriesInfo.parentElement?.after(h('div', { className: 'side-section', 'data-testid': 'viewer-copy-move' },
+      h('h2', {}, 'Copy-move check'), note.element,
+      h('div', { className: 'inline-field' }, copyMoveToggle, h('label', { for: 'copy-move-toggle' }, 'Show both places (H)'))));
   }
 
   // ---- comparison with a copy (another study holding the same images) ----
@@ -848,7 +877,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const index = currentIndex();
     const key = event.key;
-    const preset = WINDOW_PRESETS.find((p) => p.key === key.toLowerCase());
+    const preset = presets.find((p) => p.key === key.toLowerCase());
     let handled = true;
     if (key === 'ArrowUp' || key === 'ArrowLeft') void stackViewer.goToSlice(index - 1);
     else if (key === 'ArrowDown' || key === 'ArrowRight') void stackViewer.goToSlice(index + 1);
@@ -866,9 +895,10 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     else if (key === 'z' || key === 'Z') setTool('zoom');
     else if (key === 'd' || key === 'D') setTool('measure');
     else if (key === 'h' || key === 'H') {
-      if (!overlayToggle.disabled) {
-        overlayToggle.checked = !overlayToggle.checked;
-        overlayToggle.dispatchEvent(new Event('change'));
+      const toggle = overlayToggle.disabled ? (copyMove ? copyMoveToggle : null) : overlayToggle;
+      if (toggle) {
+        toggle.checked = !toggle.checked;
+        toggle.dispatchEvent(new Event('change'));
       }
     } else if (key === 'n') jumpToNextLocation(1);
     else if (key === 'N') jumpToNextLocation(-1);
@@ -902,6 +932,10 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   helpButton.addEventListener('click', () => toggleHelp());
 
   stackViewer.on(CoreEnums.Events.STACK_NEW_IMAGE, onSliceChanged);
+  stackViewer.on(CoreEnums.Events.VOI_MODIFIED, (event) => {
+    const range = (event as CustomEvent<{ range?: { lower: number; upper: number } }>).detail.range;
+    if (range) wrap.dataset.voi = `${Math.round(range.lower)},${Math.round(range.upper)}`; // what is shown, for tests
+  });
   stackViewer.on(CoreEnums.Events.IMAGE_RENDERED, () => {
     timing.firstRender();
     redraw();
@@ -912,6 +946,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     destroyed = true;
     document.removeEventListener('keydown', onKeyDown);
     if (scorePollTimer !== null) window.clearTimeout(scorePollTimer);
+    stopCopyMovePolling();
     measurements?.destroy();
     stackViewer.destroy();
   };
@@ -932,6 +967,8 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       h('p', { className: 'muted small' }, `${series.modality} · ${countOf(series.instances.length, 'image')}`),
       h('p', { className: 'muted small uid', title: series.series_uid }, series.series_uid),
       sliceGapNote(series, (index) => void stackViewer.goToSlice(index)));
+    showPresets(series.modality);
+    if (series.copy_move) showCopyMoveCheck(series);
     const slowNotice = window.setTimeout(() => {
       viewportStatus.textContent = 'Images are taking longer than usual to arrive from the image archive…';
     }, 8000);
