@@ -65,7 +65,8 @@ export interface UploadResponse {
   errors: UploadError[];
   jobs: JobSummary[];
   /** Stored series the detector does not score (e.g. not CT), and why. */
-  not_scored?: { study_uid: string; series_uid: string; reason: string }[];
+  /** Radiographs (`copy_move_check`) are checked for a copied region instead. */
+  not_scored?: { study_uid: string; series_uid: string; reason: string; copy_move_check: boolean }[];
 }
 
 export interface Page<T> {

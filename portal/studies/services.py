@@ -92,11 +92,12 @@ def study_upload(*, user: User, files: Iterable[UploadedFile], body_errors: list
 
 
 def _not_scored(stored: list[dict]) -> list[dict]:
+    from detection.radiographs import is_projection
     from detection.services import not_scored_reason
 
     series = Series.objects.filter(series_uid__in={row["series_uid"] for row in stored}).select_related("study")
-    return [{"study_uid": s.study.study_uid, "series_uid": s.series_uid, "reason": reason}
-            for s in series if (reason := not_scored_reason(s))]
+    return [{"study_uid": s.study.study_uid, "series_uid": s.series_uid, "reason": reason,
+             "copy_move_check": is_projection(s)} for s in series if (reason := not_scored_reason(s))]
 
 
 def _load_staged(batch: UploadBatch) -> Iterator[StagedInstance]:

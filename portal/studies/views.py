@@ -59,7 +59,10 @@ UPLOAD_RESULT = inline_serializer("UploadResult", {
     "jobs": JobSerializer(many=True),
     "not_scored": inline_serializer("NotScoredSeries", {
         "study_uid": serializers.CharField(), "series_uid": serializers.CharField(),
-        "reason": serializers.CharField(help_text="why the detector does not score it (e.g. not CT)")}, many=True),
+        "reason": serializers.CharField(help_text="why the detector does not score it (e.g. not CT)"),
+        "copy_move_check": serializers.BooleanField(help_text=(
+            "a radiograph: checked for a region copied inside its images instead (GET /api/series/{uid}: "
+            "copy_move)"))}, many=True),
     "detail": serializers.CharField(required=False),
     "retry": serializers.BooleanField(required=False),
 })  # fmt: skip

@@ -97,6 +97,7 @@ def test_an_uploaded_x_ray_series_is_checked_and_says_what_it_found(orthanc, ct_
     with django_capture_on_commit_callbacks(execute=True):  # the check is queued on commit, runs eagerly
         outcome = upload_paths(owner, paths)
     assert len(outcome.stored) == 2 and outcome.jobs == []
+    assert [s["copy_move_check"] for s in outcome.not_scored] == [True]  # the upload page follows the check
     series_uid = outcome.stored[0]["series_uid"]
     series = api_client(owner).get(f"/api/series/{series_uid}").json()
     assert series["not_scored_reason"].endswith("checked for regions copied inside them instead")

@@ -1,4 +1,5 @@
-"""Upload page in the browser: per-file errors from the API and dropped zip archives."""
+"""Upload page in the browser: per-file errors from the API, dropped zip archives, series the detector does not
+score and what a radiograph's copy-move check found."""
 
 import pytest
 
@@ -90,3 +91,20 @@ def test_a_series_the_detector_does_not_score_says_so_after_upload(live_server, 
     row = page.get_by_test_id("job-not-scored")
     assert row.count() == 1 and "this series is MR" in row.inner_text()
     assert page.get_by_test_id("job").count() == 0
+
+
+def test_an_x_ray_upload_says_what_its_copy_move_check_found(live_server, orthanc, ct_files, user_factory, page,
+                                                            tmp_path):
+    from tests.detection.test_radiographs import x_ray_series
+
+    clinician = user_factory("clinician")
+    page.goto(f"{live_server.url}/upload")
+    log_in(page, clinician.username)
+    page.get_by_test_id("file-input").set_input_files([str(p) for p in x_ray_series(ct_files, tmp_path)])
+    page.get_by_test_id("upload-start").click()
+    page.get_by_test_id("upload-done").wait_for()
+    row = page.get_by_test_id("job-not-scored")
+    assert "checked for regions copied inside them instead" in row.inner_text()
+    found = row.get_by_test_id("copy-move-found")  # the check ran meanwhile (eager in tests); polled
+    found.wait_for(timeout=15_000)
+    assert found.count() == 1 and " px at x " in found.inner_text()

@@ -143,6 +143,7 @@ def test_a_series_of_another_modality_is_stored_but_not_scored(orthanc, ct_files
     series_uid = outcome.stored[0]["series_uid"]
     [not_scored] = outcome.not_scored  # the upload's answer says so at once
     assert not_scored["series_uid"] == series_uid and not_scored["reason"].endswith("this series is MR")
+    assert not_scored["copy_move_check"] is False  # MR is not a projection radiograph
     client = api_client(owner)
     reason = client.get(f"/api/series/{series_uid}").json()["not_scored_reason"]
     assert "detector scores CT" in reason and reason.endswith("this series is MR")

@@ -2,12 +2,13 @@ import { viewerPath } from '../api';
 import { h, replaceChildren } from '../dom';
 import { holdIdleLogoff } from '../idleLogoff';
 import type { Page } from '../router';
-import type { Job, JobStatus, JobSummary, Me, UploadError, UploadStored } from '../types';
+import type { CopyMoveCheck, Job, JobStatus, JobSummary, Me, UploadError, UploadStored } from '../types';
 import { fromDataTransfer, fromFileList, type PickedFile } from '../upload/collectFiles';
 import { JobTracker } from '../upload/jobTracker';
 import { createUploadHistory } from '../upload/uploadHistory';
 import { uploadAll, type ChunkOutcome } from '../upload/uploader';
 import { verdictBadge } from '../verdict';
+import { copyMoveNote } from './copyMoveNote';
 
 type FileState = 'waiting' | 'uploading' | 'storing' | 'stored' | 'error' | 'kept';
 
@@ -31,6 +32,7 @@ const STATE_TEXT: Record<FileState, string> = {
 };
 
 const STATUS_RANK: Record<JobStatus, number> = { failed: 0, queued: 1, running: 2, done: 3 };
+const QUEUED_CHECK: CopyMoveCheck = { status: 'queued', error: '', images_checked: 0, found: [] };
 
 function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -96,7 +98,17 @@ export function mountUploadPage(container: HTMLElement, me: Me): Page {
   const tracker = new JobTracker(renderJobs);
   let trackedJobs: (JobSummary | Job)[] = [];
   // Series stored but not scored (another modality than CT): listed with the reason, so nobody waits for them.
-  const notScored = new Map<string, { study_uid: string; reason: string }>();
+  const notScored = new Map<string, { study_uid: string; reason: string; copy_move_check: boolean }>();
+  // A radiograph's copy-move check, followed until it finishes (one per series across re-renders).
+  const copyMoveNotes = new Map<string, ReturnType<typeof copyMoveNote>>();
+  const copyMoveNoteOf = (seriesUid: string, studyUid: string): HTMLElement => {
+    let note = copyMoveNotes.get(seriesUid);
+    if (!note) {
+      note = copyMoveNote(studyUid, { series_uid: seriesUid, copy_move: QUEUED_CHECK }, () => undefined);
+      copyMoveNotes.set(seriesUid, note);
+    }
+    return note.element;
+  };
 
   function renderJobs(jobs: (JobSummary | Job)[]): void {
     trackedJobs = jobs;
@@ -107,12 +119,13 @@ export function mountUploadPage(container: HTMLElement, me: Me): Page {
       const shown = bySeries.get(job.series_uid);
       if (!shown || STATUS_RANK[job.status] >= STATUS_RANK[shown.status]) bySeries.set(job.series_uid, job);
     }
-    const unscored = [...notScored].map(([seriesUid, { study_uid: studyUid, reason }]) =>
+    const unscored = [...notScored].map(([seriesUid, { study_uid: studyUid, reason, copy_move_check: checked }]) =>
       h('li', { className: 'job', 'data-testid': 'job-not-scored' },
         h('span', { className: 'badge verdict-none' }, 'not scored'),
         h('span', { className: 'uid', title: seriesUid }, `Series …${seriesUid.slice(-12)}`),
         h('span', { className: 'muted small' }, reason),
-        h('a', { href: viewerPath(studyUid, seriesUid) }, 'Open viewer')));
+        h('a', { href: viewerPath(studyUid, seriesUid) }, 'Open viewer'),
+        checked ? copyMoveNoteOf(seriesUid, studyUid) : null));
     replaceChildren(
       jobList,
       ...unscored,
@@ -285,6 +298,7 @@ export function mountUploadPage(container: HTMLElement, me: Me): Page {
     destroy() {
       tracker.stop();
       history.destroy();
+      for (const note of copyMoveNotes.values()) note.destroy();
       window.removeEventListener('dragover', preventNavigation);
       window.removeEventListener('drop', preventNavigation);
     },
