@@ -1,3 +1,5 @@
+import smtplib
+
 from celery import shared_task
 
 from portal.studies import services
@@ -8,3 +10,11 @@ from portal.studies.dicomweb import PacsUnavailable
              retry_backoff=5, retry_backoff_max=300, max_retries=50)
 def store_batch_task(self, batch_id: str) -> None:
     services.store_batch(batch_id=batch_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError, smtplib.SMTPException), retry_backoff=30,
+             retry_backoff_max=1800, max_retries=8)
+def withdrawal_email_task(study_id: int, change: str) -> None:
+    from portal.studies.withdrawal import send_withdrawal_email
+
+    send_withdrawal_email(study_id, change)

@@ -1,6 +1,6 @@
 """Withdrawing a study: the uploader or an admin, with a reason; hidden from everyone but admins (lists,
 study page, viewer, DICOMweb proxy, insurer shares); uploads into it refused per file; an admin restores it.
-Nothing leaves the PACS."""
+Nothing leaves the PACS. An uploader whose study an admin withdrew or restored is emailed."""
 
 import pytest
 from django.test import override_settings
@@ -97,3 +97,35 @@ def test_upload_into_a_withdrawn_study_is_refused_per_file_and_the_rest_stored(o
     assert len(dicomweb.search_instances(study.study_uid, outcome.jobs[0].series.series_uid)) == 1
     study.refresh_from_db()
     assert study.withdrawn_at is not None
+
+
+def test_an_uploader_is_emailed_when_an_admin_withdraws_or_restores_their_study(user_factory, settings,
+                                                                                 django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    from portal.studies.models import Patient, Study
+    from portal.studies.withdrawal import restore_study, withdraw_study
+
+    settings.PORTAL_URL = "https://portal.example.org"
+    owner, admin = user_factory("clinician"), user_factory("admin")
+    owner.email = "owner@example.org"
+    owner.save()
+    study = Study.objects.create(study_uid="1.2.99", uploaded_by=owner,
+                                 patient=Patient.objects.create(patient_id="SECRET-ID", patient_name="Doe^Jane"))
+    with django_capture_on_commit_callbacks(execute=True):  # the email goes in a task after the commit
+        withdraw_study(actor=admin, study=study, reason="wrong exam attached to the claim")
+    [withdrawn] = mail.outbox
+    assert withdrawn.to == ["owner@example.org"] and "withdrawn" in withdrawn.subject
+    assert "Reason given: wrong exam attached to the claim" in withdrawn.body and "1.2.99" in withdrawn.body
+    assert "SECRET-ID" not in withdrawn.body and "Doe" not in withdrawn.body
+
+    with django_capture_on_commit_callbacks(execute=True):
+        restore_study(actor=admin, study=study)
+    assert "restored" in mail.outbox[1].subject and "https://portal.example.org/studies/1.2.99" in mail.outbox[1].body
+    assert list(AuditEvent.objects.filter(action="study.withdrawal_email").values_list("details__change", flat=True)
+                .order_by("created")) == ["withdrawn", "restored"]
+
+    # The uploader withdrawing their own study is not told what they just did.
+    with django_capture_on_commit_callbacks(execute=True):
+        withdraw_study(actor=owner, study=study, reason="duplicate")
+    assert len(mail.outbox) == 2

@@ -29,6 +29,8 @@ function describe(event: AccessEvent): string {
       return `emailed a tamper alert (${d.verdict ?? '?'}) to ${recipients(event)}`;
     case 'study.copy_move_alert':
       return `emailed a copy-move alert (a copy inside ${d.images ?? '?'} radiograph image(s)) to ${recipients(event)}`;
+    case 'study.withdrawal_email':
+      return `emailed its uploader that it was ${d.change ?? '?'} (${recipients(event)})`;
     case 'study.image_reuse':
       return `emailed an image-reuse alert (${d.shared_images ?? '?'} of its images are in another patient's study) to ${recipients(event)}`;
     default: return event.action;

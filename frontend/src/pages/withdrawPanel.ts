@@ -15,7 +15,7 @@ export function createWithdrawPanel(study: StudyDetail, onWithdrawn: (study: Stu
   const cancel = h('button', { type: 'button', className: 'btn' }, 'Cancel');
   const message = h('div', { 'aria-live': 'polite', 'data-testid': 'withdraw-message' });
   const form = h('form', { className: 'share-form', hidden: true, 'data-testid': 'withdraw-form' },
-    h('div', { className: 'field field-wide' }, h('label', { for: 'withdraw-reason' }, 'Why (kept in the audit log)'), reason),
+    h('div', { className: 'field field-wide' }, h('label', { for: 'withdraw-reason' }, 'Why (kept in the audit log; emailed to its uploader if that is not you)'), reason),
     h('div', { className: 'field field-actions' }, confirm, ' ', cancel));
   const open = h('button', { type: 'button', className: 'btn btn-danger', 'data-testid': 'withdraw-open' }, 'Withdraw study…');
 
