@@ -2,7 +2,8 @@
 
 The CT detector cannot read them (no Hounsfield units, one image instead of a volume), but a region cloned onto
 another place of the same image (a nodule hidden under healthy lung, a fracture line doubled) is found without
-an original by block matching (detection.ml.copy_move). Each image is rendered as a reader sees it (the
+an original by block matching (detection.ml.copy_move), and a copy that was also turned or resized by matching
+keypoints (detection.ml.copy_move_keypoints). Each image is rendered as a reader sees it (the
 header's modality and VOI LUT or window; MONOCHROME1 inverted) in 8 bits and, when large, shrunk by a whole
 factor so that no image costs more than a MAX_SIDE-square one; boxes are reported in the image's own pixels.
 """
@@ -18,6 +19,7 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from scipy import ndimage as ndi
 
 from detection.ml.copy_move import CopyMove, find_copy_moves
+from detection.ml.copy_move_keypoints import find_transformed_copies
 
 # Modalities whose images are single projections: the copy-move check reads them instead of the CT detector.
 PROJECTION_MODALITIES = frozenset({"CR", "DX", "MG", "RF", "XA", "PX", "IO"})
@@ -60,14 +62,31 @@ def _echo(clone: CopyMove, of: CopyMove) -> bool:
     return near and ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
 
 
+def _same_places(a: dict, b: dict) -> bool:
+    """Both boxes of ``a`` overlap the two boxes of ``b`` (in either order): one copy found twice."""
+    def overlaps(p: list[int], q: list[int]) -> bool:
+        return p[0] < q[0] + q[2] and q[0] < p[0] + p[2] and p[1] < q[1] + q[3] and q[1] < p[1] + p[3]
+
+    return any(overlaps(a["first"], one) and overlaps(a["second"], other)
+               for one, other in ((b["first"], b["second"]), (b["second"], b["first"])))
+
+
 def check_image(ds: pydicom.Dataset) -> list[dict]:
-    """The cloned regions of one image, largest first, boxes (x, y, width, height) in its own pixels."""
+    """The cloned regions of one image, boxes (x, y, width, height) in its own pixels: the block matcher's,
+    largest first, then copies that were also turned or resized (with ``rotation`` in degrees and ``scale``)."""
     grey, factor = display_grey(ds)
     kept: list[CopyMove] = []
     for clone in find_copy_moves(grey):  # largest first
         if not any(_echo(clone, larger) for larger in kept):
             kept.append(clone)
-    return [_scaled(clone, factor) for clone in kept[:MAX_REGIONS]]
+    regions = [_scaled(clone, factor) for clone in kept[:MAX_REGIONS]]
+    for copy in find_transformed_copies(grey):
+        region = copy.as_dict()
+        for key in ("shift", "first", "second"):
+            region[key] = [v * factor for v in region[key]]
+        if not any(_same_places(region, found) for found in regions):
+            regions.append(region)
+    return regions[:MAX_REGIONS]
 
 
 def check_images(datasets: Iterable[tuple[int, pydicom.Dataset]]) -> tuple[int, list[dict]]:

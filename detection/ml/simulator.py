@@ -261,6 +261,32 @@ def copy_move_2d(
     )
 
 
+def copy_move_transformed_2d(
+    img: np.ndarray, rng: np.random.Generator, frac: float = 0.15, max_degrees: float = 45.0,
+    scales: tuple[float, float] = (0.8, 1.25), degrees: float | None = None, scale: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, Params]:
+    """Clone a region of a 2D image onto another place, rotated and scaled on the way (what an image editor's
+    free transform does); returns (image, mask, params). ``src`` and ``dst`` are the top-left corners of
+    ``size``-sided squares around both places' centres. ``degrees`` and ``scale`` unset: drawn at random."""
+    size = max(8, int(min(img.shape[:2]) * frac * rng.uniform(0.5, 1.5)))
+    degrees = float(rng.uniform(-max_degrees, max_degrees)) if degrees is None else degrees
+    scale = float(rng.uniform(*scales)) if scale is None else scale
+    reach = int(np.ceil(size * np.sqrt(2) / scale / 2)) + 1  # the source a rotated square needs
+    centre_src = rng.integers(reach, np.array(img.shape[:2]) - reach)
+    dst = _box(img.shape, size, rng)
+    angle = np.radians(degrees)
+    inverse = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) / scale
+    rows, cols = np.mgrid[dst[0], dst[1]]
+    offsets = np.stack([rows - (dst[0].start + size / 2), cols - (dst[1].start + size / 2)])
+    where = np.tensordot(inverse, offsets, axes=1) + centre_src[:, None, None]
+    out, mask = img.copy(), np.zeros(img.shape[:2], bool)
+    out[dst] = ndi.map_coordinates(img.astype(np.float32), where, order=1).astype(img.dtype)
+    mask[dst] = True
+    src = [int(centre_src[0] - size // 2), int(centre_src[1] - size // 2)]
+    return out, mask, {"op": "copy_move_transformed", "src": src, "dst": [dst[0].start, dst[1].start],
+                       "size": size, "degrees": degrees, "scale": scale}
+
+
 def splice_2d(
     img: np.ndarray, donor: np.ndarray, rng: np.random.Generator, frac: float = 0.2
 ) -> tuple[np.ndarray, np.ndarray, Params]:

@@ -118,6 +118,9 @@ export interface CopyMoveRegion {
   first: PixelBox;
   second: PixelBox;
   blocks: number;
+  /** A copy that was also turned (degrees) or resized (second / first) on the way. */
+  rotation?: number;
+  scale?: number;
 }
 
 export interface CopyMoveCheck {

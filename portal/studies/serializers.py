@@ -92,7 +92,8 @@ class StudySerializer(serializers.ModelSerializer):
 class CopyMoveCheckSerializer(serializers.ModelSerializer):
     found = serializers.ListField(child=serializers.DictField(), help_text=(
         "each image with a copied region: slice_index, sop_instance_uid, regions [{first, second: x, y, width, "
-        "height in pixels, the same content at both; shift; blocks matched}]"))
+        "height in pixels, the same content at both; shift; blocks (or keypoints) matched; for a copy that was "
+        "also turned or resized, rotation in degrees and scale (second / first)}]"))
 
     class Meta:
         model = CopyMoveCheck

@@ -10,7 +10,7 @@ import pytest
 
 from detection.ml.preprocessing import dicom_to_hu
 from detection.ml.radiograph import as_cr, check_image, display_grey
-from detection.ml.simulator import copy_move_2d, simulated_radiograph
+from detection.ml.simulator import copy_move_2d, copy_move_transformed_2d, simulated_radiograph
 from tests.conftest import fresh_copies, pdf_text, upload_paths
 
 
@@ -77,6 +77,25 @@ def _both_places(region: dict, params: dict) -> bool:
     places = {_overlaps(region["first"], sx, sy, side) or _overlaps(region["first"], dx, dy, side),
               _overlaps(region["second"], sx, sy, side) or _overlaps(region["second"], dx, dy, side)}
     return places == {True}
+
+
+@pytest.mark.parametrize(("degrees", "scale"), [(30.0, 1.2), (-15.0, 0.85)])
+def test_a_copy_turned_and_resized_on_the_way_is_found_at_both_places(ct_files, degrees, scale):
+    """Block matching cannot see such a copy (no two blocks are equal); the keypoint check can, and says how
+    the copy was turned and resized."""
+    rng = np.random.default_rng(60)
+    ds = pydicom.dcmread(ct_files[60])
+    image = simulated_radiograph(dicom_to_hu(ds), 768, rng)
+    cloned, _, params = copy_move_transformed_2d(image, rng, frac=0.2, degrees=degrees, scale=scale)
+    regions = check_image(as_cr(ds, cloned))
+    assert len(regions) == 1 and _both_places(regions[0], params), (regions, params)
+    turned = regions[0]
+    assert abs(abs(turned["rotation"]) - abs(degrees)) < 2, turned  # from first to second, or back
+    assert min(abs(turned["scale"] - scale), abs(turned["scale"] - 1 / scale)) < 0.03, turned
+    from portal.studies.report import transform_text
+
+    assert transform_text(turned).startswith(f" (turned {abs(degrees):.0f} degrees, resized x")  # the PDF's words
+    assert check_image(as_cr(ds, image)) == []  # the same image without the copy
 
 
 def test_monochrome1_is_shown_inverted(ct_files):

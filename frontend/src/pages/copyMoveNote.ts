@@ -1,10 +1,18 @@
 import { api, viewerPath } from '../api';
 import { countOf, h, replaceChildren } from '../dom';
-import type { CopyMoveCheck, PixelBox, SeriesSummary } from '../types';
+import type { CopyMoveCheck, CopyMoveRegion, PixelBox, SeriesSummary } from '../types';
 
 const POLL_MS = 5000;
 
 const place = ([x, y]: PixelBox): string => `x ${x}, y ${y}`;
+
+/** How a copy was changed on the way, when it was (the keypoint check measures it). */
+export function copyTransform(region: CopyMoveRegion): string {
+  if (region.rotation === undefined || region.scale === undefined) return '';
+  const turned = Math.abs(region.rotation) >= 1 ? `turned ${Math.round(Math.abs(region.rotation))}°` : '';
+  const resized = Math.abs(region.scale - 1) >= 0.02 ? `resized ×${region.scale.toFixed(2)}` : '';
+  return turned || resized ? ` (${[turned, resized].filter(Boolean).join(', ')})` : '';
+}
 
 /**
  * A radiograph series' copy-move check (the CT detector does not read X-rays): waiting, or which images have a
@@ -30,7 +38,7 @@ export function copyMoveNote(studyUid: string, series: Pick<SeriesSummary, 'seri
       replaceChildren(element, h('span', { className: 'warn-text' }, 'Copy-move: the same content at two places of an image (one was copied onto the other):'),
         h('ul', {}, check.found.flatMap((image) => image.regions.map((region) => h('li', { 'data-testid': 'copy-move-found' },
           imageLink(image.slice_index),
-          `: ${region.first[2]}×${region.first[3]} px at ${place(region.first)} and at ${place(region.second)}`)))));
+          `: ${region.first[2]}×${region.first[3]} px at ${place(region.first)} and at ${place(region.second)}${copyTransform(region)}`)))));
     }
   }
 
