@@ -150,3 +150,34 @@ def _scaled(copy: TransformedCopy, factor: float) -> TransformedCopy:
 
     return TransformedCopy(first=box(copy.first), second=box(copy.second), rotation=copy.rotation,
                            scale=copy.scale, matches=copy.matches, correlation=copy.correlation)
+
+
+def with_transformed_copies(regions: list[dict], grey: np.ndarray, factor: int = 1) -> list[dict]:
+    """``regions`` (the block matcher's, as dicts, boxes in the image's own pixels) followed by the copies
+    found here that they do not already hold; ``grey`` is the image read shrunk by ``factor``."""
+    out = list(regions)
+    for copy in find_transformed_copies(grey):
+        region = copy.as_dict()
+        for key in ("shift", "first", "second"):
+            region[key] = [v * factor for v in region[key]]
+        if not any(_same_places(region, found) for found in out):
+            out.append(region)
+    return out
+
+
+def _same_places(a: dict, b: dict) -> bool:
+    """Both boxes of ``a`` overlap the two boxes of ``b`` (in either order): one copy found twice."""
+    def overlaps(p: list[int], q: list[int]) -> bool:
+        return p[0] < q[0] + q[2] and q[0] < p[0] + p[2] and p[1] < q[1] + q[3] and q[1] < p[1] + p[3]
+
+    return any(overlaps(a["first"], one) and overlaps(a["second"], other)
+               for one, other in ((b["first"], b["second"]), (b["second"], b["first"])))
+
+
+def transform_words(region: dict) -> str:
+    """How a copy was changed on the way, when it was: " (turned 30 degrees, resized x1.20)", else ""."""
+    if "rotation" not in region:
+        return ""
+    changes = ([f"turned {abs(region['rotation']):.0f} degrees"] if abs(region["rotation"]) >= 1 else []) + \
+        ([f"resized x{region['scale']:.2f}"] if abs(region["scale"] - 1) >= 0.02 else [])
+    return f" ({', '.join(changes)})" if changes else ""

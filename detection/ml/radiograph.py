@@ -19,7 +19,7 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from scipy import ndimage as ndi
 
 from detection.ml.copy_move import CopyMove, find_copy_moves
-from detection.ml.copy_move_keypoints import find_transformed_copies
+from detection.ml.copy_move_keypoints import with_transformed_copies
 
 # Modalities whose images are single projections: the copy-move check reads them instead of the CT detector.
 PROJECTION_MODALITIES = frozenset({"CR", "DX", "MG", "RF", "XA", "PX", "IO"})
@@ -62,15 +62,6 @@ def _echo(clone: CopyMove, of: CopyMove) -> bool:
     return near and ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
 
 
-def _same_places(a: dict, b: dict) -> bool:
-    """Both boxes of ``a`` overlap the two boxes of ``b`` (in either order): one copy found twice."""
-    def overlaps(p: list[int], q: list[int]) -> bool:
-        return p[0] < q[0] + q[2] and q[0] < p[0] + p[2] and p[1] < q[1] + q[3] and q[1] < p[1] + p[3]
-
-    return any(overlaps(a["first"], one) and overlaps(a["second"], other)
-               for one, other in ((b["first"], b["second"]), (b["second"], b["first"])))
-
-
 def check_image(ds: pydicom.Dataset) -> list[dict]:
     """The cloned regions of one image, boxes (x, y, width, height) in its own pixels: the block matcher's,
     largest first, then copies that were also turned or resized (with ``rotation`` in degrees and ``scale``)."""
@@ -80,13 +71,7 @@ def check_image(ds: pydicom.Dataset) -> list[dict]:
         if not any(_echo(clone, larger) for larger in kept):
             kept.append(clone)
     regions = [_scaled(clone, factor) for clone in kept[:MAX_REGIONS]]
-    for copy in find_transformed_copies(grey):
-        region = copy.as_dict()
-        for key in ("shift", "first", "second"):
-            region[key] = [v * factor for v in region[key]]
-        if not any(_same_places(region, found) for found in regions):
-            regions.append(region)
-    return regions[:MAX_REGIONS]
+    return with_transformed_copies(regions, grey, factor)[:MAX_REGIONS]
 
 
 def check_images(datasets: Iterable[tuple[int, pydicom.Dataset]]) -> tuple[int, list[dict]]:

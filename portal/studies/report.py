@@ -21,6 +21,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from detection.ml.constants import CLASSES
+from detection.ml.copy_move_keypoints import transform_words
 from detection.ml.radiograph import display_grey
 from detection.models import CopyMoveCheck, LocationScore, ScoringJob
 from detection.radiographs import latest_check
@@ -56,18 +57,10 @@ def copy_move_text(check: CopyMoveCheck) -> str:
     if not check.found:
         return f"no region is copied inside its {check.images_checked} image(s)"
     return "the same content at two places of an image, one copied onto the other: " + "; ".join(
-        f"image {image['slice_index'] + 1}, {w}x{h} px at x {x0} y {y0} and at x {x1} y {y1}{transform_text(r)}"
+        f"image {image['slice_index'] + 1}, {w}x{h} px at x {x0} y {y0} and at x {x1} y {y1}{transform_words(r)}"
         for image in check.found for r in image["regions"]
         for (x0, y0, w, h), (x1, y1, _, _) in [(r["first"], r["second"])])
 
-
-def transform_text(region: dict) -> str:
-    """How a copy was changed on the way, when it was (frontend copyMoveNote.copyTransform)."""
-    if "rotation" not in region:
-        return ""
-    changes = ([f"turned {abs(region['rotation']):.0f} degrees"] if abs(region["rotation"]) >= 1 else []) + \
-        ([f"resized x{region['scale']:.2f}"] if abs(region["scale"] - 1) >= 0.02 else [])
-    return f" ({', '.join(changes)})" if changes else ""
 
 
 def series_rows(series: Series, job: ScoringJob | None) -> list[tuple[str, str]]:

@@ -59,10 +59,12 @@ def test_load_demo_adds_a_tampered_copy_the_detector_flags_and_radiographs_with_
     assert (top.slice_index, abs(top.x - 100) < 32, abs(top.y - 248) < 32) == (81, True, True)  # seed 2026's site
     [alert] = [m for m in mail.outbox if "fake tumour injected (FM)" in m.body]  # the uploader is told, once
     [reuse] = [m for m in mail.outbox if m.subject.startswith("Images reused under another patient")]
-    assert alert.to == reuse.to == ["demo-clinician@example.org"] and len(mail.outbox) == 2
+    [copy_move] = [m for m in mail.outbox if "copy-move" in m.subject]  # the demo radiograph's copy
+    assert alert.to == reuse.to == copy_move.to == ["demo-clinician@example.org"] and len(mail.outbox) == 3
     assert f"92 of its 99 images are in {settings.PORTAL_URL}/studies/{genuine.study_uid}" in reuse.body
     # The demo radiographs: not scored by the CT detector; the copy inside the first is found, the second is clean.
     check = CopyMoveCheck.objects.get(series__study__patient__patient_id=RADIOGRAPH_PATIENT_ID)
     assert (check.status, check.images_checked, [f["slice_index"] for f in check.found]) == ("done", 2, [0])
+    assert Study.objects.get(patient__patient_id=RADIOGRAPH_PATIENT_ID).copy_move_images == 1
     call_command("load_demo", ct_dir=str(tmp_path), password="demo-pass-for-test")  # idempotent
     assert Study.objects.count() == 3

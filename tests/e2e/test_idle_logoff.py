@@ -33,20 +33,23 @@ def test_an_idle_page_signs_out_and_a_used_one_stays(live_server, user_factory, 
 
 def test_an_upload_without_clicks_is_not_cut_by_the_idle_logoff(live_server, orthanc, ct_files, user_factory, page,
                                                                  settings):
-    settings.SESSION_COOKIE_AGE = 2
+    settings.SESSION_COOKIE_AGE = 4
     user = user_factory("clinician")
     page.goto(f"{live_server.url}/upload")
     log_in(page, user.username)
-    # Someone choosing files is active: handing 99 files to a loaded CI browser took over the 2 s idle time
-    # once, and the page signed out before the upload began. From the click on, only the upload holds it.
-    page.evaluate("window.activeWhileChoosing = setInterval(() => window.dispatchEvent(new Event('keydown')), 300)")
-    page.get_by_test_id("file-input").set_input_files([str(p) for p in ct_files])
+    # The upload must outlast the idle time: 40 files (20 MB) sent at 3 MB/s. Few files, so that handing them
+    # to a loaded CI browser (which blocks its page meanwhile) stays well inside the idle time.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                  "uploadThroughput": 3 * 1024 * 1024})
+    files = ct_files[:40]
+    page.get_by_test_id("file-input").set_input_files([str(p) for p in files])
     started = time.monotonic()
-    page.get_by_test_id("upload-start").click()
-    page.evaluate("clearInterval(window.activeWhileChoosing)")
+    page.get_by_test_id("upload-start").click()  # from here on only the upload holds the session
     page.get_by_test_id("upload-done").wait_for(timeout=180_000)
-    assert time.monotonic() - started > 2, "the upload must outlast the idle time for this test to mean anything"
-    assert page.locator("[data-testid=file-row][data-state=stored]").count() == len(ct_files)
+    assert time.monotonic() - started > 4, "the upload must outlast the idle time for this test to mean anything"
+    assert page.locator("[data-testid=file-row][data-state=stored]").count() == len(files)
     page.wait_for_url(lambda url: "/accounts/login/" in url, timeout=10_000)  # idle once it is done
 
 
