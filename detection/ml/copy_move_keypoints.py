@@ -26,7 +26,8 @@ RANSAC_PX = 3.0
 MAX_GROUPS = 4
 SCALES = (0.5, 2.0)  # a copy shrunk or enlarged beyond these is not looked for
 MIN_SIDE = 24  # pixels: a smaller place is a repeated mark more often than a hidden finding
-MIN_CORRELATION = 0.9  # of the pixels of both places once one is mapped onto the other
+MIN_CORRELATION = 0.85  # of the pixels of both places once one is mapped onto the other
+MIN_COMPARED = 16 * 16  # pixels inside the matches' hull: fewer say little
 MIN_STD = 5.0  # grey levels: flat places (air, saturation) correlate with anything
 
 
@@ -117,7 +118,7 @@ def _verified(grey: np.ndarray, matrix: np.ndarray, sources: np.ndarray, targets
     cv2.fillConvexPoly(where, cv2.convexHull(np.rint(targets).astype(np.int32)), 1)
     where &= cv2.warpAffine(np.ones_like(grey), matrix, size, flags=cv2.INTER_NEAREST)  # mapped from inside
     a, b = mapped[where > 0].astype(np.float32), grey[where > 0].astype(np.float32)
-    if a.size < MIN_SIDE**2 or a.std() < MIN_STD or b.std() < MIN_STD:
+    if a.size < MIN_COMPARED or a.std() < MIN_STD or b.std() < MIN_STD:
         return None
     correlation = float(np.corrcoef(a, b)[0, 1])
     if correlation < MIN_CORRELATION:

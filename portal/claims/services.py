@@ -30,6 +30,7 @@ from django.db.models import QuerySet
 from PIL import Image
 
 from detection.ml.copy_move import find_copy_moves
+from detection.ml.copy_move_keypoints import transform_words, with_transformed_copies
 from portal.accounts.models import Role
 from portal.accounts.services import audit, has_role
 from portal.claims import crypto, imaging, ledger
@@ -172,16 +173,18 @@ def analyse_image(*, image: ClaimImage) -> ClaimImage:
 
 
 def _copy_move(image: ClaimImage, grey: np.ndarray) -> dict:
-    """Regions cloned inside the image itself (detection.ml.copy_move): needs no original, so it also checks
-    images of unknown origin. Both places of each clone are boxed in a figure."""
+    """Regions cloned inside the image itself (detection.ml.copy_move), also turned or resized on the way
+    (detection.ml.copy_move_keypoints): needs no original, so it also checks images of unknown origin. Both
+    places of each clone are boxed in a figure."""
     try:
-        found = find_copy_moves(grey)[:5]
+        found = with_transformed_copies([clone.as_dict() for clone in find_copy_moves(grey)[:5]], grey)[:5]
     except Exception as exc:  # the report must still show provenance and the detector when the check fails
         logger.exception("copy-move check failed on claim image %s", image.pk)
         return {"found": [], "error": f"{type(exc).__name__}: {exc}"}
-    out: dict = {"found": [clone.as_dict() for clone in found]}
+    out: dict = {"found": found}
     if found:
-        boxes = [{"x": x, "y": y, "w": w, "h": h} for clone in found for x, y, w, h in (clone.first, clone.second)]
+        boxes = [{"x": x, "y": y, "w": w, "h": h}
+                 for clone in found for x, y, w, h in (clone["first"], clone["second"])]
         out["overlay"] = _save_png(image, "copy_move", imaging.overlay_boxes(grey, boxes))
     return out
 
@@ -189,7 +192,7 @@ def _copy_move(image: ClaimImage, grey: np.ndarray) -> dict:
 def copy_move_reason(clone: dict) -> str:
     (x0, y0, w, h), (x1, y1, _, _) = clone["first"], clone["second"]
     return (f"copy-move: the same content at two places of the image ({w}x{h} px at x={x0} y={y0} and at x={x1} "
-            f"y={y1}): one was copied onto the other")
+            f"y={y1}): one was copied onto the other{transform_words(clone)}")
 
 
 def final_status(provenance: dict, detector: dict, copy_move: dict | None = None) -> tuple[str, list[str]]:

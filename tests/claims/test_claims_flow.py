@@ -319,6 +319,23 @@ def test_a_region_cloned_inside_a_claim_image_is_found_without_an_original(claim
         "Copy-move check"] == "no region of the image is a copy of another"
 
 
+def test_a_region_turned_and_resized_on_the_way_is_found_too(claim_setup, ct_slice_paths):
+    """Block matching needs equal blocks; a copy turned and enlarged in an image editor is found by its
+    keypoints, and the reason says how it was changed."""
+    from detection.ml.simulator import copy_move_transformed_2d
+
+    client, claim_id = claim_setup["client"], claim_setup["claim_id"]
+    uid = pydicom.dcmread(ct_slice_paths[2]).SOPInstanceUID
+    mirrored = np.fliplr(np.asarray(Image.open(io.BytesIO(
+        client.get(f"/api/provenance/instances/{uid}/lung.png").content)))).copy()
+    turned, _, params = copy_move_transformed_2d(mirrored, np.random.default_rng(5), frac=0.25, degrees=25.0,
+                                                 scale=1.15)
+    image = post_file(client, claim_id, "turned.png", png_bytes(turned))
+    [found] = image["result"]["copy_move"]["found"]
+    assert image["status"] == "suspicious" and abs(abs(found["rotation"]) - 25) < 2, found
+    assert "one was copied onto the other (turned 25 degrees, resized x" in " ".join(image["result"]["reasons"])
+
+
 def test_a_failing_copy_move_check_leaves_the_rest_of_the_analysis(claim_setup, ct_slice_paths, monkeypatch):
     """A fault only a bug can cause (here forced): the image keeps its provenance, detector and status."""
     from portal.claims import services
