@@ -1,8 +1,9 @@
 """Copy-move detection for copies that were rotated or scaled on the way, which block matching (copy_move.py,
-equal blocks at one shift) cannot see. After Amerini et al. (2011): SIFT keypoints of the image matched against
-the same image (generalised 2-nearest-neighbour test), the matched pairs grouped by one similarity transform
-each (rotation, scale, shift; RANSAC), and every group verified by mapping one place onto the other and
-comparing the pixels, so that anatomy that merely looks alike (ribs, vertebrae) is not reported.
+equal blocks at one shift) cannot see; copies only moved are left to block matching. After Amerini et al.
+(2011): SIFT keypoints of the image matched against the same image (generalised 2-nearest-neighbour test), the
+matched pairs grouped by one similarity transform each (rotation, scale, shift; RANSAC), and every group
+verified by mapping one place onto the other and comparing the pixels, so that anatomy that merely looks alike
+(ribs, vertebrae) is not reported.
 
 A mirror image is not a similarity transform: the left and right halves of a chest do not match.
 """
@@ -29,6 +30,9 @@ MIN_SIDE = 24  # pixels: a smaller place is a repeated mark more often than a hi
 MIN_CORRELATION = 0.85  # of the pixels of both places once one is mapped onto the other
 MIN_COMPARED = 16 * 16  # pixels inside the matches' hull: fewer say little
 MIN_STD = 5.0  # grey levels: flat places (air, saturation) correlate with anything
+# A copy neither turned nor resized is the block matcher's (copy_move.py), which skips burned-in text: repeated
+# letters of a date or a marker are the same content twice, and their keypoints match.
+MIN_DEGREES, MIN_RESIZE = 1.0, 0.02
 
 
 @dataclass(frozen=True)
@@ -120,12 +124,15 @@ def _verified(grey: np.ndarray, matrix: np.ndarray, sources: np.ndarray, targets
     a, b = mapped[where > 0].astype(np.float32), grey[where > 0].astype(np.float32)
     if a.size < MIN_COMPARED or a.std() < MIN_STD or b.std() < MIN_STD:
         return None
+
     correlation = float(np.corrcoef(a, b)[0, 1])
     if correlation < MIN_CORRELATION:
         return None
     rotation = -math.degrees(math.atan2(matrix[1, 0], matrix[0, 0]))  # image y points down
-    return TransformedCopy(first=first, second=second, rotation=rotation,
-                           scale=math.hypot(matrix[0, 0], matrix[1, 0]), matches=len(sources),
+    scale = math.hypot(matrix[0, 0], matrix[1, 0])
+    if abs(rotation) < MIN_DEGREES and abs(scale - 1) < MIN_RESIZE:
+        return None
+    return TransformedCopy(first=first, second=second, rotation=rotation, scale=scale, matches=len(sources),
                            correlation=correlation)
 
 
