@@ -1,5 +1,6 @@
 import { api, viewerPath } from '../api';
 import { countOf, h, replaceChildren } from '../dom';
+import { Poller } from '../poller';
 import type { CopyMoveCheck, CopyMoveRegion, PixelBox, SeriesSummary } from '../types';
 
 const POLL_MS = 5000;
@@ -22,13 +23,19 @@ export function copyTransform(region: CopyMoveRegion): string {
 export function copyMoveNote(studyUid: string, series: Pick<SeriesSummary, 'series_uid' | 'copy_move'>,
   onFinished: (check: CopyMoveCheck) => void, goToSlice?: (index: number) => void): { element: HTMLElement; destroy: () => void } {
   const element = h('div', { className: 'small copy-move-note', 'data-testid': 'copy-move-check' });
-  let timer: number | undefined;
+  const poller = new Poller(async () => {
+    const fresh = (await api.series(series.series_uid)).copy_move;
+    if (!fresh || poller.isStopped) return false;
+    render(fresh); // waits again while the check does
+    if (fresh.status === 'done') onFinished(fresh);
+    return false;
+  }, POLL_MS);
 
   function render(check: CopyMoveCheck): void {
     element.dataset.status = check.status;
     if (check.status === 'queued' || check.status === 'running') {
       replaceChildren(element, h('span', { className: 'muted' }, 'Copy-move check: ', check.status === 'queued' ? 'waiting for a worker…' : 'checking…'));
-      timer = window.setTimeout(() => void poll(), POLL_MS);
+      poller.schedule();
     } else if (check.status === 'failed') {
       replaceChildren(element, h('span', { className: 'error-text' }, `Copy-move check failed: ${check.error}`));
     } else if (check.found.length === 0) {
@@ -50,16 +57,6 @@ export function copyMoveNote(studyUid: string, series: Pick<SeriesSummary, 'seri
     return button;
   }
 
-  async function poll(): Promise<void> {
-    try {
-      const fresh = (await api.series(series.series_uid)).copy_move;
-      if (fresh) render(fresh);
-      if (fresh?.status === 'done') onFinished(fresh);
-    } catch {
-      timer = window.setTimeout(() => void poll(), POLL_MS);
-    }
-  }
-
   if (series.copy_move) render(series.copy_move);
-  return { element, destroy: () => window.clearTimeout(timer) };
+  return { element, destroy: () => poller.stop() };
 }

@@ -1,5 +1,6 @@
 import { api } from '../api';
 import { formatDateTime, h, replaceChildren } from '../dom';
+import { Poller } from '../poller';
 import type { Page } from '../router';
 import type { Me, ModelVersionRecord, RetrainRun, SingleImageModel } from '../types';
 
@@ -57,8 +58,10 @@ export function mountModelsPage(container: HTMLElement, me: Me): Page {
   const stale = h('div', { 'data-testid': 'stale-series' });
   const noBulkWorker = h('div');
   const start = h('button', { type: 'button', className: 'btn btn-primary', 'data-testid': 'retrain-start' }, 'Start retraining');
-  let timer: number | null = null;
-  let destroyed = false;
+  const poller = new Poller(async () => {
+    await reload();
+    return false; // reload plans the next one while a retraining runs
+  }, RUN_POLL_MS);
 
   const showError = (what: string, error: unknown): void =>
     replaceChildren(message, h('p', { className: 'error-text', role: 'alert' }, `${what}: ${(error as Error).message}`));
@@ -100,11 +103,10 @@ export function mountModelsPage(container: HTMLElement, me: Me): Page {
   }
 
   async function reload(): Promise<void> {
-    if (timer !== null) window.clearTimeout(timer);
-    timer = null;
+    poller.pause();
     try {
       const [models, retrains, single, outdated] = await Promise.all([api.models(), api.retrainRuns(), api.singleImageModel(), api.staleSeries()]);
-      if (destroyed) return;
+      if (poller.isStopped) return;
       replaceChildren(stale, staleNote(outdated.model, outdated.stale_series));
       replaceChildren(claimModel, claimModelPanel(single));
       replaceChildren(versions, models.results.map(versionRow));
@@ -113,9 +115,9 @@ export function mountModelsPage(container: HTMLElement, me: Me): Page {
         : retrains.results.map(runRow));
       const busy = retrains.results.some((r) => r.status === 'queued' || r.status === 'running');
       start.disabled = busy;
-      if (busy) timer = window.setTimeout(() => void reload(), RUN_POLL_MS);
+      if (busy) poller.schedule();
       const waiting = retrains.results.some((r) => r.status === 'queued') && (await api.scoringWorkers(true)) === 0;
-      replaceChildren(noBulkWorker, waiting && !destroyed
+      replaceChildren(noBulkWorker, waiting && !poller.isStopped
         ? h('p', { className: 'small error-text', 'data-testid': 'no-bulk-worker' }, 'No bulk worker is running: retraining starts when one does (celery -A portal worker -Q celery.bulk).')
         : null);
     } catch (error) {
@@ -181,9 +183,6 @@ export function mountModelsPage(container: HTMLElement, me: Me): Page {
   );
   void reload();
   return {
-    destroy: () => {
-      destroyed = true;
-      if (timer !== null) window.clearTimeout(timer);
-    },
+    destroy: () => poller.stop(),
   };
 }

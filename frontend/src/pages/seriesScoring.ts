@@ -1,5 +1,6 @@
 import { api } from '../api';
 import { h, replaceChildren } from '../dom';
+import { Poller } from '../poller';
 import type { Job, JobSummary, Me, SeriesSummary } from '../types';
 import { NOTHING_TO_SCORE } from '../verdict';
 
@@ -14,7 +15,14 @@ export const canRescore = (me: Me): boolean => me.role === 'clinician' || me.rol
  */
 export function seriesScoring(series: SeriesSummary, me: Me, onFinished: () => void): { element: HTMLElement; destroy: () => void } {
   const element = h('span', { className: 'series-scoring', 'data-testid': 'series-scoring' });
-  let timer: number | undefined;
+  const poller = new Poller(async () => {
+    const job = (await api.series(series.series_uid)).job;
+    if (poller.isStopped) return false;
+    series = { ...series, job };
+    render(job); // waits again while the job does
+    if (job && (job.status === 'done' || job.status === 'failed')) onFinished();
+    return false;
+  }, POLL_MS);
 
   function render(job: JobSummary | Job | null, note = ''): void {
     const full = job && 'model_version' in job ? job : null;
@@ -27,7 +35,7 @@ export function seriesScoring(series: SeriesSummary, me: Me, onFinished: () => v
     const nothing = full && full.status === 'done' && full.scored_locations === 0
       ? h('span', { className: 'badge verdict-none', title: NOTHING_TO_SCORE, 'data-testid': 'series-nothing-to-score' }, 'no lung tissue: no verdict') : null;
     const idle = !job || job.status === 'done' || job.status === 'failed';
-    window.clearTimeout(timer);
+    poller.pause();
     if (!job && series.not_scored_reason) {
       replaceChildren(element, h('span', { className: 'muted small', 'data-testid': 'series-not-scored' }, series.not_scored_reason));
       return;
@@ -40,7 +48,7 @@ export function seriesScoring(series: SeriesSummary, me: Me, onFinished: () => v
       : null;
     button?.addEventListener('click', () => void rescore(button));
     replaceChildren(element, status, ' ', model, ' ', nothing, ' ', bulkNote, ' ', button, note ? h('span', { className: 'error-text small' }, ` ${note}`) : null);
-    if (job && !idle) timer = window.setTimeout(() => void poll(), POLL_MS);
+    if (job && !idle) poller.schedule();
   }
 
   async function rescore(button: HTMLButtonElement): Promise<void> {
@@ -55,19 +63,6 @@ export function seriesScoring(series: SeriesSummary, me: Me, onFinished: () => v
     }
   }
 
-  async function poll(): Promise<void> {
-    let job: JobSummary | Job | null;
-    try {
-      job = (await api.series(series.series_uid)).job;
-    } catch {
-      timer = window.setTimeout(() => void poll(), POLL_MS);
-      return;
-    }
-    series = { ...series, job };
-    render(job);
-    if (job && (job.status === 'done' || job.status === 'failed')) onFinished();
-  }
-
   render(series.job);
-  return { element, destroy: () => window.clearTimeout(timer) };
+  return { element, destroy: () => poller.stop() };
 }

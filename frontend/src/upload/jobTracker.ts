@@ -1,4 +1,5 @@
 import { api } from '../api';
+import { Poller } from '../poller';
 import type { Job, JobSummary } from '../types';
 
 const POLL_MS = 1500;
@@ -6,8 +7,7 @@ const POLL_MS = 1500;
 /** Polls scoring jobs until they finish; one timer for all jobs. */
 export class JobTracker {
   private readonly jobs = new Map<string, JobSummary | Job>();
-  private timer: number | null = null;
-  private stopped = false;
+  private readonly poller = new Poller(() => this.poll(), POLL_MS);
 
   constructor(private readonly onUpdate: (jobs: (JobSummary | Job)[]) => void) {}
 
@@ -17,7 +17,7 @@ export class JobTracker {
       if (!this.jobs.has(key)) this.jobs.set(key, job);
     }
     this.onUpdate(this.list());
-    this.schedule();
+    if (this.list().some(isActive)) this.poller.schedule();
   }
 
   list(): (JobSummary | Job)[] {
@@ -25,17 +25,11 @@ export class JobTracker {
   }
 
   stop(): void {
-    this.stopped = true;
-    if (this.timer !== null) window.clearTimeout(this.timer);
+    this.poller.stop();
   }
 
-  private schedule(): void {
-    if (this.stopped || this.timer !== null) return;
-    if (!this.list().some(isActive)) return;
-    this.timer = window.setTimeout(() => void this.poll(), POLL_MS);
-  }
-
-  private async poll(): Promise<void> {
+  /** Asks for the jobs still active; goes on while one is. */
+  private async poll(): Promise<boolean> {
     const active = this.list().filter(isActive);
     await Promise.all(
       active.map(async (job) => {
@@ -46,10 +40,9 @@ export class JobTracker {
         }
       }),
     );
-    this.timer = null;
-    if (this.stopped) return;
+    if (this.poller.isStopped) return false;
     this.onUpdate(this.list());
-    this.schedule();
+    return this.list().some(isActive);
   }
 }
 

@@ -1,5 +1,6 @@
 import { api } from '../api';
 import { countOf, formatDateTime, h, personName, replaceChildren } from '../dom';
+import { Poller } from '../poller';
 import type { Me, UploadBatch } from '../types';
 import { studyVerdict } from '../verdict';
 
@@ -37,14 +38,16 @@ export function createUploadHistory(me: Me): { element: HTMLElement; refresh: ()
   const admin = me.role === 'admin';
   const body = h('tbody', {});
   const status = h('p', { className: 'muted small', 'aria-live': 'polite' }, 'Loading…');
-  let timer: number | undefined;
-  let destroyed = false;
+  const poller = new Poller(async () => {
+    await refresh();
+    return false; // refresh plans the next one while a batch waits
+  }, POLL_MS);
 
   async function refresh(): Promise<void> {
-    window.clearTimeout(timer);
+    poller.pause();
     try {
       const batches = (await api.uploads()).results;
-      if (destroyed) return;
+      if (poller.isStopped) return;
       status.textContent = batches.length ? '' : 'No uploads yet.';
       replaceChildren(body, batches.map((batch) => h('tr', { 'data-testid': 'history-row', 'data-status': batch.status },
         h('td', {}, formatDateTime(batch.created)),
@@ -54,9 +57,9 @@ export function createUploadHistory(me: Me): { element: HTMLElement; refresh: ()
         h('td', { className: 'num' }, refused(batch)),
         h('td', {}, statusBadge(batch)),
         h('td', {}, studies(batch)))));
-      if (batches.some((b) => b.status === 'staged')) timer = window.setTimeout(() => void refresh(), POLL_MS);
+      if (batches.some((b) => b.status === 'staged')) poller.schedule();
     } catch (error) {
-      if (!destroyed) status.textContent = `Could not load the upload history: ${(error as Error).message}`;
+      if (!poller.isStopped) status.textContent = `Could not load the upload history: ${(error as Error).message}`;
     }
   }
 
@@ -74,9 +77,6 @@ export function createUploadHistory(me: Me): { element: HTMLElement; refresh: ()
   return {
     element,
     refresh: () => void refresh(),
-    destroy: () => {
-      destroyed = true;
-      window.clearTimeout(timer);
-    },
+    destroy: () => poller.stop(),
   };
 }

@@ -2,6 +2,7 @@ import { api, ApiError } from '../api';
 import { countOf, formatPercent, h, isTypingTarget, replaceChildren } from '../dom';
 import { copyMoveNote } from '../pages/copyMoveNote';
 import { openNextQueueItem } from '../pages/queuePage';
+import { Poller } from '../poller';
 import { updateQuery, type Page } from '../router';
 import {
   LABEL_CLASS_NAMES, LABEL_CLASSES, type Box, type Label, type LabelClass, type LocationScore, type Me,
@@ -74,7 +75,12 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   let dragPreview: { id: Label['id']; x: number; y: number } | null = null;
   let tool: PrimaryTool = 'annotate';
   let destroyed = false;
-  let scorePollTimer: number | null = null;
+  // Not scored yet: asks again until the scores are there (loadScores plans each next round).
+  const scorePoller = new Poller(async () => {
+    if (series) series = { ...series, job: (await api.series(route.seriesUid)).job };
+    if (!destroyed) await loadScores();
+    return false;
+  }, SCORE_POLL_MS);
   let workerChecked = false;
   let copyMove: CopyMoveCheck | null = null; // radiographs: what the copy-move check found
   let stopCopyMovePolling = (): void => undefined;
@@ -837,12 +843,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       overlayNote.textContent = 'The overlay appears when scoring has finished.';
       replaceChildren(locationList, h('li', { className: 'muted small' }, 'No scores yet.'));
       if (!job || job.status === 'queued' || job.status === 'running') {
-        scorePollTimer = window.setTimeout(async () => {
-          try {
-            if (series) series = { ...series, job: (await api.series(route.seriesUid)).job };
-          } catch { /* retry next round */ }
-          if (!destroyed) void loadScores();
-        }, SCORE_POLL_MS);
+        scorePoller.schedule();
       }
       return;
     }
@@ -945,7 +946,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   const destroy = (): void => {
     destroyed = true;
     document.removeEventListener('keydown', onKeyDown);
-    if (scorePollTimer !== null) window.clearTimeout(scorePollTimer);
+    scorePoller.stop();
     stopCopyMovePolling();
     measurements?.destroy();
     stackViewer.destroy();
