@@ -54,7 +54,7 @@ class TransformedCopy:
 
 
 def find_transformed_copies(grey: np.ndarray) -> list[TransformedCopy]:
-    """Copies in an 8-bit greyscale image, most matches first (rotated, scaled or only moved)."""
+    """Copies turned or resized on the way in an 8-bit greyscale image, most matches first."""
     if grey.ndim != 2 or min(grey.shape) < 4 * MIN_SIDE:
         return []
     factor = max(1.0, max(grey.shape) / MAX_SIDE)
@@ -111,6 +111,10 @@ def _transforms(points: np.ndarray, pairs: np.ndarray) -> list[tuple[np.ndarray,
 def _verified(grey: np.ndarray, matrix: np.ndarray, sources: np.ndarray, targets: np.ndarray) -> TransformedCopy | None:
     """The copy the matched keypoints outline, if its pixels agree once the first place is mapped onto the
     second; None for look-alikes."""
+    rotation = -math.degrees(math.atan2(matrix[1, 0], matrix[0, 0]))  # image y points down
+    scale = math.hypot(matrix[0, 0], matrix[1, 0])
+    if abs(rotation) < MIN_DEGREES and abs(scale - 1) < MIN_RESIZE:
+        return None  # only moved: block matching's
     first, second = _box(sources, grey.shape), _box(targets, grey.shape)
     if min(first[2:] + second[2:]) < MIN_SIDE or _overlap(first, second):
         return None
@@ -124,13 +128,8 @@ def _verified(grey: np.ndarray, matrix: np.ndarray, sources: np.ndarray, targets
     a, b = mapped[where > 0].astype(np.float32), grey[where > 0].astype(np.float32)
     if a.size < MIN_COMPARED or a.std() < MIN_STD or b.std() < MIN_STD:
         return None
-
     correlation = float(np.corrcoef(a, b)[0, 1])
     if correlation < MIN_CORRELATION:
-        return None
-    rotation = -math.degrees(math.atan2(matrix[1, 0], matrix[0, 0]))  # image y points down
-    scale = math.hypot(matrix[0, 0], matrix[1, 0])
-    if abs(rotation) < MIN_DEGREES and abs(scale - 1) < MIN_RESIZE:
         return None
     return TransformedCopy(first=first, second=second, rotation=rotation, scale=scale, matches=len(sources),
                            correlation=correlation)
