@@ -1,9 +1,8 @@
-import smtplib
-
 from celery import shared_task
 from django.conf import settings
 
 from detection import services
+from portal.celery import EMAIL_TASK
 from portal.studies.dicomweb import PacsUnavailable
 
 
@@ -14,17 +13,15 @@ def score_series_task(self, job_id: int) -> None:
     services.run_scoring_job(job_id=job_id, from_bulk_queue=queue == settings.CELERY_BULK_QUEUE)
 
 
-@shared_task(bind=True, acks_late=True, autoretry_for=(OSError, smtplib.SMTPException), retry_backoff=30,
-             retry_backoff_max=1800, max_retries=8)
-def tamper_alert_task(self, job_id: int) -> None:
+@shared_task(**EMAIL_TASK)
+def tamper_alert_task(job_id: int) -> None:
     from detection.alerts import send_tamper_alert
 
     send_tamper_alert(job_id)
 
 
-@shared_task(bind=True, acks_late=True, autoretry_for=(OSError, smtplib.SMTPException), retry_backoff=30,
-             retry_backoff_max=1800, max_retries=8)
-def copy_move_alert_task(self, check_id: int) -> None:
+@shared_task(**EMAIL_TASK)
+def copy_move_alert_task(check_id: int) -> None:
     from detection.alerts import send_copy_move_alert
 
     send_copy_move_alert(check_id)

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import smtplib
 
 from celery import Celery
 
@@ -10,6 +11,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Email tasks (alerts, notices): a mail server that is down or refuses is tried again, backing off to half an hour.
+EMAIL_TASK = {"acks_late": True, "autoretry_for": (OSError, smtplib.SMTPException), "retry_backoff": 30,
+              "retry_backoff_max": 1800, "max_retries": 8}
 
 
 def delay_after_commit(task, *args) -> None:

@@ -1,7 +1,6 @@
-import smtplib
-
 from celery import shared_task
 
+from portal.celery import EMAIL_TASK
 from portal.claims import services
 from portal.claims.models import ClaimImage
 
@@ -14,9 +13,8 @@ def analyse_claim_image_task(self, image_id: int) -> None:
     services.analyse_image(image=ClaimImage.objects.select_related("claim").get(pk=image_id))
 
 
-@shared_task(bind=True, acks_late=True, autoretry_for=(OSError, smtplib.SMTPException), retry_backoff=30,
-             retry_backoff_max=1800, max_retries=8)
-def image_reuse_alert_task(self, study_id: int) -> None:
+@shared_task(**EMAIL_TASK)
+def image_reuse_alert_task(study_id: int) -> None:
     from portal.claims.copies import send_reuse_alert
 
     send_reuse_alert(study_id)

@@ -1,7 +1,6 @@
-import smtplib
-
 from celery import shared_task
 
+from portal.celery import EMAIL_TASK
 from portal.studies import services
 from portal.studies.dicomweb import PacsUnavailable
 
@@ -12,8 +11,7 @@ def store_batch_task(self, batch_id: str) -> None:
     services.store_batch(batch_id=batch_id)
 
 
-@shared_task(acks_late=True, autoretry_for=(OSError, smtplib.SMTPException), retry_backoff=30,
-             retry_backoff_max=1800, max_retries=8)
+@shared_task(**EMAIL_TASK)
 def withdrawal_email_task(study_id: int, change: str) -> None:
     from portal.studies.withdrawal import send_withdrawal_email
 
