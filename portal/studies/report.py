@@ -62,12 +62,11 @@ def copy_move_text(check: CopyMoveCheck) -> str:
         for (x0, y0, w, h), (x1, y1, _, _) in [(r["first"], r["second"])])
 
 
-
-def series_rows(series: Series, job: ScoringJob | None) -> list[tuple[str, str]]:
-    """Label/value pairs for one series."""
+def series_rows(series: Series, job: ScoringJob | None, check: CopyMoveCheck | None) -> list[tuple[str, str]]:
+    """Label/value pairs for one series (``check``: its latest copy-move check, radiographs only)."""
     rows = [("Series", f"{series.modality} {series.description or ''} ({series.instances.count()} images)"),
             ("Series UID", series.series_uid), ("Verdict", not_scored_reason(series) or verdict_text(job))]
-    if (check := latest_check(series)) is not None:
+    if check is not None:
         rows.append(("Copy-move check", copy_move_text(check)))
     step, gaps = series.slice_gaps()
     if gaps:
@@ -237,7 +236,8 @@ def render_pdf(study: Study, integrity: dict | None = None, copies: list[dict] |
         job = latest_done_job(series)
         story.append(p(f"{series.modality} series {series.series_number or ''}: {series.description or ''}",
                        styles["Heading2"]))
-        rows = series_rows(series, job)
+        check = latest_check(series)
+        rows = series_rows(series, job, check)
         counted = labels.get(series.series_uid)
         rows.append(("Labels", ", ".join(f"{c} {counted[c]}" for c in CLASSES if counted and counted[c])
                      or "none yet"))
@@ -246,7 +246,7 @@ def render_pdf(study: Study, integrity: dict | None = None, copies: list[dict] |
         table = Table([[p(k), p(v)] for k, v in rows], colWidths=[32 * mm, 150 * mm])
         table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("GRID", (0, 0), (-1, -1), 0.2, colors.grey)]))
         story += [table, Spacer(1, 3 * mm)]
-        if (check := latest_check(series)) is not None and check.status == CopyMoveCheck.Status.DONE and check.found:
+        if check is not None and check.status == CopyMoveCheck.Status.DONE and check.found:
             cells, captions = [], []
             for image in check.found[:FIGURES]:
                 png, aspect = copy_move_figure(series, image)

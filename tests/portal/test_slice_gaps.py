@@ -40,6 +40,6 @@ def test_series_detail_lists_its_gaps(user_factory, api_client):
     [brief] = api_client(owner).get(f"/api/studies/{study.study_uid}").json()["series"]
     assert brief["missing_slices"] == 6
     # and the study's PDF report says so beside the series' verdict
-    rows = dict(series_rows(series, None))
+    rows = dict(series_rows(series, None, None))
     assert rows["Missing slices"] == ("about 6 in 1 gap(s) of the usual 3 mm step: after slice 4 (z 9.0 to 30.0 mm, "
                                       "~6). Scores next to a gap are unreliable.")  # fmt: skip
