@@ -46,6 +46,12 @@ class CopyMove:
                 "blocks": self.blocks}  # fmt: skip
 
 
+def scaled(region: dict, factor: float) -> dict:
+    """A found region (``as_dict``) with its shift and boxes in the pixels of an image ``factor`` times larger
+    (it was found in a shrunk copy)."""
+    return {**region, **{key: [round(v * factor) for v in region[key]] for key in ("shift", "first", "second")}}
+
+
 def _dct_basis() -> np.ndarray:
     """(COEFFICIENTS, BLOCK): the orthonormal DCT-II basis vectors of the lowest frequencies."""
     x, k = np.arange(BLOCK), np.arange(COEFFICIENTS)[:, None]

@@ -11,10 +11,12 @@ A mirror image is not a similarity transform: the left and right halves of a che
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
+
+from detection.ml.copy_move import scaled
 
 MAX_SIDE = 2048  # larger images are read shrunk: keypoints need no more, and SIFT's time grows with the area
 FEATURES = 6000
@@ -153,10 +155,9 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool
 
 def _scaled(copy: TransformedCopy, factor: float) -> TransformedCopy:
     def box(b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-        return tuple(int(round(v * factor)) for v in b)  # type: ignore[return-value]
+        return tuple(round(v * factor) for v in b)  # type: ignore[return-value]
 
-    return TransformedCopy(first=box(copy.first), second=box(copy.second), rotation=copy.rotation,
-                           scale=copy.scale, matches=copy.matches, correlation=copy.correlation)
+    return replace(copy, first=box(copy.first), second=box(copy.second))
 
 
 def with_transformed_copies(regions: list[dict], grey: np.ndarray, factor: int = 1) -> list[dict]:
@@ -164,9 +165,7 @@ def with_transformed_copies(regions: list[dict], grey: np.ndarray, factor: int =
     found here that they do not already hold; ``grey`` is the image read shrunk by ``factor``."""
     out = list(regions)
     for copy in find_transformed_copies(grey):
-        region = copy.as_dict()
-        for key in ("shift", "first", "second"):
-            region[key] = [v * factor for v in region[key]]
+        region = scaled(copy.as_dict(), factor)
         if not any(_same_places(region, found) for found in out):
             out.append(region)
     return out
@@ -185,6 +184,6 @@ def transform_words(region: dict) -> str:
     """How a copy was changed on the way, when it was: " (turned 30 degrees, resized x1.20)", else ""."""
     if "rotation" not in region:
         return ""
-    changes = ([f"turned {abs(region['rotation']):.0f} degrees"] if abs(region["rotation"]) >= 1 else []) + \
-        ([f"resized x{region['scale']:.2f}"] if abs(region["scale"] - 1) >= 0.02 else [])
+    changes = ([f"turned {abs(region['rotation']):.0f} degrees"] if abs(region["rotation"]) >= MIN_DEGREES else []) + \
+        ([f"resized x{region['scale']:.2f}"] if abs(region["scale"] - 1) >= MIN_RESIZE else [])
     return f" ({', '.join(changes)})" if changes else ""

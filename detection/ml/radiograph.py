@@ -18,7 +18,7 @@ import pydicom
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from scipy import ndimage as ndi
 
-from detection.ml.copy_move import CopyMove, find_copy_moves
+from detection.ml.copy_move import CopyMove, find_copy_moves, scaled
 from detection.ml.copy_move_keypoints import with_transformed_copies
 
 # Modalities whose images are single projections: the copy-move check reads them instead of the CT detector.
@@ -47,14 +47,6 @@ def display_grey(ds: pydicom.Dataset) -> tuple[np.ndarray, int]:
     return np.rint(grey).astype(np.uint8), factor
 
 
-def _scaled(clone: CopyMove, factor: int) -> dict:
-    def box(b: tuple[int, int, int, int]) -> list[int]:
-        return [v * factor for v in b]
-
-    return {"shift": [v * factor for v in clone.shift], "first": box(clone.first), "second": box(clone.second),
-            "blocks": clone.blocks}  # fmt: skip
-
-
 def _echo(clone: CopyMove, of: CopyMove) -> bool:
     """A shrunk copy also matches one pixel off its shift, over part of the same place: not a second copy."""
     (ax, ay, aw, ah), (bx, by, bw, bh) = clone.first, of.first
@@ -70,7 +62,7 @@ def check_image(ds: pydicom.Dataset) -> list[dict]:
     for clone in find_copy_moves(grey):  # largest first
         if not any(_echo(clone, larger) for larger in kept):
             kept.append(clone)
-    regions = [_scaled(clone, factor) for clone in kept[:MAX_REGIONS]]
+    regions = [scaled(clone.as_dict(), factor) for clone in kept[:MAX_REGIONS]]
     return with_transformed_copies(regions, grey, factor)[:MAX_REGIONS]
 
 
