@@ -1,7 +1,7 @@
-"""Tamper alerts: when a series' scoring finds tampering (FB/FM) that its previous scores did not, or a radiograph's
-copy-move check finds a copy its previous check did not, the study's uploader and the configured addresses
-(TAMPER_ALERT_EMAILS) get an email. It names no patient (email is not
-a safe channel for health data): the verdict, the model and a link to the study, which asks for a sign-in."""
+"""Tamper alerts: when a series' scoring finds tampering (FB/FM) that its previous scores did not, or a
+radiograph's copy-move check finds a copy its previous check did not, the study's uploader and the configured
+addresses (TAMPER_ALERT_EMAILS) get an email. It names no patient (email is not a safe channel for health
+data): the finding, the model and a link to the study, which asks for a sign-in."""
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -62,7 +62,7 @@ def send_copy_move_alert(check_id: int) -> int:
         f"A copy-move check found the same content at two places of a radiograph: {regions} region(s) in "
         f"{len(check.found)} of the series' {check.images_checked} image(s), one place copied onto the other.",
         *study_lines(study),
-        f"{NAMES_NO_PATIENT} The finding is the block matcher's, for an expert to review.",
+        f"{NAMES_NO_PATIENT} The finding is the copy-move check's, for an expert to review.",
     ])
     send_mail("Tampering suspected (copy-move) in a radiograph on the tamper detection portal", body,
               settings.DEFAULT_FROM_EMAIL, to)
