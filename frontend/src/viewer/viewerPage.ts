@@ -146,7 +146,17 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   const overlayNote = h('span', { className: 'muted small', 'data-testid': 'overlay-note' }, '');
   const copyMoveToggle = h('input', { type: 'checkbox', id: 'copy-move-toggle', checked: true, 'data-testid': 'copy-move-toggle' });
   const locationNote = h('p', { className: 'muted small', 'data-testid': 'location-note' });
+  const overlaySection = h('div', { className: 'side-section', 'data-testid': 'overlay-section' },
+    h('h2', {}, 'Tamper overlay'),
+    h('div', { className: 'inline-field' }, overlayToggle, h('label', { for: 'overlay-toggle' }, 'Show heatmap (H)')),
+    h('div', { className: 'inline-field' }, h('label', { for: 'overlay-opacity' }, 'Opacity'), overlayOpacity),
+    h('p', { className: 'muted small heatmap-legend', 'data-testid': 'heatmap-legend' },
+      h('span', { className: 'swatch swatch-amber' }), ' below the flag threshold  ',
+      h('span', { className: 'swatch swatch-red' }), ' at or above it (a finding)'),
+    overlayNote);
   const locationList = h('ol', { className: 'location-list', 'data-testid': 'location-list' });
+  const locationsSection = h('div', { className: 'side-section side-grow', 'data-testid': 'locations-section' },
+    h('h2', {}, 'Most suspicious locations'), locationNote, locationList);
   const labelEditor = h('div', { className: 'label-editor', 'data-testid': 'label-editor' });
   const labelList = h('ul', { className: 'label-list', 'data-testid': 'label-list' });
   const labelError = h('p', { className: 'error-text', role: 'alert', 'data-testid': 'label-error' });
@@ -221,18 +231,8 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
         h('div', { className: 'side-section' }, seriesInfo, scoreInfo),
         queueBox,
         adjudication?.element,
-        h('div', { className: 'side-section', 'data-testid': 'overlay-section' },
-          h('h2', {}, 'Tamper overlay'),
-          h('div', { className: 'inline-field' }, overlayToggle, h('label', { for: 'overlay-toggle' }, 'Show heatmap (H)')),
-          h('div', { className: 'inline-field' }, h('label', { for: 'overlay-opacity' }, 'Opacity'), overlayOpacity),
-          h('p', { className: 'muted small heatmap-legend', 'data-testid': 'heatmap-legend' },
-            h('span', { className: 'swatch swatch-amber' }), ' below the flag threshold  ',
-            h('span', { className: 'swatch swatch-red' }), ' at or above it (a finding)'),
-          overlayNote),
-        h('div', { className: 'side-section side-grow', 'data-testid': 'locations-section' },
-          h('h2', {}, 'Most suspicious locations'),
-          locationNote,
-          locationList),
+        overlaySection,
+        locationsSection,
         reformat.element,
         showLabels ? h('div', { className: 'side-section side-grow labels-section', tabindex: '0', 'aria-label': 'Labels' },
           h('h2', {}, 'Labels'),
@@ -342,9 +342,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     stopCopyMovePolling = note.destroy;
     copyMoveToggle.addEventListener('change', redraw);
     // The detector's heatmap and locations, and reformats of a stack, mean nothing for a few projections.
-    for (const section of [overlayToggle.closest('.side-section'), locationList.closest('.side-section'), reformat.element]) {
-      if (section instanceof HTMLElement) section.hidden = true;
-    }
+    for (const section of [overlaySection, locationsSection, reformat.element]) section.hidden = true;
     seriesInfo.parentElement?.after(h('div', { className: 'side-section', 'data-testid': 'viewer-copy-move' },
       h('h2', {}, 'Copy-move check'), note.element,
       h('div', { className: 'inline-field' }, copyMoveToggle, h('label', { for: 'copy-move-toggle' }, 'Show both places (H)'))));
