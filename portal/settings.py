@@ -128,8 +128,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The default cache keeps the access log's one-entry-per-hour window, per process unless CACHE_URL names a
-# shared one (several web processes: CACHE_URL=redis://host:6379/1). "local" is always this process's memory:
-# the frame proxy's short-lived memory of callers and permissions, which must cost no network round trip.
+# shared one (several web processes: CACHE_URL=redis://host:6379/1); it also carries the frame proxy's access
+# epoch, which tells every process that access was taken away (portal.studies.proxy_access). "local" is always
+# this process's memory: the proxy's short-lived memory of callers and permissions, which costs no round trip.
 CACHE_URL = os.environ.get("CACHE_URL", "")
 if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r}: only Redis is supported (redis://, rediss://, unix://)")
@@ -186,8 +187,8 @@ DICOMWEB_STOW_BATCH = int(os.environ.get("DICOMWEB_STOW_BATCH", "16"))
 DICOMWEB_STOW_PARALLEL = int(os.environ.get("DICOMWEB_STOW_PARALLEL", "2"))
 # The viewer fetches hundreds of frames per study: the signed-in caller (per session or token) and a granted
 # per-study permission are remembered this many seconds per process (0: check every request). Denials are
-# never cached, so a new share works at once; revoking access or signing out reaches the frame proxy within
-# this delay.
+# never cached, so a new share works at once; taking access away (withdrawal, unsharing, sign-out, a role or
+# token removed) reaches the frame proxy at once through the access epoch (portal.studies.proxy_access).
 DICOMWEB_PROXY_ACCESS_TTL = int(os.environ.get("DICOMWEB_PROXY_ACCESS_TTL", "30"))
 
 # Tamper alerts by email (detection/alerts.py): SMTP when EMAIL_HOST is set, else one file per message

@@ -396,7 +396,7 @@ def share_with_insurer(request, study_uid):
 @permission_classes([CanShareStudies])
 def unshare_with_insurer(request, study_uid, insurer):
     """Withdraw an insurer's access. Their claims keep the reference and finished reports; new image checks no
-    longer compare with this study. The frame proxy forgets a granted study within DICOMWEB_PROXY_ACCESS_TTL."""
+    longer compare with this study. The frame proxy refuses it from the next request."""
     study = get_object_or_404(readable_studies(request.user), study_uid=study_uid)
     user = get_object_or_404(User, username=insurer)
     try:

@@ -1,5 +1,5 @@
 """Deployment check (`manage.py check --deploy`): without a shared cache each web process keeps its own
-access-log window."""
+access-log window and learns only of the access it took away itself."""
 
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
@@ -11,7 +11,8 @@ def shared_cache(app_configs, **kwargs) -> list[Warning]:  # noqa: ANN001, ARG00
         return []
     return [Warning(
         "CACHE_URL is not set: every web process keeps its own cache, so the study access log records up to "
-        "one view per process and hour instead of one",
+        "one view per process and hour instead of one, and the DICOMweb proxy of one process serves a study "
+        "withdrawn or unshared in another for up to DICOMWEB_PROXY_ACCESS_TTL seconds",
         hint="set CACHE_URL=redis://host:6379/1 (a database apart from the Celery broker's)",
         id="studies.W001",
     )]

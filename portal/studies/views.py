@@ -1,4 +1,3 @@
-import hashlib
 import io
 import itertools
 import re
@@ -7,8 +6,6 @@ import django_filters
 import numpy as np
 from django.apps import apps
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser
-from django.core.cache import caches
 from django.db.models import Case, F, Prefetch, Q, When
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -16,7 +13,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_seriali
 from PIL import Image
 from rest_framework import generics, serializers, status
 from rest_framework.authentication import TokenAuthentication
-from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,7 +25,7 @@ from portal.accounts.permissions import CanBrowseStudies, CanRescore, CanUpload,
 from portal.accounts.services import audit, has_role, primary_role
 from portal.api_schema import PACS_ERRORS, binary, errors, file_errors
 from portal.renderers import download_renderers
-from portal.studies import dicomweb, selectors, services, withdrawal
+from portal.studies import dicomweb, proxy_access, selectors, services, withdrawal
 from portal.studies.models import Instance, Series, Study, UploadBatch
 from portal.studies.serializers import (
     AccessEventSerializer,
@@ -445,47 +442,6 @@ class HeatmapView(APIView):
                             headers={"Cache-Control": "private, max-age=300"})
 
 
-_token_auth = TokenAuthentication()
-
-
-def _authenticate(request):
-    if request.user.is_authenticated:
-        return request.user
-    try:
-        found = _token_auth.authenticate(request)
-    except AuthenticationFailed:
-        return AnonymousUser()
-    return found[0] if found else AnonymousUser()
-
-
-def _proxy_user(request):
-    """Who is asking. A viewer fetches hundreds of frames a minute and each lookup costs database queries
-    (session + user, or token + user), so a signed-in caller is remembered per credential for
-    DICOMWEB_PROXY_ACCESS_TTL seconds, like the study permission below; anonymous results never are."""
-    ttl = settings.DICOMWEB_PROXY_ACCESS_TTL
-    credential = f"{request.COOKIES.get(settings.SESSION_COOKIE_NAME, '')}|{request.headers.get('Authorization', '')}"
-    if not ttl or credential == "|":
-        return _authenticate(request)
-    key = "dicomweb-user:" + hashlib.sha256(credential.encode()).hexdigest()
-    if (user := caches["local"].get(key)) is not None:
-        return user
-    user = _authenticate(request)
-    if user.is_authenticated:
-        caches["local"].set(key, user, ttl)
-    return user
-
-
-def _can_view_study(user, study_uid: str) -> bool:
-    ttl = settings.DICOMWEB_PROXY_ACCESS_TTL
-    key = f"dicomweb-access:{user.pk}:{study_uid}"
-    if ttl and caches["local"].get(key):
-        return True
-    allowed = selectors.can_view_study(user, study_uid)
-    if allowed and ttl:
-        caches["local"].set(key, True, ttl)
-    return allowed
-
-
 PASS_HEADERS = ("Content-Type", "Content-Length", "Content-Encoding", "ETag", "Last-Modified")
 # A WADO-RS path segment: a UID, a keyword (series, metadata, frames...), frame numbers "1,2", a bulk data tag.
 # Nothing else: the PACS resolves "..", also percent-encoded, after the study in the path was checked.
@@ -497,7 +453,7 @@ def dicomweb_proxy(request, path: str):
     if request.method not in ("GET", "HEAD"):
         return JsonResponse({"detail": "the DICOMweb proxy is read-only; upload through /api/studies/upload"},
                             status=405)
-    user = _proxy_user(request)
+    user = proxy_access.proxy_user(request)
     if not user.is_authenticated:
         return JsonResponse({"detail": "authentication required"}, status=401)
     parts = path.strip("/").split("/")
@@ -506,7 +462,7 @@ def dicomweb_proxy(request, path: str):
     if not all(PROXY_SEGMENT.fullmatch(part) for part in parts):
         return JsonResponse({"detail": "a WADO-RS path has only UIDs, keywords and frame numbers between its "
                                        "slashes (no '..', '%' or empty segments)"}, status=400)  # fmt: skip
-    if not _can_view_study(user, parts[1]):
+    if not proxy_access.can_view_study(user, parts[1]):
         return JsonResponse({"detail": "study not found"}, status=404)
     services.record_study_view(user=user, study_uid=parts[1], via="DICOMweb")
     try:

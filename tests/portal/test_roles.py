@@ -82,33 +82,45 @@ def test_token_auth_reaches_api_and_proxy(orthanc, ct_files, user_factory, clien
     assert client.get(path, HTTP_AUTHORIZATION="Token wrong").status_code == 401
 
 
-def test_proxy_grants_a_new_share_at_once_and_drops_revoked_access_after_the_ttl(orthanc, ct_files, user_factory,
-                                                                               api_client, settings):
-    from django.core.cache import caches
+def _queries(client, path: str) -> tuple[int, int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
+    with CaptureQueriesContext(connection) as queries:
+        status = client.get(path).status_code
+    return status, len(queries)
+
+
+def test_proxy_grants_a_new_share_at_once_and_forgets_revoked_access_at_once(orthanc, ct_files, user_factory,
+                                                                            api_client):
     from portal.studies.models import Study, StudyAccess
     from portal.studies.services import study_share
 
     owner, colleague = user_factory("clinician"), user_factory("clinician")
     outcome = upload_paths(owner, ct_files[:1])
     path = f"/dicomweb/studies/{outcome.stored[0]['study_uid']}/series/{outcome.stored[0]['series_uid']}/metadata"
+    study = Study.objects.get(study_uid=outcome.stored[0]["study_uid"])
     client = api_client(colleague)
     assert client.get(path).status_code == 404  # a denial is not remembered...
-    study_share(actor=owner, study=Study.objects.get(study_uid=outcome.stored[0]["study_uid"]), user=colleague)
-    assert client.get(path).status_code == 200  # ...so the share works on the next request
+    study_share(actor=owner, study=study, user=colleague)
+    first, second = _queries(client, path), _queries(client, path)
+    assert first[0] == second[0] == 200  # ...so the share works on the next request
+    assert second[1] < first[1]  # and the grant is remembered (DICOMWEB_PROXY_ACCESS_TTL)
     StudyAccess.objects.filter(user=colleague).delete()
-    assert client.get(path).status_code == 200  # the grant is remembered for DICOMWEB_PROXY_ACCESS_TTL
-    caches["local"].clear()  # what the TTL's expiry does
-    assert client.get(path).status_code == 404
-    settings.DICOMWEB_PROXY_ACCESS_TTL = 0
-    study_share(actor=owner, study=Study.objects.get(study_uid=outcome.stored[0]["study_uid"]), user=colleague)
+    assert client.get(path).status_code == 404  # unsharing is not: the access epoch changed
+
+    study_share(actor=owner, study=study, user=colleague)
     assert client.get(path).status_code == 200
-    StudyAccess.objects.filter(user=colleague).delete()
-    assert client.get(path).status_code == 404  # TTL 0: every request is checked
+    colleague.groups.clear()  # no role any more
+    assert client.get(path).status_code == 404
+    owner_client = api_client(owner)
+    assert owner_client.get(path).status_code == 200
+    owner.is_active = False
+    owner.save()
+    assert owner_client.get(path).status_code == 401  # a deactivated account: its session no longer signs in
 
 
-def test_proxy_remembers_the_caller_for_the_ttl_only(orthanc, ct_files, user_factory, settings):
-    from django.core.cache import caches
+def test_proxy_forgets_a_deleted_token_and_a_sign_out_at_once(orthanc, ct_files, user_factory, settings):
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
@@ -120,17 +132,19 @@ def test_proxy_remembers_the_caller_for_the_ttl_only(orthanc, ct_files, user_fac
     client.credentials(HTTP_AUTHORIZATION="Token not-a-token")
     assert client.get(path).status_code == 401
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    assert client.get(path).status_code == 200  # a failed lookup was not remembered
+    first, second = _queries(client, path), _queries(client, path)
+    assert first[0] == second[0] == 200  # a failed lookup was not remembered
+    assert second[1] < first[1]  # the caller is remembered
     token.delete()
-    assert client.get(path).status_code == 200  # remembered for DICOMWEB_PROXY_ACCESS_TTL
-    caches["local"].clear()  # what the TTL's expiry does
     assert client.get(path).status_code == 401
-    settings.DICOMWEB_PROXY_ACCESS_TTL = 0
     session = APIClient()
     session.force_login(clinician)
     assert session.get(path).status_code == 200
     session.logout()
-    assert session.get(path).status_code == 401  # TTL 0: signing out takes effect at once
+    assert session.get(path).status_code == 401
+    settings.DICOMWEB_PROXY_ACCESS_TTL = 0  # nothing remembered: every request is checked
+    session.force_login(clinician)
+    assert _queries(session, path)[1] == _queries(session, path)[1]
 
 
 def test_proxy_answers_503_with_a_reason_when_the_pacs_is_down(orthanc, ct_files, user_factory, api_client, settings):

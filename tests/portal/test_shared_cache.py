@@ -1,5 +1,6 @@
 """CACHE_URL: web processes share one cache (the machine's real Redis), so the access log's one-entry-per-hour
-window holds across processes. Settings are read at start-up, so each process is a subprocess."""
+window holds across processes, and access taken away in one process reaches the frame proxy of the others.
+Settings are read at start-up, so each process is a subprocess."""
 
 import os
 import subprocess
@@ -21,10 +22,20 @@ call_command("check", "--deploy", "--tag", "caches")
 """
 
 
-def run_process(key: str, cache_url: str) -> subprocess.CompletedProcess:
+EPOCH_PROBE = """
+import sys, django
+django.setup()
+from portal.studies import proxy_access
+if sys.argv[1] == "forget":
+    proxy_access.forget_granted_access()
+print(proxy_access.access_epoch())
+"""
+
+
+def run_process(key: str, cache_url: str, probe: str = PROBE) -> subprocess.CompletedProcess:
     env = {**os.environ, "CACHE_URL": cache_url, "DJANGO_SETTINGS_MODULE": "portal.settings",
            "PORTAL_VAR_DIR": str(settings.VAR_DIR)}
-    return subprocess.run([sys.executable, "-c", PROBE, key], env=env, cwd=settings.BASE_DIR, capture_output=True,
+    return subprocess.run([sys.executable, "-c", probe, key], env=env, cwd=settings.BASE_DIR, capture_output=True,
                           text=True, timeout=120)
 
 
@@ -48,3 +59,16 @@ def test_processes_share_the_redis_cache_and_deploy_check_asks_for_it():
 def test_a_cache_url_other_than_redis_is_refused_at_start_up():
     out = run_process("any", "memcached://127.0.0.1:11211")
     assert out.returncode != 0 and "only Redis is supported" in out.stderr
+
+
+def test_access_taken_away_in_one_process_reaches_the_others_through_redis():
+    def epoch(action: str, cache_url: str) -> str:
+        out = run_process(action, cache_url, EPOCH_PROBE)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()[-1]
+
+    before = epoch("read", REDIS_URL)
+    assert epoch("read", REDIS_URL) == before  # another process keys its remembered access alike
+    changed = epoch("forget", REDIS_URL)  # a withdrawal, say, in a third process
+    assert changed != before and epoch("read", REDIS_URL) == changed
+    assert epoch("read", "") != epoch("read", "")  # without CACHE_URL each process has its own
