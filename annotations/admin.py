@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from annotations.models import Label, LabelRevision, Measurement, QueueItem, RetrainRun
+from annotations.models import CopyMoveReview, Label, LabelRevision, Measurement, QueueItem, RetrainRun
 
 
 class RevisionInline(admin.TabularInline):
@@ -40,3 +40,16 @@ class MeasurementAdmin(admin.ModelAdmin):
     list_display = ("id", "series", "slice_index", "length_mm", "author", "created")
     search_fields = ("series__series_uid", "series__study__study_uid", "author__username")
     readonly_fields = [f.name for f in Measurement._meta.fields]
+
+
+@admin.register(CopyMoveReview)
+class CopyMoveReviewAdmin(admin.ModelAdmin):
+    """Read-only: reviews are appended through the API (audited), never edited."""
+
+    list_display = ("id", "series", "sop_instance_uid", "decision", "reviewer", "created")
+    list_filter = ("decision",)
+    search_fields = ("series__series_uid", "series__study__study_uid", "sop_instance_uid", "reviewer__username")
+    readonly_fields = [f.name for f in CopyMoveReview._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,4 +1,7 @@
-"""Expert labels (versioned, soft-deleted) and the active-learning queue with leases."""
+"""Expert labels (versioned, soft-deleted), the active-learning queue with leases, and expert reviews of
+copy-move findings."""
+
+from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
@@ -155,3 +158,35 @@ class Measurement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.series_id}@{self.slice_index}: {self.length_mm} mm"
+
+
+class CopyMoveReview(models.Model):
+    """An expert's word on an image the copy-move check found a copy in: a copy indeed, or not one (two ribs
+    alike, say). Appended, never changed: the latest per image counts, also for later checks of the same image,
+    and a dismissed image no longer makes the study's verdict."""
+
+    class Decision(models.TextChoices):
+        CONFIRMED = "confirmed"
+        DISMISSED = "dismissed"
+
+    series = models.ForeignKey("studies.Series", on_delete=models.CASCADE, related_name="copy_move_reviews")
+    sop_instance_uid = models.CharField(max_length=64)
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    reason = models.TextField(blank=True)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["series", "sop_instance_uid"])]
+
+    def __str__(self) -> str:
+        return f"{self.decision} {self.series_id}/{self.sop_instance_uid}"
+
+    @classmethod
+    def latest_by_image(cls, series_ids) -> dict[tuple[int, str], CopyMoveReview]:
+        """(series id, SOP Instance UID) -> the latest review of that image."""
+        latest: dict[tuple[int, str], CopyMoveReview] = {}
+        for review in cls.objects.filter(series__in=series_ids).select_related("reviewer"):
+            latest.setdefault((review.series_id, review.sop_instance_uid), review)  # newest first
+        return latest

@@ -5,6 +5,7 @@ from rest_framework import serializers
 from annotations.models import Label, LabelRevision, Measurement, QueueItem, RetrainRun
 from detection.ml.constants import CLASSES
 from detection.models import ModelVersion
+from portal.studies.serializers import CopyMoveReviewSerializer
 
 
 @extend_schema_field(OpenApiTypes.BOOL)
@@ -255,3 +256,28 @@ class MeasurementCreateSerializer(serializers.Serializer):
 
 class MeasurementMoveSerializer(serializers.Serializer):
     points = PointsField()
+
+
+class CopyMoveReviewCreateSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["confirmed", "dismissed"],
+                                       help_text="confirmed: a copy indeed; dismissed: no copy (say why)")
+    reason = serializers.CharField(required=False, allow_blank=True, default="",
+                                   help_text="why; required to dismiss (kept with the review and in the audit log)")
+
+
+class CopyMoveFindingSerializer(serializers.Serializer):
+    """An image the copy-move check found a copy in, with the latest expert review."""
+
+    study_uid = serializers.CharField(source="study.study_uid")
+    series_uid = serializers.CharField(source="check.series.series_uid")
+    modality = serializers.CharField(source="check.series.modality")
+    sop_instance_uid = serializers.CharField(source="image.sop_instance_uid")
+    slice_index = serializers.IntegerField(source="image.slice_index")
+    regions = serializers.ListField(child=serializers.DictField(), source="image.regions",
+                                    help_text="as in the series' copy_move.found")
+    checked = serializers.DateTimeField(source="check.finished", help_text="when the check finished")
+    review = serializers.SerializerMethodField(help_text="the latest expert review; null while none")
+
+    @extend_schema_field(CopyMoveReviewSerializer(allow_null=True))
+    def get_review(self, finding) -> dict | None:
+        return CopyMoveReviewSerializer(finding.review).data if finding.review else None

@@ -17,7 +17,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from annotations import measurements, relabel, selectors, services
+from annotations import copy_move_review, measurements, relabel, selectors, services
 from annotations.agreement import agreement_report
 from annotations.models import Label, Measurement, QueueItem, RetrainRun
 from annotations.permissions import LabelAccess
@@ -26,6 +26,8 @@ from annotations.serializers import (
     AdjudicationItemSerializer,
     AgreementQuerySerializer,
     AgreementSerializer,
+    CopyMoveFindingSerializer,
+    CopyMoveReviewCreateSerializer,
     CtganImportSerializer,
     LabelCreateSerializer,
     LabelSerializer,
@@ -47,6 +49,7 @@ from portal.pagination import paginate
 from portal.renderers import download_renderers
 from portal.studies import dicomweb
 from portal.studies.selectors import visible_series, visible_studies
+from portal.studies.serializers import CopyMoveReviewSerializer
 
 
 def django_errors(view):
@@ -400,3 +403,37 @@ def measurement_detail(request, pk: int):
     data.is_valid(raise_exception=True)
     measurement = measurements.measurement_move(user=request.user, measurement=measurement, **data.validated_data)
     return Response(MeasurementSerializer(measurement, context={"request": request}).data)
+
+
+@extend_schema(responses=paged(CopyMoveFindingSerializer), parameters=[
+    OpenApiParameter("reviewed", bool, description="false: only images waiting for a review; true: only reviewed "
+                                                   "ones; absent: all"),
+    OpenApiParameter("page", int)])
+@api_view(["GET"])
+@permission_classes([IsExpert])
+def copy_move_findings(request):
+    """Images in radiographs the copy-move check found a copy in (latest check of each series), the longest
+    waiting first, each with its latest expert review."""
+    reviewed = {"true": True, "false": False}.get(request.query_params.get("reviewed", "").lower())
+    return paginate(request, copy_move_review.findings(request.user, reviewed=reviewed), CopyMoveFindingSerializer)
+
+
+@extend_schema(methods=["GET"], operation_id="copy_move_reviews_list",
+               responses={200: CopyMoveReviewSerializer(many=True), **errors(404)})
+@extend_schema(methods=["POST"], operation_id="copy_move_reviews_create", request=CopyMoveReviewCreateSerializer,
+               responses={201: CopyMoveReviewSerializer, **errors(400, 403, 404)})
+@api_view(["GET", "POST"])
+@permission_classes([IsExpert])
+@django_errors
+def copy_move_reviews(request, series_uid: str, sop_instance_uid: str):
+    """An image's reviews, newest first (GET), or a new one (POST): confirmed, or dismissed with a reason. The
+    study's verdict leaves out images whose latest review dismissed the copy."""
+    series = get_object_or_404(visible_series(request.user), series_uid=series_uid)
+    if request.method == "GET":
+        reviews = series.copy_move_reviews.filter(sop_instance_uid=sop_instance_uid).select_related("reviewer")
+        return Response(CopyMoveReviewSerializer(reviews, many=True).data)
+    data = CopyMoveReviewCreateSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    review = copy_move_review.review_copy_move(actor=request.user, series=series, sop_instance_uid=sop_instance_uid,
+                                               **data.validated_data)
+    return Response(CopyMoveReviewSerializer(review).data, status=status.HTTP_201_CREATED)

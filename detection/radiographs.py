@@ -7,6 +7,7 @@ import time
 from django.db import transaction
 from django.utils import timezone
 
+from annotations.models import CopyMoveReview
 from detection.ml.radiograph import PROJECTION_MODALITIES, check_images
 from detection.models import CopyMoveCheck
 from portal.celery import delay_after_commit
@@ -78,10 +79,15 @@ def latest_done_checks(study: Study) -> list[CopyMoveCheck]:
 
 def update_study_copy_move(study: Study) -> None:
     """Study.copy_move_images: the images found with a copy in its series' latest finished checks (the study
-    list filters and sorts on it); null while none has finished."""
+    list filters and sorts on it), less those whose latest expert review dismissed the copy (counted in
+    copy_move_dismissed); null while none has finished."""
     checks = latest_done_checks(study)
-    images = sum(len(check.found) for check in checks) if checks else None
-    Study.objects.filter(pk=study.pk).update(copy_move_images=images)
+    reviews = CopyMoveReview.latest_by_image([check.series_id for check in checks])
+    found = [(check.series_id, image["sop_instance_uid"]) for check in checks for image in check.found]
+    dismissed = sum(1 for key in found
+                    if (review := reviews.get(key)) and review.decision == CopyMoveReview.Decision.DISMISSED)
+    Study.objects.filter(pk=study.pk).update(copy_move_images=len(found) - dismissed if checks else None,
+                                             copy_move_dismissed=dismissed)
 
 
 def is_new_copy_move(check: CopyMoveCheck) -> bool:

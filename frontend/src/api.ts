@@ -1,5 +1,5 @@
 import type {
-  AccessEvent, AdjudicationItem, AgreementReport, CopySlicePairs, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, Measurement, NewLabel, Page, QueueItem, QueueSummary,
+  AccessEvent, AdjudicationItem, AgreementReport, CopyMoveFinding, CopyMoveReview, CopySlicePairs, CreatedShare, EncryptedShare, Job, Label, LabelClass, LabelRevision, Me, Measurement, NewLabel, Page, QueueItem, QueueSummary,
   InsurerAccess, InsurerAccount, ModelVersionRecord, RelabelResult, RetrainRun, SeriesDetail, SingleImageModel, SeriesScores, ShareCheck, StudyCopy, StudyDetail, StudyIntegrity, StudySummary, UploadBatch,
 } from './types';
 
@@ -187,6 +187,13 @@ export const api = {
   adjudication: (id: number | string) => getJson<AdjudicationItem>(`/api/adjudications/${encodeURIComponent(String(id))}`),
   adjudicate: async (id: number | string, labelClass: LabelClass, reason: string) =>
     (await apiRequest<Label>('POST', `/api/adjudications/${encodeURIComponent(String(id))}`, { label_class: labelClass, reason })).data,
+  /** Experts: images with a copy found in radiographs; `reviewed` false: those waiting for a review. */
+  copyMoveFindings: (reviewed: boolean | null, page = 1) =>
+    getJson<Page<CopyMoveFinding>>(`/api/copy-move/findings${query({ reviewed: reviewed === null ? null : String(reviewed), page: page > 1 ? page : null })}`),
+  /** Experts: a copy confirmed, or dismissed with a reason (the study's verdict then leaves it out). */
+  reviewCopyMove: async (seriesUid: string, sopInstanceUid: string, decision: CopyMoveReview['decision'], reason = '') =>
+    (await apiRequest<CopyMoveReview>('POST', `/api/series/${encodeURIComponent(seriesUid)}/copy-move/${encodeURIComponent(sopInstanceUid)}/reviews`,
+      { decision, reason })).data,
   studyLabelCount: async (studyUid: string) =>
     (await getJson<Page<Label>>(`/api/labels${query({ study: studyUid })}`)).count,
   exportLabels: (studyUid: string, format: 'csv' | 'sr') =>

@@ -90,8 +90,11 @@ export interface StudySummary {
   model_version: ModelVersion | string | null;
   /** Scored, but no series had lung tissue to score: no verdict. */
   nothing_to_score?: boolean;
-  /** Images of its radiographs with a region copied inside (> 0: tampering suspected); null: none checked yet. */
+  /** Images of its radiographs with a region copied inside, less those an expert dismissed (> 0: tampering
+   * suspected); null: none checked yet. */
   copy_move_images?: number | null;
+  /** Images found with a copy that an expert dismissed (no copy). */
+  copy_move_dismissed?: number;
   /** Set on a withdrawn study (only admins see those). */
   withdrawn: Withdrawal | null;
 }
@@ -123,12 +126,37 @@ export interface CopyMoveRegion {
   scale?: number;
 }
 
+/** An expert's word on an image the copy-move check found a copy in. */
+export interface CopyMoveReview {
+  id: number;
+  decision: 'confirmed' | 'dismissed';
+  reason: string;
+  by: string;
+  created: string;
+}
+
+export interface CopyMoveImage {
+  slice_index: number;
+  sop_instance_uid: string;
+  regions: CopyMoveRegion[];
+  /** The latest expert review; null while none. */
+  review: CopyMoveReview | null;
+}
+
 export interface CopyMoveCheck {
   status: JobStatus;
   error: string;
   images_checked: number;
   /** Each image with a copied region. */
-  found: { slice_index: number; sop_instance_uid: string; regions: CopyMoveRegion[] }[];
+  found: CopyMoveImage[];
+}
+
+/** An image with a copy, for the experts' review list. */
+export interface CopyMoveFinding extends CopyMoveImage {
+  study_uid: string;
+  series_uid: string;
+  modality: string;
+  checked: string;
 }
 
 export interface Withdrawal {

@@ -39,8 +39,9 @@ class Study(models.Model):
     verdict_score = models.FloatField(null=True, blank=True)
     model_version = models.CharField(max_length=128, blank=True)
     # Images of its radiograph series with a region copied inside, from each series' latest finished copy-move
-    # check (detection.radiographs); null while no check has finished (no radiograph, or still waiting).
+    # check (detection.radiographs), less those an expert dismissed; null while no check has finished.
     copy_move_images = models.IntegerField(null=True, blank=True, db_index=True)
+    copy_move_dismissed = models.IntegerField(default=0)  # found, but an expert said it is no copy (left out above)
     # Withdrawn (uploaded in error, consent withdrawn): hidden from everyone but admins, out of the queues and
     # training; its images stay in the PACS and the ledger (nothing is deleted), and an admin can restore it.
     withdrawn_at = models.DateTimeField(null=True, blank=True, db_index=True)

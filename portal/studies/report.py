@@ -20,6 +20,7 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from annotations.models import CopyMoveReview
 from detection.ml.constants import CLASSES
 from detection.ml.copy_move_keypoints import transform_words
 from detection.ml.radiograph import display_grey
@@ -62,12 +63,23 @@ def copy_move_text(check: CopyMoveCheck) -> str:
         for (x0, y0, w, h), (x1, y1, _, _) in [(r["first"], r["second"])])
 
 
+def copy_move_review_text(check: CopyMoveCheck) -> str:
+    """The experts' latest word on each image the check found a copy in ('' when none was reviewed)."""
+    reviews = CopyMoveReview.latest_by_image([check.series_id])
+    return "; ".join(
+        f"image {image['slice_index'] + 1}: {review.decision} by {review.reviewer.username} on "
+        f"{review.created:%Y-%m-%d}{f' ({review.reason})' if review.reason else ''}"
+        for image in check.found if (review := reviews.get((check.series_id, image["sop_instance_uid"]))))
+
+
 def series_rows(series: Series, job: ScoringJob | None, check: CopyMoveCheck | None) -> list[tuple[str, str]]:
     """Label/value pairs for one series (``check``: its latest copy-move check, radiographs only)."""
     rows = [("Series", f"{series.modality} {series.description or ''} ({series.instances.count()} images)"),
             ("Series UID", series.series_uid), ("Verdict", not_scored_reason(series) or verdict_text(job))]
     if check is not None:
         rows.append(("Copy-move check", copy_move_text(check)))
+        if check.found and (reviewed := copy_move_review_text(check)):
+            rows.append(("Expert review", reviewed))
     step, gaps = series.slice_gaps()
     if gaps:
         where = "; ".join(f"after slice {g.after_index + 1} (z {g.z_from:.1f} to {g.z_to:.1f} mm, ~{g.missing})"

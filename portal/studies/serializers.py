@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from annotations.models import CopyMoveReview
 from detection.models import CopyMoveCheck, ScoringJob
 from detection.radiographs import latest_check
 from detection.services import not_scored_reason
@@ -63,9 +64,12 @@ class StudySerializer(serializers.ModelSerializer):
     verdict = serializers.SerializerMethodField()
     nothing_to_score = serializers.SerializerMethodField(
         help_text="scored, but no series had tissue the detector scores (in and around the lungs): no verdict")
+    copy_move_dismissed = serializers.IntegerField(read_only=True, help_text=(
+        "images the copy-move check found a copy in that an expert dismissed (left out of copy_move_images)"))
     copy_move_images = serializers.IntegerField(read_only=True, allow_null=True, help_text=(
         "images of its radiograph series in which the copy-move check found a region copied onto another place "
-        "(tampering suspected when > 0); null while no check has finished (no radiograph, or still waiting)"))
+        "and no expert dismissed it (tampering suspected when > 0); null while no check has finished (no "
+        "radiograph, or still waiting)"))
     withdrawn = serializers.SerializerMethodField(
         help_text="when, by whom and why the study was withdrawn (only admins see withdrawn studies); null if not")
 
@@ -73,7 +77,7 @@ class StudySerializer(serializers.ModelSerializer):
         model = Study
         fields = ["study_uid", "patient_id", "patient_name", "study_date", "modalities", "description",
                   "num_series", "num_instances", "verdict", "verdict_score", "model_version", "nothing_to_score",
-                  "copy_move_images", "created", "withdrawn"]
+                  "copy_move_images", "copy_move_dismissed", "created", "withdrawn"]
 
     def get_modalities(self, study: Study) -> list[str]:
         return sorted({s.modality for s in study.series.all() if s.modality})
@@ -89,15 +93,33 @@ class StudySerializer(serializers.ModelSerializer):
         return WithdrawalSerializer(study).data if study.withdrawn_at else None
 
 
+class CopyMoveReviewSerializer(serializers.ModelSerializer):
+    by = serializers.CharField(source="reviewer.username")
+
+    class Meta:
+        model = CopyMoveReview
+        fields = ["id", "decision", "reason", "by", "created"]
+
+
 class CopyMoveCheckSerializer(serializers.ModelSerializer):
-    found = serializers.ListField(child=serializers.DictField(), help_text=(
+    found = serializers.SerializerMethodField(help_text=(
         "each image with a copied region: slice_index, sop_instance_uid, regions [{first, second: x, y, width, "
         "height in pixels, the same content at both; shift; blocks (or keypoints) matched; for a copy that was "
-        "also turned or resized, rotation in degrees and scale (second / first)}]"))
+        "also turned or resized, rotation in degrees and scale (second / first)}], review (an expert's latest: "
+        "decision confirmed or dismissed, reason, by, created; null while none)"))
 
     class Meta:
         model = CopyMoveCheck
         fields = ["status", "error", "created", "finished", "images_checked", "found", "duration_s"]
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_found(self, check: CopyMoveCheck) -> list[dict]:
+        if not check.found:
+            return []
+        reviews = CopyMoveReview.latest_by_image([check.series_id])
+        return [{**image, "review": CopyMoveReviewSerializer(review).data
+                 if (review := reviews.get((check.series_id, image["sop_instance_uid"]))) else None}
+                for image in check.found]
 
 
 class SeriesBriefSerializer(serializers.ModelSerializer):
@@ -182,7 +204,7 @@ class SeriesDetailSerializer(SeriesBriefSerializer):
 class UploadStudySerializer(StudySerializer):
     class Meta(StudySerializer.Meta):
         fields = ["study_uid", "patient_id", "patient_name", "description", "verdict", "verdict_score",
-                  "nothing_to_score", "copy_move_images", "withdrawn"]
+                  "nothing_to_score", "copy_move_images", "copy_move_dismissed", "withdrawn"]
 
 
 class UploadBatchSerializer(serializers.ModelSerializer):

@@ -50,3 +50,39 @@ def test_study_page_names_a_copied_region_in_an_x_ray(live_server, orthanc, ct_f
     boxes.wait_for()
     page.keyboard.press("ArrowDown" if cloned.slice_index == 0 else "ArrowUp")  # the clean image
     boxes.wait_for(state="detached")
+
+
+def test_an_expert_dismisses_a_copy_from_the_findings_list_and_the_verdict_follows(live_server, orthanc, ct_files,
+                                                                                  tmp_path, user_factory, page):
+    owner, expert = user_factory("clinician"), user_factory("expert")
+    study_uid = upload_paths(owner, x_ray_series(ct_files, tmp_path)).stored[0]["study_uid"]
+    page.goto(f"{live_server.url}/queue?mode=copy-move")
+    log_in(page, expert.username)
+    finding = page.get_by_test_id("copy-move-finding")
+    finding.wait_for()
+    assert finding.count() == 1 and finding.get_attribute("data-review") == "none"
+    finding.get_by_test_id("copy-move-finding-open").click()
+
+    # The viewer opens on the image; the expert says it is no copy, and why.
+    image = page.get_by_test_id("copy-move-image")
+    page.get_by_test_id("copy-move-box").wait_for(timeout=20_000)
+    image.get_by_test_id("copy-move-not-a-copy").click()
+    image.get_by_test_id("copy-move-dismiss").click()  # no reason yet: refused in the page
+    assert "Say why" in image.get_by_role("alert").inner_text()
+    image.get_by_test_id("copy-move-reason").fill("two ribs alike")
+    image.get_by_test_id("copy-move-reason").press("Enter")
+    review = page.get_by_test_id("copy-move-review")
+    review.wait_for()
+    assert f"Dismissed by {expert.username}" in review.inner_text() and "two ribs alike" in review.inner_text()
+    assert page.get_by_test_id("copy-move-image").get_attribute("data-review") == "dismissed"
+
+    # The study no longer counts as tampered; its uploader reads the expert's word and has no buttons.
+    page.goto(f"{live_server.url}/queue?mode=copy-move")
+    page.get_by_test_id("copy-move-findings-status").filter(has_text="Nothing to review").wait_for()
+    page.context.clear_cookies()
+    page.goto(f"{live_server.url}/studies/{study_uid}")
+    log_in(page, owner.username)
+    verdict = page.get_by_test_id("verdict-copy-move")
+    assert verdict.inner_text() == "No copy-move left · 1 image dismissed by an expert"
+    assert "two ribs alike" in page.get_by_test_id("copy-move-review").inner_text()
+    assert page.get_by_test_id("copy-move-not-a-copy").count() == 0

@@ -1,7 +1,7 @@
 import { api, viewerPath } from '../api';
 import { countOf, formatPercent, h, replaceChildren } from '../dom';
 import { navigate, type Page } from '../router';
-import type { AdjudicationItem, AgreementReport, Me, QueueItem, QueueSummary } from '../types';
+import type { AdjudicationItem, AgreementReport, CopyMoveFinding, Me, QueueItem, QueueSummary } from '../types';
 import { CLASS_COLOURS } from '../viewer/markerLayer';
 
 export function queueItemPath(item: QueueItem): string {
@@ -50,7 +50,7 @@ export function labelChip(annotator: string, labelClass: keyof typeof CLASS_COLO
     `${annotator}: ${labelClass}${extra}`);
 }
 
-type QueueMode = 'review' | 'adjudication' | 'agreement';
+type QueueMode = 'review' | 'adjudication' | 'agreement' | 'copy-move';
 
 function modeTabs(mode: QueueMode): HTMLElement {
   const tab = (id: QueueMode, href: string, text: string) =>
@@ -58,7 +58,8 @@ function modeTabs(mode: QueueMode): HTMLElement {
   return h('nav', { className: 'mode-tabs', role: 'tablist', 'aria-label': 'Queue mode' },
     tab('review', '/queue', 'Uncertain items'),
     tab('adjudication', '/queue?mode=adjudication', 'Disputed items (adjudication)'),
-    tab('agreement', '/queue?mode=agreement', 'Annotator agreement'));
+    tab('agreement', '/queue?mode=agreement', 'Annotator agreement'),
+    tab('copy-move', '/queue?mode=copy-move', 'Copy-move findings'));
 }
 
 function mountReviewMode(section: HTMLElement): void {
@@ -240,16 +241,57 @@ function mountAdjudicationMode(section: HTMLElement): void {
   })();
 }
 
+/** Experts: images in radiographs the copy-move check found a copy in, waiting for a review (or reviewed). */
+function mountCopyMoveMode(section: HTMLElement, query: URLSearchParams): void {
+  const shown = query.get('reviewed') === 'true' ? 'true' : query.get('reviewed') === 'all' ? 'all' : 'false';
+  const status = h('p', { className: 'muted list-status', 'aria-live': 'polite', 'data-testid': 'copy-move-findings-status' }, 'Loading copy-move findings…');
+  const body = h('tbody', {});
+  const table = h('table', { className: 'table', 'data-testid': 'copy-move-findings', hidden: true },
+    h('thead', {}, h('tr', {}, h('th', {}, 'Checked'), h('th', {}, 'Image'), h('th', {}, 'Copies'), h('th', {}, 'Review'), h('th', {}, 'Study'), h('th', {}, h('span', { className: 'visually-hidden' }, 'Actions')))),
+    body);
+  const choice = h('select', { 'aria-label': 'Which findings', 'data-testid': 'copy-move-findings-filter' },
+    ([['false', 'Waiting for a review'], ['true', 'Reviewed'], ['all', 'All']] as const).map(([value, text]) =>
+      h('option', { value, selected: value === shown }, text)));
+  choice.addEventListener('change', () => navigate(`/queue?mode=copy-move&reviewed=${choice.value}`, { replace: true }));
+  section.append(
+    h('p', { className: 'muted' }, 'Radiographs in which the copy-move check found the same content at two places of an image. Open one, look at both boxed places, and confirm the copy or dismiss it with a reason (two ribs alike, say): a dismissed image no longer makes its study\'s verdict.'),
+    h('div', { className: 'inline-field' }, choice), status, table);
+
+  const row = (finding: CopyMoveFinding): HTMLTableRowElement => h('tr', { 'data-testid': 'copy-move-finding', 'data-review': finding.review?.decision ?? 'none' },
+    h('td', {}, new Date(finding.checked).toLocaleString()),
+    h('td', {}, `${finding.modality} image ${finding.slice_index + 1}`),
+    h('td', { className: 'num' }, finding.regions.length),
+    h('td', {}, finding.review ? `${finding.review.decision} by ${finding.review.by}` : h('span', { className: 'muted' }, 'waiting')),
+    h('td', { className: 'uid', title: finding.study_uid }, h('a', { href: `/studies/${encodeURIComponent(finding.study_uid)}` }, `…${finding.study_uid.slice(-12)}`)),
+    h('td', {}, h('a', { href: viewerPath(finding.study_uid, finding.series_uid, { slice: finding.slice_index }), className: 'btn btn-small', 'data-testid': 'copy-move-finding-open' }, 'Review')));
+
+  void (async () => {
+    try {
+      const page = await api.copyMoveFindings(shown === 'all' ? null : shown === 'true');
+      replaceChildren(body, page.results.map(row));
+      table.hidden = page.results.length === 0;
+      status.textContent = page.count === 0
+        ? (shown === 'false' ? 'Nothing to review: every copy-move finding has an expert\'s review.' : 'No copy-move findings.')
+        : `${countOf(page.count, 'image')}${page.next ? `, showing the ${page.results.length} longest waiting` : ''}.`;
+    } catch (error) {
+      status.textContent = `Could not load copy-move findings: ${(error as Error).message}`;
+      status.className = 'error-text list-status';
+    }
+  })();
+}
+
 export function mountQueuePage(container: HTMLElement, me: Me, query: URLSearchParams): Page {
   const asked = query.get('mode');
-  const mode: QueueMode = canAdjudicate(me) && (asked === 'adjudication' || asked === 'agreement') ? asked : 'review';
-  const titles: Record<QueueMode, string> = { review: 'Review queue', adjudication: 'Adjudication', agreement: 'Annotator agreement' };
+  const expertModes: (string | null)[] = ['adjudication', 'agreement', 'copy-move'];
+  const mode = (canAdjudicate(me) && expertModes.includes(asked) ? asked : 'review') as QueueMode;
+  const titles: Record<QueueMode, string> = { review: 'Review queue', adjudication: 'Adjudication', agreement: 'Annotator agreement', 'copy-move': 'Copy-move findings' };
   const section = h('section', { className: 'page queue-page', 'data-testid': `queue-page-${mode}` },
     h('h1', {}, titles[mode]),
     canAdjudicate(me) ? modeTabs(mode) : null);
   container.append(section);
   if (mode === 'review') mountReviewMode(section);
   else if (mode === 'adjudication') mountAdjudicationMode(section);
+  else if (mode === 'copy-move') mountCopyMoveMode(section, query);
   else mountAgreementMode(section, query);
   return {};
 }

@@ -35,7 +35,9 @@ export async function mountStudyPage(container: HTMLElement, me: Me, studyUid: s
     const scorings = study.series.map((series) => seriesScoring(series, me, () => void refreshVerdict()));
     destroyers.push(...scorings.map((s) => s.destroy));
     const scoringOf = (series: SeriesSummary): HTMLElement => scorings[study.series.indexOf(series)]!.element;
-    const copyMoves = study.series.map((series) => (series.copy_move ? copyMoveNote(study.study_uid, series, () => void refreshVerdict()) : null));
+    const copyMoves = study.series.map((series) => (series.copy_move ? copyMoveNote(study.study_uid, series, {
+      onFinished: () => void refreshVerdict(), onReviewed: () => void refreshVerdict(), canReview: ['expert', 'admin'].includes(me.role),
+    }) : null));
     destroyers.push(...copyMoves.map((c) => () => c?.destroy()));
     const canShare = me.role === 'clinician' || me.role === 'admin';
     const verdict = h('span', {}, studyVerdict(study));

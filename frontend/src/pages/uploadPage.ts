@@ -104,7 +104,7 @@ export function mountUploadPage(container: HTMLElement, me: Me): Page {
   const copyMoveNoteOf = (seriesUid: string, studyUid: string): HTMLElement => {
     let note = copyMoveNotes.get(seriesUid);
     if (!note) {
-      note = copyMoveNote(studyUid, { series_uid: seriesUid, copy_move: QUEUED_CHECK }, () => undefined);
+      note = copyMoveNote(studyUid, { series_uid: seriesUid, copy_move: QUEUED_CHECK });
       copyMoveNotes.set(seriesUid, note);
     }
     return note.element;

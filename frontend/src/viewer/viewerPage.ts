@@ -335,10 +335,14 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   /** Its side section (what it found, each image a button) and the boxes over the image, both places joined. */
   function showCopyMoveCheck(shown: SeriesDetail): void {
     copyMove = shown.copy_move ?? null;
-    const note = copyMoveNote(route.studyUid, shown, (check) => {
-      copyMove = check;
-      redraw();
-    }, (index) => void stackViewer.goToSlice(index));
+    const note = copyMoveNote(route.studyUid, shown, {
+      onFinished: (check) => {
+        copyMove = check;
+        redraw();
+      },
+      goToSlice: (index) => void stackViewer.goToSlice(index),
+      canReview: isExpert,
+    });
     stopCopyMovePolling = note.destroy;
     copyMoveToggle.addEventListener('change', redraw);
     // The detector's heatmap and locations, and reformats of a stack, mean nothing for a few projections.

@@ -1,0 +1,70 @@
+"""Experts review what the copy-move check found in radiographs (the TB/TM/FB/FM labels are CT classes): each
+image with a copy is confirmed, or dismissed with a reason. The latest review of an image counts; a dismissed
+image leaves the study's verdict (detection.radiographs.update_study_copy_move)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from annotations.models import CopyMoveReview
+from detection.models import CopyMoveCheck
+from detection.radiographs import latest_check, latest_done_checks, update_study_copy_move
+from portal.accounts.models import Role
+from portal.accounts.services import audit, has_role
+from portal.studies.models import Series, Study
+from portal.studies.selectors import visible_studies
+
+REVIEWERS = (Role.EXPERT, Role.ADMIN)
+AUDIT_ACTIONS = {CopyMoveReview.Decision.CONFIRMED: "copy_move.confirm",
+                 CopyMoveReview.Decision.DISMISSED: "copy_move.dismiss"}
+
+
+def review_copy_move(*, actor: User, series: Series, sop_instance_uid: str, decision: str,
+                     reason: str = "") -> CopyMoveReview:
+    """Record an expert's decision on an image the series' latest finished check found a copy in."""
+    if not has_role(actor, *REVIEWERS):
+        raise PermissionDenied("only experts and admins review copy-move findings")
+    if decision not in CopyMoveReview.Decision.values:
+        raise ValidationError({"decision": [f"one of {', '.join(CopyMoveReview.Decision.values)}"]})
+    reason = reason.strip()
+    if decision == CopyMoveReview.Decision.DISMISSED and not reason:
+        raise ValidationError({"reason": ["say why it is no copy (it is kept with the review and in the audit log)"]})
+    check = latest_check(series)
+    if check is None or check.status != CopyMoveCheck.Status.DONE:
+        raise ValidationError({"sop_instance_uid": ["the series has no finished copy-move check"]})
+    if not any(image["sop_instance_uid"] == sop_instance_uid for image in check.found):
+        raise ValidationError({"sop_instance_uid": ["the series' latest copy-move check found no copy in this image"]})
+    with transaction.atomic():
+        review = CopyMoveReview.objects.create(series=series, sop_instance_uid=sop_instance_uid, decision=decision,
+                                               reason=reason, reviewer=actor)
+        audit(actor, AUDIT_ACTIONS[decision], series.study, series_uid=series.series_uid,
+              sop_instance_uid=sop_instance_uid, reason=reason)
+        update_study_copy_move(series.study)
+    return review
+
+
+@dataclass
+class Finding:
+    """One image a copy was found in, with its latest review (None: waiting for one)."""
+
+    study: Study
+    check: CopyMoveCheck
+    image: dict  # the check's found entry: slice_index, sop_instance_uid, regions
+    review: CopyMoveReview | None
+
+
+def findings(user: User, *, reviewed: bool | None = None) -> list[Finding]:
+    """The images with a copy in the latest finished checks of the studies the user sees, oldest check first
+    (the longest waiting); ``reviewed`` False keeps those without a review, True those with one."""
+    studies = visible_studies(user).filter(copy_move_images__isnull=False).exclude(
+        copy_move_images=0, copy_move_dismissed=0)
+    checks = sorted(((study, check) for study in studies for check in latest_done_checks(study) if check.found),
+                    key=lambda pair: (pair[1].finished, pair[1].pk))
+    reviews = CopyMoveReview.latest_by_image([check.series_id for _, check in checks])
+    found = [Finding(study, check, image, reviews.get((check.series_id, image["sop_instance_uid"])))
+             for study, check in checks for image in check.found]
+    return found if reviewed is None else [f for f in found if (f.review is not None) == reviewed]

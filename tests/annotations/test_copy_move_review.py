@@ -1,0 +1,87 @@
+"""Experts review what the copy-move check found in radiographs: the findings waiting for a review are listed,
+each image is confirmed or dismissed with a reason (audited, history kept), only experts and admins may, only
+images the latest check found a copy in; a dismissed image leaves the study's verdict, also after a re-check."""
+
+import pydicom
+import pytest
+
+from portal.accounts.models import AuditEvent
+from tests.conftest import pdf_text, upload_paths
+from tests.detection.test_radiographs import x_ray_series
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_expert_confirms_or_dismisses_a_copy_and_the_verdict_follows(
+        orthanc, ct_files, tmp_path, user_factory, api_client, django_capture_on_commit_callbacks):
+    from detection.radiographs import enqueue_copy_move_check, run_copy_move_check
+
+    owner, expert = user_factory("clinician"), user_factory("expert")
+    annotator = user_factory("annotator")
+    paths = x_ray_series(ct_files, tmp_path)
+    with django_capture_on_commit_callbacks(execute=True):  # the check runs eagerly on commit
+        stored = upload_paths(owner, paths).stored
+    study_uid, series_uid = stored[0]["study_uid"], stored[0]["series_uid"]
+    cloned, clean = (str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in paths)
+    reviews = f"/api/series/{series_uid}/copy-move/{cloned}/reviews"
+    boss, uploader = api_client(expert), api_client(owner)
+
+    def study() -> dict:
+        return uploader.get(f"/api/studies/{study_uid}").json()
+
+    def listed(verdict: str) -> list[str]:
+        return [s["study_uid"] for s in uploader.get("/api/studies", {"verdict": verdict}).json()["results"]]
+
+    waiting = boss.get("/api/copy-move/findings", {"reviewed": "false"}).json()["results"]
+    assert [(f["study_uid"], f["sop_instance_uid"], f["review"]) for f in waiting] == [(study_uid, cloned, None)]
+    assert waiting[0]["regions"] and waiting[0]["modality"] == "CR"
+
+    # Who may not, and what is refused.
+    assert uploader.post(reviews, {"decision": "dismissed", "reason": "mine"}).status_code == 403
+    assert api_client(annotator).post(reviews, {"decision": "confirmed"}).status_code == 403
+    assert api_client(annotator).get("/api/copy-move/findings").status_code == 403
+    no_reason = boss.post(reviews, {"decision": "dismissed", "reason": " "})
+    assert no_reason.status_code == 400 and "reason" in no_reason.json()
+    elsewhere = boss.post(f"/api/series/{series_uid}/copy-move/{clean}/reviews", {"decision": "confirmed"})
+    assert elsewhere.status_code == 400 and "found no copy in this image" in str(elsewhere.json())
+    assert boss.post(reviews, {"decision": "maybe"}).status_code == 400
+
+    confirmed = boss.post(reviews, {"decision": "confirmed"})
+    assert confirmed.status_code == 201, confirmed.content
+    assert (study()["copy_move_images"], study()["copy_move_dismissed"]) == (1, 0)
+    assert boss.get("/api/copy-move/findings", {"reviewed": "false"}).json()["results"] == []
+    [done] = boss.get("/api/copy-move/findings", {"reviewed": "true"}).json()["results"]
+    assert (done["review"]["decision"], done["review"]["by"]) == ("confirmed", expert.username)
+
+    # The expert changes their mind: two ribs alike, no copy. The study no longer counts as tampered.
+    assert boss.post(reviews, {"decision": "dismissed", "reason": "two ribs alike"}).status_code == 201
+    assert (study()["copy_move_images"], study()["copy_move_dismissed"]) == (0, 1)
+    assert study_uid not in listed("tampered") and study_uid not in listed("copy_move")
+    [image] = uploader.get(f"/api/series/{series_uid}").json()["copy_move"]["found"]
+    assert (image["review"]["decision"], image["review"]["reason"]) == ("dismissed", "two ribs alike")
+    pdf = pdf_text(uploader.get(f"/api/studies/{study_uid}/report.pdf").content)
+    assert b"Expert review" in pdf and b"dismissed by " + expert.username.encode() in pdf
+    history = boss.get(reviews).json()
+    assert [r["decision"] for r in history] == ["dismissed", "confirmed"]  # newest first, nothing overwritten
+    assert list(AuditEvent.objects.filter(action__startswith="copy_move.").order_by("created")
+                .values_list("action", "details__reason")) == [("copy_move.confirm", ""),
+                                                               ("copy_move.dismiss", "two ribs alike")]
+
+    # Checked again (the same image found again): the expert's dismissal still holds.
+    series = owner.uploaded_studies.get(study_uid=study_uid).series.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        run_copy_move_check(check_id=enqueue_copy_move_check(series).pk)
+    assert (study()["copy_move_images"], study()["copy_move_dismissed"]) == (0, 1)
+    assert study_uid not in listed("tampered")
+
+
+def test_a_withdrawn_study_leaves_the_findings_list(
+        orthanc, ct_files, tmp_path, user_factory, api_client, django_capture_on_commit_callbacks):
+    from portal.studies.withdrawal import withdraw_study
+
+    owner, admin = user_factory("clinician"), user_factory("admin")
+    with django_capture_on_commit_callbacks(execute=True):
+        stored = upload_paths(owner, x_ray_series(ct_files, tmp_path)).stored
+    assert len(api_client(admin).get("/api/copy-move/findings").json()["results"]) == 1
+    withdraw_study(actor=owner, study=owner.uploaded_studies.get(study_uid=stored[0]["study_uid"]), reason="wrong")
+    assert api_client(admin).get("/api/copy-move/findings").json()["results"] == []
