@@ -12,7 +12,7 @@ from django.db import transaction
 
 from annotations.models import CopyMoveReview
 from detection.models import CopyMoveCheck
-from detection.radiographs import latest_check, latest_done_checks, update_study_copy_move
+from detection.radiographs import latest_done_checks, update_study_copy_move
 from portal.accounts.models import Role
 from portal.accounts.services import audit, has_role
 from portal.studies.models import Series, Study
@@ -33,8 +33,8 @@ def review_copy_move(*, actor: User, series: Series, sop_instance_uid: str, deci
     reason = reason.strip()
     if decision == CopyMoveReview.Decision.DISMISSED and not reason:
         raise ValidationError({"reason": ["say why it is no copy (it is kept with the review and in the audit log)"]})
-    check = latest_check(series)
-    if check is None or check.status != CopyMoveCheck.Status.DONE:
+    check = series.copy_move_checks.filter(status=CopyMoveCheck.Status.DONE).first()  # a re-check may be waiting
+    if check is None:
         raise ValidationError({"sop_instance_uid": ["the series has no finished copy-move check"]})
     if not any(image["sop_instance_uid"] == sop_instance_uid for image in check.found):
         raise ValidationError({"sop_instance_uid": ["the series' latest copy-move check found no copy in this image"]})

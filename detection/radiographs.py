@@ -71,7 +71,7 @@ def run_copy_move_check(*, check_id: int) -> CopyMoveCheck:
 def latest_done_checks(study: Study) -> list[CopyMoveCheck]:
     """The latest finished check of each of the study's radiograph series."""
     latest: dict[int, CopyMoveCheck] = {}
-    done = CopyMoveCheck.objects.filter(series__study=study, status=CopyMoveCheck.Status.DONE)
+    done = CopyMoveCheck.objects.filter(series__study=study, status=CopyMoveCheck.Status.DONE).select_related("series")
     for check in done.order_by("-created", "-pk"):
         latest.setdefault(check.series_id, check)
     return list(latest.values())

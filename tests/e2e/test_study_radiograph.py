@@ -86,3 +86,6 @@ def test_an_expert_dismisses_a_copy_from_the_findings_list_and_the_verdict_follo
     assert verdict.inner_text() == "No copy-move left · 1 image dismissed by an expert"
     assert "two ribs alike" in page.get_by_test_id("copy-move-review").inner_text()
     assert page.get_by_test_id("copy-move-not-a-copy").count() == 0
+    page.goto(f"{live_server.url}/studies")
+    row = page.locator(f"[data-testid=study-row][data-study-uid='{study_uid}']")
+    assert row.get_by_test_id("verdict-source").inner_text() == "copy-move check"  # no model gave this verdict

@@ -7,9 +7,11 @@ import { studyVerdict } from '../verdict';
 const FILTER_KEYS = ['search', 'modality', 'verdict', 'date_from', 'date_to', 'ordering', 'withdrawn'] as const;
 const PAGE_SIZE_GUESS = 20;
 
-function modelName(model: ModelVersion | string | null): string {
-  if (!model) return '—';
-  return typeof model === 'string' ? model : model.name;
+/** What gave the verdict: the detector's model, or for radiographs only the copy-move check (no model). */
+function verdictSource(study: StudySummary): string {
+  const model: ModelVersion | string | null = study.model_version;
+  if (model) return typeof model === 'string' ? model : model.name;
+  return study.copy_move_images === null || study.copy_move_images === undefined ? '—' : 'copy-move check';
 }
 
 function modalities(value: string[] | string): string {
@@ -109,7 +111,7 @@ export function mountStudiesPage(container: HTMLElement, me: Me, initialQuery: U
         h('td', { className: 'num' }, study.num_series),
         h('td', { className: 'num' }, study.num_instances),
         h('td', {}, studyVerdict(study)),
-        h('td', { className: 'small' }, modelName(study.model_version)),
+        h('td', { className: 'small', 'data-testid': 'verdict-source' }, verdictSource(study)),
         h('td', {}, study.withdrawn ? null : expand));
       expand.addEventListener('click', () => void toggleSeries(study, row, expand));
       return row;
