@@ -19,8 +19,8 @@ from portal.studies.models import Series, Study
 from portal.studies.selectors import visible_studies
 
 REVIEWERS = (Role.EXPERT, Role.ADMIN)
-AUDIT_ACTIONS = {CopyMoveReview.Decision.CONFIRMED: "copy_move.confirm",
-                 CopyMoveReview.Decision.DISMISSED: "copy_move.dismiss"}
+AUDIT_ACTIONS = {CopyMoveReview.Decision.CONFIRMED: "study.copy_move_confirm",
+                 CopyMoveReview.Decision.DISMISSED: "study.copy_move_dismiss"}
 
 
 def review_copy_move(*, actor: User, series: Series, sop_instance_uid: str, decision: str,

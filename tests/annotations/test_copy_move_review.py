@@ -63,9 +63,11 @@ def test_an_expert_confirms_or_dismisses_a_copy_and_the_verdict_follows(
     assert b"Expert review" in pdf and b"dismissed by " + expert.username.encode() in pdf
     history = boss.get(reviews).json()
     assert [r["decision"] for r in history] == ["dismissed", "confirmed"]  # newest first, nothing overwritten
-    assert list(AuditEvent.objects.filter(action__startswith="copy_move.").order_by("created")
-                .values_list("action", "details__reason")) == [("copy_move.confirm", ""),
-                                                               ("copy_move.dismiss", "two ribs alike")]
+    assert list(AuditEvent.objects.filter(action__startswith="study.copy_move_").order_by("created")
+                .values_list("action", "details__reason")) == [("study.copy_move_confirm", ""),
+                                                               ("study.copy_move_dismiss", "two ribs alike")]
+    log = [e["action"] for e in uploader.get(f"/api/studies/{study_uid}/access").json()["results"]]
+    assert [a for a in log if "copy_move_" in a] == ["study.copy_move_dismiss", "study.copy_move_confirm"]
 
     # Checked again (the same image found again): the expert's dismissal still holds.
     series = owner.uploaded_studies.get(study_uid=study_uid).series.get()
