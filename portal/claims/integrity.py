@@ -109,6 +109,11 @@ def _floats(value) -> list[float]:
         return []
 
 
+# A withdrawn study keeps its images in the PACS (nothing is deleted), so they are checked too: a change there
+# still matters to the medical record, but only admins can open the study.
+WITHDRAWN_NOTE = " (withdrawn: only admins open it)"
+
+
 def send_integrity_alert(findings: list[tuple[Study, dict]]) -> int:
     """Email TAMPER_ALERT_EMAILS the studies whose PACS images were changed or lost (links only, no patient).
     Returns the number of recipients."""
@@ -118,7 +123,7 @@ def send_integrity_alert(findings: list[tuple[Study, dict]]) -> int:
              "upload, or that the PACS lost:", ""]
     for study, report in findings:
         lines.append(f"- {len(report['changed'])} changed, {len(report['missing'])} missing of {report['checked']}: "
-                     f"{settings.PORTAL_URL}/studies/{study.study_uid}")
+                     f"{settings.PORTAL_URL}/studies/{study.study_uid}{WITHDRAWN_NOTE if study.withdrawn_at else ''}")
     lines += ["", "Open each study (sign-in required) and use Integrity for the slices and reasons. This message "
               "names no patient."]
     send_mail(f"PACS integrity: {len(findings)} stud{'y' if len(findings) == 1 else 'ies'} changed since upload",

@@ -114,7 +114,18 @@ def test_the_nightly_command_emails_the_studies_changed_in_the_pacs(orthanc, ct_
     assert AuditEvent.objects.filter(action="study.integrity_check").count() == 2  # checked in a worker thread
     [message] = mail.outbox
     assert message.to == ["security@example.org"] and "1 changed, 0 missing of 2" in message.body
-    assert f"https://portal.example.org/studies/{study_uid}" in message.body
+    assert f"https://portal.example.org/studies/{study_uid}" in message.body and "withdrawn" not in message.body
+
+    # A withdrawn study's images stay in the PACS and are checked too; the alert says only admins open it.
+    from portal.studies.models import Study
+    from portal.studies.withdrawal import withdraw_study
+
+    study = Study.objects.get(study_uid=study_uid)
+    withdraw_study(actor=study.uploaded_by, study=study, reason="wrong patient")
+    mail.outbox.clear()
+    with pytest.raises(CommandError):
+        call_command("check_integrity", "--study", study_uid)
+    assert f"/studies/{study_uid} (withdrawn: only admins open it)" in mail.outbox[-1].body
 
     settings.DICOMWEB_URL = f"http://127.0.0.1:{free_port()}/dicom-web"  # nothing listens there
     with pytest.raises(CommandError) as down:

@@ -3,7 +3,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from portal.claims.integrity import PROBLEM_KINDS, send_integrity_alert, study_integrity
+from portal.claims.integrity import PROBLEM_KINDS, WITHDRAWN_NOTE, send_integrity_alert, study_integrity
 from portal.studies.dicomweb import PacsUnavailable
 from portal.studies.models import Study
 
@@ -21,8 +21,8 @@ def _check_in_thread(study: Study) -> dict:
 
 class Command(BaseCommand):
     help = ("Compare every image of every study (or of --study) in the PACS with what the portal signed at upload; "
-            "email TAMPER_ALERT_EMAILS about changed or missing images. Run it nightly (cron). Exit status 1 when "
-            "something was found, 2 when the PACS could not be reached.")
+            "email TAMPER_ALERT_EMAILS about changed or missing images (withdrawn studies too, said so). Run it "
+            "nightly (cron). Exit status 1 when something was found, 2 when the PACS could not be reached.")
 
     def add_arguments(self, parser):
         parser.add_argument("--study", action="append", default=[], help="a StudyInstanceUID (repeatable)")
@@ -43,7 +43,8 @@ class Command(BaseCommand):
                     if report["changed"] or report["missing"]:
                         findings.append((one, report))
                         self.stdout.write(f"{one.study_uid}: {len(report['changed'])} changed, "
-                                          f"{len(report['missing'])} missing of {report['checked']}")
+                                          f"{len(report['missing'])} missing of {report['checked']}"
+                                          f"{WITHDRAWN_NOTE if one.withdrawn_at else ''}")
         except PacsUnavailable as exc:
             raise CommandError(f"the PACS is unreachable: {exc}", returncode=2) from exc
         self.stdout.write(f"{len(studies)} studies, {totals['checked']} images: {totals['changed']} changed, "
