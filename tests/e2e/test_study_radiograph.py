@@ -56,12 +56,15 @@ def test_an_expert_dismisses_a_copy_from_the_findings_list_and_the_verdict_follo
                                                                                   tmp_path, user_factory, page):
     owner, expert = user_factory("clinician"), user_factory("expert")
     study_uid = upload_paths(owner, x_ray_series(ct_files, tmp_path)).stored[0]["study_uid"]
+    (tmp_path / "later").mkdir()
+    later_uid = upload_paths(owner, x_ray_series(ct_files, tmp_path / "later")).stored[0]["study_uid"]
     page.goto(f"{live_server.url}/queue?mode=copy-move")
     log_in(page, expert.username)
     finding = page.get_by_test_id("copy-move-finding")
-    finding.wait_for()
-    assert finding.count() == 1 and finding.get_attribute("data-review") == "none"
-    finding.get_by_test_id("copy-move-finding-open").click()
+    finding.first.wait_for()
+    assert finding.count() == 2 and finding.first.get_attribute("data-review") == "none"
+    finding.first.get_by_test_id("copy-move-finding-open").click()  # the longest waiting: the first upload
+    page.wait_for_url(f"**/viewer/{study_uid}/**")
 
     # The viewer opens on the image; the expert says it is no copy, and why.
     image = page.get_by_test_id("copy-move-image")
@@ -75,6 +78,14 @@ def test_an_expert_dismisses_a_copy_from_the_findings_list_and_the_verdict_follo
     review.wait_for()
     assert f"Dismissed by {expert.username}" in review.inner_text() and "two ribs alike" in review.inner_text()
     assert page.get_by_test_id("copy-move-image").get_attribute("data-review") == "dismissed"
+
+    # On to the next image waiting for a review (the later upload); confirmed there, none is left.
+    page.get_by_test_id("copy-move-next").get_by_role("link").click()
+    page.wait_for_url(f"**/viewer/{later_uid}/**")
+    page.get_by_test_id("copy-move-box").wait_for(timeout=20_000)
+    page.get_by_test_id("copy-move-confirm").click()
+    assert "Confirmed as a copy by" in page.get_by_test_id("copy-move-review").inner_text()
+    assert "No other copy-move finding" in page.get_by_test_id("copy-move-next").inner_text()
 
     # The study no longer counts as tampered; its uploader reads the expert's word and has no buttons.
     page.goto(f"{live_server.url}/queue?mode=copy-move")

@@ -91,6 +91,7 @@ export function copyMoveNote(studyUid: string, series: Pick<SeriesSummary, 'seri
         const fresh = (await api.series(series.series_uid)).copy_move;
         if (fresh) render(fresh);
         onReviewed?.();
+        if (fresh?.found.every((found) => found.review)) void nextFinding().then((next) => element.append(next), () => undefined);
       } catch (failure) {
         replaceChildren(error, `Could not record the review: ${(failure as Error).message}`);
         for (const button of [confirm, notACopy, dismiss]) button.disabled = false;
@@ -112,6 +113,14 @@ export function copyMoveNote(studyUid: string, series: Pick<SeriesSummary, 'seri
     const decided = image.review?.decision;
     return h('div', { className: 'copy-move-review-controls' },
       decided === 'confirmed' ? null : confirm, decided === 'dismissed' ? null : notACopy, form, error);
+  }
+
+  /** Once this series' copies are all reviewed: the next image waiting for a review, anywhere. */
+  async function nextFinding(): Promise<HTMLElement> {
+    const next = (await api.copyMoveFindings(false)).results[0];
+    return h('div', { 'data-testid': 'copy-move-next' }, next
+      ? h('a', { href: viewerPath(next.study_uid, next.series_uid, { slice: next.slice_index }), className: 'btn btn-small' }, 'Next copy-move finding to review')
+      : h('span', { className: 'muted' }, 'No other copy-move finding is waiting for a review.'));
   }
 
   function imageLink(index: number): HTMLElement {
