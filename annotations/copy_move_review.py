@@ -62,9 +62,9 @@ def findings(user: User, *, reviewed: bool | None = None) -> list[Finding]:
     (the longest waiting); ``reviewed`` False keeps those without a review, True those with one."""
     studies = visible_studies(user).filter(copy_move_images__isnull=False).exclude(
         copy_move_images=0, copy_move_dismissed=0)
-    checks = sorted(((study, check) for study in studies for check in latest_done_checks(study) if check.found),
-                    key=lambda pair: (pair[1].finished, pair[1].pk))
-    reviews = CopyMoveReview.latest_by_image([check.series_id for _, check in checks])
-    found = [Finding(study, check, image, reviews.get((check.series_id, image["sop_instance_uid"])))
-             for study, check in checks for image in check.found]
+    checks = sorted((check for check in latest_done_checks(studies) if check.found),
+                    key=lambda check: (check.finished, check.pk))
+    reviews = CopyMoveReview.latest_by_image([check.series_id for check in checks])
+    found = [Finding(check.series.study, check, image, reviews.get((check.series_id, image["sop_instance_uid"])))
+             for check in checks for image in check.found]
     return found if reviewed is None else [f for f in found if (f.review is not None) == reviewed]

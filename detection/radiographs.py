@@ -5,6 +5,7 @@ import logging
 import time
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from annotations.models import CopyMoveReview
@@ -68,10 +69,11 @@ def run_copy_move_check(*, check_id: int) -> CopyMoveCheck:
     return check
 
 
-def latest_done_checks(study: Study) -> list[CopyMoveCheck]:
-    """The latest finished check of each of the study's radiograph series."""
+def latest_done_checks(studies: Study | QuerySet[Study]) -> list[CopyMoveCheck]:
+    """The latest finished check of each radiograph series of a study, or of several (in one query)."""
+    of = {"series__study": studies} if isinstance(studies, Study) else {"series__study__in": studies}
     latest: dict[int, CopyMoveCheck] = {}
-    done = CopyMoveCheck.objects.filter(series__study=study, status=CopyMoveCheck.Status.DONE).select_related("series")
+    done = CopyMoveCheck.objects.filter(**of, status=CopyMoveCheck.Status.DONE).select_related("series__study")
     for check in done.order_by("-created", "-pk"):
         latest.setdefault(check.series_id, check)
     return list(latest.values())
