@@ -3,6 +3,7 @@
 import pytest
 
 from tests.conftest import upload_paths
+from tests.detection.test_radiographs import x_ray_series
 from tests.e2e.browser import log_in
 from tests.e2e.conftest import REPO
 
@@ -30,7 +31,7 @@ def _double_read(series, *annotators) -> None:
                      queue_item=item)  # fmt: skip
 
 
-def test_main_pages_have_no_axe_violations(live_server, orthanc, ct_files, user_factory, page):
+def test_main_pages_have_no_axe_violations(live_server, orthanc, ct_files, tmp_path, user_factory, page):
     from portal.claims import services as claims
 
     clinician, expert, insurer = user_factory("clinician"), user_factory("expert"), user_factory("insurer")
@@ -42,6 +43,7 @@ def test_main_pages_have_no_axe_violations(live_server, orthanc, ct_files, user_
     claims.claim_reference_study(actor=insurer, claim=claim, study_uid=study.study_uid)
     claims.claim_add_image(actor=insurer, claim=claim, name="slice.dcm", data=ct_files[46].read_bytes())
     _double_read(series, user_factory("annotator"), user_factory("annotator"))  # fills the agreement tab
+    x_ray = upload_paths(clinician, x_ray_series(ct_files, tmp_path)).stored[0]  # a copy found, to review
 
     base, found = live_server.url, []
     pages = {
@@ -49,7 +51,9 @@ def test_main_pages_have_no_axe_violations(live_server, orthanc, ct_files, user_
                     (f"/studies/{study.study_uid}", "[data-testid=insurer-row]"), ("/shares", "h1")],
         expert: [(f"/viewer/{study.study_uid}/{series.series_uid}", "[data-testid=series-verdict]"),
                  ("/queue", "[data-testid=queue-retraining]"), ("/models", "[data-testid=model-row]"),
-                 ("/queue?mode=agreement", "[data-testid=agreement-confusion]")],
+                 ("/queue?mode=agreement", "[data-testid=agreement-confusion]"),
+                 ("/queue?mode=copy-move", "[data-testid=copy-move-finding]"),
+                 (f"/viewer/{x_ray['study_uid']}/{x_ray['series_uid']}", "[data-testid=copy-move-confirm]")],
         insurer: [("/claims/", "[data-testid=claim-row]"), (f"/claims/{claim.id}/", "[data-testid=status]"),
                   ("/no-such-page", "[data-testid=not-found]"), ("/accounts/password/", "[data-testid=password-form]")],
     }
