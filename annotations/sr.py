@@ -1,6 +1,8 @@
-"""DICOM SR export of a study's labels and measured distances: Comprehensive 3D SR, TID 1500 measurement report,
-one planar ROI measurement group per label with the label's point (or box) as an image-region SCOORD on its
-instance, and one per distance measured in the viewer: its two end points as a polyline, its length in mm."""
+"""DICOM SR export of a study's labels, measured distances and copy-move findings: Comprehensive 3D SR, TID 1500
+measurement report, one planar ROI measurement group per label with the label's point (or box) as an
+image-region SCOORD on its instance, one per distance measured in the viewer (its two end points as a
+polyline, its length in mm), and two per region the copy-move check found copied inside a radiograph (a box
+at each place, the check named as the algorithm, the expert's latest review as a qualitative evaluation)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import numpy as np
 import pydicom
 from highdicom import UID
 from highdicom.sr import (
+    AlgorithmIdentification,
     CodedConcept,
     Comprehensive3DSR,
     GraphicTypeValues,
@@ -25,9 +28,12 @@ from highdicom.sr import (
 from pydicom.sr.codedict import codes
 
 from annotations.measurements import study_measurements
-from annotations.models import Label
+from annotations.models import CopyMoveReview, Label
 from annotations.models import Measurement as MeasuredDistance
 from annotations.selectors import export_labels
+from detection.ml.radiograph import PROJECTION_MODALITIES
+from detection.models import CopyMoveCheck
+from detection.radiographs import latest_done_checks
 from portal.studies.models import Instance, Study
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -39,6 +45,17 @@ CLASS_CODES = {
     "FB": CodedConcept("FB", "99PORTAL", "False benign (nodule removed)"),
     "FM": CodedConcept("FM", "99PORTAL", "False malignant (nodule injected)"),
 }
+
+COPY_MOVE = CodedConcept("COPYMOVE", "99PORTAL", "Region copied within the image")
+COPY_MOVE_CHECK = AlgorithmIdentification(name="tamper-portal copy-move check", version="blocks+keypoints")
+EXPERT_REVIEW = CodedConcept("CMREVIEW", "99PORTAL", "Expert review of the copy-move finding")
+REVIEW_CODES = {
+    CopyMoveReview.Decision.CONFIRMED: CodedConcept("CONFIRMED", "99PORTAL", "Confirmed as a copy by an expert"),
+    CopyMoveReview.Decision.DISMISSED: CodedConcept("DISMISSED", "99PORTAL", "Dismissed by an expert (no copy)"),
+    None: CodedConcept("UNREVIEWED", "99PORTAL", "Not reviewed by an expert"),
+}
+PROCEDURES = {"CT": codes.LN.CTUnspecifiedBodyRegion, "MR": codes.LN.MRIUnspecifiedBodyRegion,
+              **dict.fromkeys(PROJECTION_MODALITIES, codes.LN.XRUnspecifiedBodyRegion)}
 
 
 def _evidence(study: Study, instances: list[Instance]) -> list[pydicom.Dataset]:
@@ -97,28 +114,59 @@ def _distance_group(distance: MeasuredDistance, inst: Instance) -> PlanarROIMeas
     )  # fmt: skip
 
 
+def _copy_move_groups(check: CopyMoveCheck, image: dict, review: CopyMoveReview | None,
+                      inst: Instance) -> list[PlanarROIMeasurementsAndQualitativeEvaluations]:
+    """Both places of each region copied inside one image, as boxes."""
+    groups, evaluation = [], QualitativeEvaluation(EXPERT_REVIEW, REVIEW_CODES[review.decision if review else None])
+    for number, region in enumerate(image["regions"], 1):
+        for place in ("first", "second"):
+            x, y, w, h = (float(v) for v in region[place])
+            box = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x, y]])
+            groups.append(PlanarROIMeasurementsAndQualitativeEvaluations(
+                tracking_identifier=TrackingIdentifier(
+                    uid=UID(), identifier=f"copy-move-{check.pk}-image-{image['slice_index'] + 1}-{number}-{place}"),
+                referenced_region=_region(GraphicTypeValues.POLYLINE, box, inst),
+                finding_type=COPY_MOVE,
+                algorithm_id=COPY_MOVE_CHECK,
+                qualitative_evaluations=[evaluation],
+            ))  # fmt: skip
+    return groups
+
+
 def export_sr(study: Study) -> pydicom.Dataset:
     labels = [lab for lab in export_labels(study) if lab.sop_instance_uid]
     distances = list(study_measurements(study))
-    sops = {lab.sop_instance_uid for lab in labels} | {d.sop_instance_uid for d in distances}
+    checks = latest_done_checks(study)
+    found = [(check, image) for check in checks for image in check.found]
+    reviews = CopyMoveReview.latest_by_image([check.series_id for check in checks])
+    sops = ({lab.sop_instance_uid for lab in labels} | {d.sop_instance_uid for d in distances}
+            | {image["sop_instance_uid"] for _, image in found})
     instances = {
         i.sop_instance_uid: i for i in Instance.objects.filter(sop_instance_uid__in=sops).select_related("series")
     }
     labels = [lab for lab in labels if lab.sop_instance_uid in instances]
     distances = [d for d in distances if d.sop_instance_uid in instances]
-    if not labels and not distances:
-        raise ValueError("no labels or measurements with a referenced instance in this study")
-    observers = sorted({lab.annotator.get_username() for lab in labels} | {d.author.get_username() for d in distances})
+    found = [(check, image) for check, image in found if image["sop_instance_uid"] in instances]
+    if not labels and not distances and not found:
+        raise ValueError("no labels, measurements or copy-move findings with a referenced instance in this study")
+    review_of = {image["sop_instance_uid"]: reviews.get((check.series_id, image["sop_instance_uid"]))
+                 for check, image in found}
+    observers = sorted({lab.annotator.get_username() for lab in labels} | {d.author.get_username() for d in distances}
+                       | {review.reviewer.get_username() for review in review_of.values() if review})
+    procedures = {PROCEDURES.get((inst.series.modality or "CT").upper()) for inst in instances.values()} - {None}
     report = MeasurementReport(
         observation_context=ObservationContext(
             observer_person_context=ObserverContext(
                 observer_type=codes.DCM.Person,
-                observer_identifying_attributes=PersonObserverIdentifyingAttributes(name=", ".join(observers)),
+                observer_identifying_attributes=PersonObserverIdentifyingAttributes(
+                    name=", ".join(observers) or "tamper-portal"),
             )
         ),
-        procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
+        procedure_reported=sorted(procedures, key=str) or codes.LN.CTUnspecifiedBodyRegion,
         imaging_measurements=[_group(lab, instances[lab.sop_instance_uid]) for lab in labels]
-        + [_distance_group(d, instances[d.sop_instance_uid]) for d in distances],
+        + [_distance_group(d, instances[d.sop_instance_uid]) for d in distances]
+        + [group for check, image in found for group in _copy_move_groups(
+            check, image, review_of[image["sop_instance_uid"]], instances[image["sop_instance_uid"]])],
     )
     return Comprehensive3DSR(
         evidence=_evidence(study, list(instances.values())),

@@ -2,14 +2,40 @@
 each image is confirmed or dismissed with a reason (audited, history kept), only experts and admins may, only
 images the latest check found a copy in; a dismissed image leaves the study's verdict, also after a re-check."""
 
+import io
+
 import pydicom
 import pytest
+from highdicom.sr import Comprehensive3DSR
 
 from portal.accounts.models import AuditEvent
 from tests.conftest import pdf_text, upload_paths
 from tests.detection.test_radiographs import x_ray_series
 
 pytestmark = pytest.mark.django_db
+
+
+def _corners(box: list[int]) -> list[float]:
+    x, y, w, h = box
+    return [float(v) for v in (x, y, x + w, y, x + w, y + h, x, y + h, x, y)]
+
+
+def _sr_content(ds: pydicom.Dataset) -> tuple[list[tuple[list[float], str]], dict[str, list[str]]]:
+    """The SR's image-region polylines (points, referenced SOP) and its coded values by concept name."""
+    boxes, codes = [], {}
+
+    def walk(items) -> None:
+        for item in items:
+            if item.get("ValueType") == "SCOORD":
+                ref = item.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID
+                boxes.append(([float(v) for v in item.GraphicData], ref))
+            if item.get("ValueType") == "CODE":
+                name = item.ConceptNameCodeSequence[0].CodeMeaning
+                codes.setdefault(name, []).append(item.ConceptCodeSequence[0].CodeValue)
+            walk(item.get("ContentSequence", []))
+
+    walk(ds.ContentSequence)
+    return boxes, codes
 
 
 def test_an_expert_confirms_or_dismisses_a_copy_and_the_verdict_follows(
@@ -61,6 +87,14 @@ def test_an_expert_confirms_or_dismisses_a_copy_and_the_verdict_follows(
     assert (image["review"]["decision"], image["review"]["reason"]) == ("dismissed", "two ribs alike")
     pdf = pdf_text(uploader.get(f"/api/studies/{study_uid}/report.pdf").content)
     assert b"Expert review" in pdf and b"dismissed by " + expert.username.encode() in pdf
+    sr = pydicom.dcmread(io.BytesIO(uploader.get(f"/api/studies/{study_uid}/labels.sr.dcm").content))
+    groups = Comprehensive3DSR.from_dataset(sr).content.get_planar_roi_measurement_groups()  # highdicom reads it
+    assert [g.finding_type.meaning for g in groups] == ["Region copied within the image"] * 2
+    boxes, codes = _sr_content(sr)
+    first, second = (image["regions"][0][place] for place in ("first", "second"))
+    assert [(box, sop) for box, sop in boxes] == [(_corners(first), cloned), (_corners(second), cloned)]
+    assert codes["Expert review of the copy-move finding"] == ["DISMISSED"] * 2  # on each place
+    assert codes["Finding"] == ["COPYMOVE", "COPYMOVE"] and codes["Procedure reported"] == ["43468-8"]  # XR
     history = boss.get(reviews).json()
     assert [r["decision"] for r in history] == ["dismissed", "confirmed"]  # newest first, nothing overwritten
     assert list(AuditEvent.objects.filter(action__startswith="study.copy_move_").order_by("created")
