@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.auth.signals import user_logged_out
 from django.core.cache import cache, caches
+from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
@@ -39,8 +40,14 @@ def access_epoch() -> str:
 
 
 def forget_granted_access(**_signal) -> None:
-    """Everything remembered is asked again on its next request. A random token, not a counter, so a
-    value lost from the cache cannot come back as one an old entry was keyed by."""
+    """Everything remembered is asked again on its next request: now, and again when the change commits (a
+    request in between still reads the database as it was, and would remember that under the new token)."""
+    _new_epoch()
+    transaction.on_commit(_new_epoch)
+
+
+def _new_epoch() -> None:
+    # A random token, not a counter: a value lost from the cache cannot come back as one an old entry was keyed by.
     epoch = uuid.uuid4().hex
     cache.set(EPOCH_KEY, epoch, None)
     caches["local"].set(EPOCH_KEY, epoch, ACCESS_EPOCH_RECHECK)
@@ -62,12 +69,13 @@ def proxy_user(request) -> User | AnonymousUser:
 
 
 def can_view_study(user: User, study_uid: str) -> bool:
-    ttl = settings.DICOMWEB_PROXY_ACCESS_TTL
-    key = f"dicomweb-access:{access_epoch() if ttl else ''}:{user.pk}:{study_uid}"
-    if ttl and caches["local"].get(key):
+    if not (ttl := settings.DICOMWEB_PROXY_ACCESS_TTL):
+        return selectors.can_view_study(user, study_uid)
+    key = f"dicomweb-access:{access_epoch()}:{user.pk}:{study_uid}"
+    if caches["local"].get(key):
         return True
     allowed = selectors.can_view_study(user, study_uid)
-    if allowed and ttl:
+    if allowed:
         caches["local"].set(key, True, ttl)
     return allowed
 

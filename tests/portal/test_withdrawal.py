@@ -130,3 +130,31 @@ def test_an_uploader_is_emailed_when_an_admin_withdraws_or_restores_their_study(
     with django_capture_on_commit_callbacks(execute=True):
         withdraw_study(actor=owner, study=study, reason="duplicate")
     assert len(mail.outbox) == 2
+
+
+@pytest.mark.django_db(transaction=True)  # a second connection must see the database as committed
+def test_a_frame_request_while_the_withdrawal_commits_does_not_keep_the_grant(orthanc, ct_files, tmp_path,
+                                                                              user_factory, api_client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection, transaction
+
+    from portal.studies.withdrawal import withdraw_study
+
+    owner = user_factory("clinician")
+    outcome = upload_paths(owner, fresh_copies(ct_files[:1], tmp_path))
+    study = outcome.jobs[0].series.study
+    metadata = f"/dicomweb/studies/{study.study_uid}/series/{outcome.jobs[0].series.series_uid}/metadata"
+    client = api_client(owner)
+
+    def fetch_in_another_connection() -> int:
+        try:
+            return client.get(metadata).status_code
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        withdraw_study(actor=owner, study=study, reason="wrong patient")
+        with ThreadPoolExecutor(1) as pool:  # not committed yet: the other connection still sees the study
+            assert pool.submit(fetch_in_another_connection).result() == 200
+    assert client.get(metadata).status_code == 404  # what that request remembered was forgotten at the commit
