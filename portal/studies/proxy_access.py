@@ -43,7 +43,8 @@ def forget_granted_access(**_signal) -> None:
     """Everything remembered is asked again on its next request: now, and again when the change commits (a
     request in between still reads the database as it was, and would remember that under the new token)."""
     _new_epoch()
-    transaction.on_commit(_new_epoch)
+    if transaction.get_connection().in_atomic_block:  # else the change is committed already
+        transaction.on_commit(_new_epoch)
 
 
 def _new_epoch() -> None:
