@@ -70,10 +70,10 @@ export function copyMoveNote(studyUid: string, series: Pick<SeriesSummary, 'seri
 
   function reviewLine(review: CopyMoveReview | null): HTMLElement | null {
     if (!review) return canReview ? null : h('div', { className: 'muted' }, 'Not reviewed by an expert yet.');
-    const when = new Date(review.created).toLocaleDateString();
+    const who = `by ${review.by} (${new Date(review.created).toLocaleDateString()})`;
+    const text = review.decision === 'confirmed' ? `Confirmed as a copy ${who}` : `Dismissed ${who}`;
     return h('div', { className: review.decision === 'dismissed' ? 'muted' : 'warn-text', 'data-testid': 'copy-move-review' },
-      review.decision === 'confirmed' ? `Confirmed as a copy by ${review.by} (${when})` : `Dismissed by ${review.by} (${when}): ${review.reason}`,
-      review.decision === 'confirmed' && review.reason ? `: ${review.reason}` : '');
+      review.reason ? `${text}: ${review.reason}` : text);
   }
 
   /** Confirm, or "Not a copy…" which asks why before it dismisses. */
