@@ -22,6 +22,7 @@ from annotations.models import Label, LabelRevision, QueueItem, RetrainRun
 from annotations.strategies import Pool, get_strategy
 from detection.ml.constants import CLASSES
 from detection.models import ScoringJob
+from detection.services import modality_not_scored
 from portal.accounts.models import Role
 from portal.accounts.services import audit, has_role
 from portal.studies.models import Instance, Series
@@ -41,6 +42,10 @@ def retrain_every_n_labels() -> int:
 
 
 def _validate(series: Series, label_class: str, x: int, y: int, slice_index: int, box) -> None:
+    if modality_not_scored(series.modality):  # retraining would read its pixels as Hounsfield units
+        raise ValidationError({"series_uid": [
+            f"TB/TM/FB/FM labels train the CT detector, and this series is {series.modality}: label CT series only "
+            "(a radiograph's copy-move findings are reviewed instead)"]})
     if label_class not in CLASSES:
         raise ValidationError({"label_class": f"must be one of {', '.join(CLASSES)}"})
     if min(x, y, slice_index) < 0:

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from annotations.models import Label, QueueItem, RetrainRun
 from detection.models import ModelVersion
+from detection.services import SCORED_MODALITIES
 from portal.accounts.services import audit
 
 log = logging.getLogger(__name__)
@@ -170,8 +171,10 @@ def label_snapshot() -> list[dict]:
     g = gate_settings()
     held_uid = heldout_series_uid()
     rows = []
-    # A withdrawn study's labels do not train (uploaded in error, or consent withdrawn).
-    labels = Label.objects.filter(is_deleted=False, study__withdrawn_at__isnull=True).select_related(
+    # A withdrawn study's labels do not train (uploaded in error, or consent withdrawn), nor labels of a series
+    # the detector does not read (refused since; one from before would train on non-Hounsfield pixels).
+    labels = Label.objects.filter(is_deleted=False, study__withdrawn_at__isnull=True,
+                                  series__modality__in=["", *SCORED_MODALITIES]).select_related(
         "series__study", "queue_item")
     for lab in labels:
         item = lab.queue_item

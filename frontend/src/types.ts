@@ -111,6 +111,8 @@ export interface SeriesSummary {
   missing_slices?: number;
   /** Projection radiographs: the latest check for regions copied inside an image; null for other series. */
   copy_move?: CopyMoveCheck | null;
+  /** TB/TM/FB/FM labels may be placed on it (they train the CT detector: CT only). */
+  labels_apply?: boolean;
 }
 
 /** x, y, width, height in the image's pixels. */
@@ -201,6 +203,8 @@ export interface SeriesDetail {
   job: JobSummary | Job | null;
   not_scored_reason?: string;
   copy_move?: CopyMoveCheck | null;
+  /** TB/TM/FB/FM labels may be placed on it (they train the CT detector: CT only). */
+  labels_apply?: boolean;
 }
 
 export interface SliceScore {

@@ -4,7 +4,7 @@ from rest_framework import serializers
 from annotations.models import CopyMoveReview
 from detection.models import CopyMoveCheck, ScoringJob
 from detection.radiographs import latest_check
-from detection.services import not_scored_reason
+from detection.services import modality_not_scored, not_scored_reason
 from portal.accounts.models import AuditEvent
 from portal.accounts.services import primary_role
 from portal.api_schema import file_errors
@@ -132,11 +132,17 @@ class SeriesBriefSerializer(serializers.ModelSerializer):
     copy_move = serializers.SerializerMethodField(
         help_text="projection radiographs (X-ray, mammography): the latest check for regions copied inside an "
                   "image; null for other series")
+    labels_apply = serializers.SerializerMethodField(
+        help_text="TB/TM/FB/FM labels may be placed on it: they train the CT detector, so only on the modality "
+                  "it reads")
 
     class Meta:
         model = Series
         fields = ["series_uid", "modality", "description", "series_number", "num_instances", "job",
-                  "not_scored_reason", "missing_slices", "copy_move"]
+                  "not_scored_reason", "missing_slices", "copy_move", "labels_apply"]
+
+    def get_labels_apply(self, series: Series) -> bool:
+        return not modality_not_scored(series.modality)
 
     @extend_schema_field(CopyMoveCheckSerializer(allow_null=True))
     def get_copy_move(self, series: Series) -> dict | None:

@@ -135,3 +135,22 @@ def test_a_deleted_label_can_be_restored_as_a_new_version(user_factory, api_clie
     c.post(f"/api/labels/{answer['id']}/restore")
     assert (QueueItem.objects.get(pk=item.pk).status, QueueItem.objects.get(pk=item.pk).consensus_class) == (
         QueueItem.Status.DONE, "TB")
+
+
+@pytest.mark.django_db
+def test_a_series_the_detector_does_not_read_takes_no_labels_and_none_trains(user_factory, api_client,
+                                                                             series_factory):
+    from detection.promotion import label_snapshot
+
+    a1 = user_factory("annotator")
+    ct, x_ray = series_factory(shared_with=[a1]), series_factory(shared_with=[a1])
+    assert _post(api_client(a1), ct).status_code == 201
+    type(x_ray).objects.filter(pk=x_ray.pk).update(modality="CR")
+    refused = _post(api_client(a1), x_ray)
+    assert refused.status_code == 400 and "this series is CR" in str(refused.json()["series_uid"])
+    assert api_client(a1).get(f"/api/series/{x_ray.series_uid}").json()["labels_apply"] is False
+    assert api_client(a1).get(f"/api/series/{ct.series_uid}").json()["labels_apply"] is True
+
+    # One from before labels were refused there does not train: its pixels are no Hounsfield units.
+    Label.objects.create(study=x_ray.study, series=x_ray, slice_index=1, x=5, y=5, label_class="FM", annotator=a1)
+    assert {row["series"] for row in label_snapshot()} == {ct.series_uid}

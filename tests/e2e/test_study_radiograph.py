@@ -69,6 +69,9 @@ def test_an_expert_dismisses_a_copy_from_the_findings_list_and_the_verdict_follo
     # The viewer opens on the image; the expert says it is no copy, and why.
     image = page.get_by_test_id("copy-move-image")
     page.get_by_test_id("copy-move-box").wait_for(timeout=20_000)
+    # TB/TM/FB/FM labels train the CT detector: none on a radiograph, so no label tools or label review here.
+    assert "a CR series takes none" in page.get_by_test_id("labels-not-here").inner_text()
+    assert not page.get_by_text("Expert review: labels on this slice").is_visible()
     image.get_by_test_id("copy-move-not-a-copy").click()
     image.get_by_test_id("copy-move-dismiss").click()  # no reason yet: refused in the page
     assert "Say why" in image.get_by_role("alert").inner_text()

@@ -54,7 +54,7 @@ function seriesSpacing(series: SeriesDetail | null): { column: number; row: numb
 export async function mountViewerPage(container: HTMLElement, route: ViewerRoute): Promise<Page> {
   const timing = startViewerStats(route.seriesUid);
   // Clinicians see labels read-only; the labels API lets these roles write.
-  const canLabel = ['annotator', 'expert', 'admin'].includes(route.me.role);
+  let canLabel = ['annotator', 'expert', 'admin'].includes(route.me.role); // and the series takes labels
   const showLabels = route.me.role !== 'insurer';
   // Experts (and admins) also review: every label's history, relabelling with a reason, adjudication.
   const isExpert = ['expert', 'admin'].includes(route.me.role);
@@ -219,6 +219,12 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       (change) => remember({ kind: 'measurement', change }))
     : null;
 
+  const labelsSection = showLabels ? h('div', { className: 'side-section side-grow labels-section', tabindex: '0', 'aria-label': 'Labels', 'data-testid': 'labels-section' },
+    h('h2', {}, 'Labels'),
+    labelEditor,
+    labelError,
+    labelList) : null;
+
   container.append(
     h('section', { className: 'viewer-page', 'data-testid': 'viewer' },
       h('div', { className: 'viewer-main' },
@@ -234,11 +240,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
         overlaySection,
         locationsSection,
         reformat.element,
-        showLabels ? h('div', { className: 'side-section side-grow labels-section', tabindex: '0', 'aria-label': 'Labels' },
-          h('h2', {}, 'Labels'),
-          labelEditor,
-          labelError,
-          labelList) : null,
+        labelsSection,
         measurements?.element,
         review?.element,
         rebuildBox?.element),
@@ -350,6 +352,16 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     seriesInfo.parentElement?.after(h('div', { className: 'side-section', 'data-testid': 'viewer-copy-move' },
       h('h2', {}, 'Copy-move check'), note.element,
       h('div', { className: 'inline-field' }, copyMoveToggle, h('label', { for: 'copy-move-toggle' }, 'Show both places (H)'))));
+  }
+
+  /** TB/TM/FB/FM labels train the CT detector: a series of another modality takes none (the API refuses them). */
+  function takesNoLabels(modality: string): void {
+    canLabel = false;
+    for (const section of [review?.element, rebuildBox?.element]) if (section) section.hidden = true;
+    if (labelsSection) {
+      replaceChildren(labelsSection, h('h2', {}, 'Labels'), h('p', { className: 'muted small', 'data-testid': 'labels-not-here' },
+        `TB/TM/FB/FM labels train the CT detector, so a ${modality} series takes none.`));
+    }
   }
 
   // ---- comparison with a copy (another study holding the same images) ----
@@ -972,6 +984,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
       sliceGapNote(series, (index) => void stackViewer.goToSlice(index)));
     showPresets(series.modality);
     if (series.copy_move) showCopyMoveCheck(series);
+    if (series.labels_apply === false) takesNoLabels(series.modality);
     const slowNotice = window.setTimeout(() => {
       viewportStatus.textContent = 'Images are taking longer than usual to arrive from the image archive…';
     }, 8000);
