@@ -13,8 +13,9 @@ from django.db import transaction
 from annotations.models import CopyMoveReview
 from detection.models import CopyMoveCheck
 from detection.radiographs import latest_done_checks, update_study_copy_move
-from portal.accounts.models import Role
+from portal.accounts.models import AuditEvent, Role
 from portal.accounts.services import audit, has_role
+from portal.celery import delay_after_commit
 from portal.studies.models import Series, Study
 from portal.studies.selectors import visible_studies
 
@@ -39,12 +40,22 @@ def review_copy_move(*, actor: User, series: Series, sop_instance_uid: str, deci
     if not any(image["sop_instance_uid"] == sop_instance_uid for image in check.found):
         raise ValidationError({"sop_instance_uid": ["the series' latest copy-move check found no copy in this image"]})
     with transaction.atomic():
+        study = Study.objects.select_for_update().get(pk=series.study_id)
         review = CopyMoveReview.objects.create(series=series, sop_instance_uid=sop_instance_uid, decision=decision,
                                                reason=reason, reviewer=actor)
-        audit(actor, AUDIT_ACTIONS[decision], series.study, series_uid=series.series_uid,
+        audit(actor, AUDIT_ACTIONS[decision], study, series_uid=series.series_uid,
               sop_instance_uid=sop_instance_uid, reason=reason)
-        update_study_copy_move(series.study)
+        update_study_copy_move(study)
+        if study.copy_move_images and not Study.objects.get(pk=study.pk).copy_move_images and _alerted(study):
+            from detection.tasks import copy_move_cleared_task
+
+            delay_after_commit(copy_move_cleared_task, study.pk, actor.username)  # the alert's all-clear
     return review
+
+
+def _alerted(study: Study) -> bool:
+    return AuditEvent.objects.filter(action="study.copy_move_alert", object_type="Study",
+                                     object_id=str(study.pk)).exists()
 
 
 @dataclass

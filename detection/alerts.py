@@ -1,7 +1,8 @@
 """Tamper alerts: when a series' scoring finds tampering (FB/FM) that its previous scores did not, or a
 radiograph's copy-move check finds a copy its previous check did not, the study's uploader and the configured
-addresses (TAMPER_ALERT_EMAILS) get an email. It names no patient (email is not a safe channel for health
-data): the finding, the model and a link to the study, which asks for a sign-in."""
+addresses (TAMPER_ALERT_EMAILS) get an email, and another when an expert dismisses every copy alerted on. It
+names no patient (email is not a safe channel for health data): the finding, the model and a link to the study,
+which asks for a sign-in."""
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -67,6 +68,25 @@ def send_copy_move_alert(check_id: int) -> int:
     send_mail("Tampering suspected (copy-move) in a radiograph on the tamper detection portal", body,
               settings.DEFAULT_FROM_EMAIL, to)
     audit(None, "study.copy_move_alert", study, check=check.pk, images=len(check.found), recipients=to)
+    return len(to)
+
+
+def send_copy_move_cleared(study_id: int, reviewer: str) -> int:
+    """Tell those a copy-move alert went to that an expert dismissed every copy found in the study since. The
+    expert's reason stays in the portal (free text could name the patient)."""
+    study = Study.objects.select_related("uploaded_by").get(pk=study_id)
+    to = recipients(study)
+    if not to:
+        return 0
+    body = "\n".join([
+        f"An expert ({reviewer}) reviewed the copy-move finding of a radiograph study you were alerted to and "
+        "dismissed it: no region was copied. The study no longer counts as tampering suspected.",
+        *study_lines(study),
+        f"{NAMES_NO_PATIENT} The study page gives the expert's reason.",
+    ])
+    send_mail("Copy-move finding dismissed by an expert on the tamper detection portal", body,
+              settings.DEFAULT_FROM_EMAIL, to)
+    audit(None, "study.copy_move_cleared", study, reviewer=reviewer, recipients=to)
     return len(to)
 
 

@@ -27,6 +27,13 @@ def copy_move_alert_task(check_id: int) -> None:
     send_copy_move_alert(check_id)
 
 
+@shared_task(**EMAIL_TASK)
+def copy_move_cleared_task(study_id: int, reviewer: str) -> None:
+    from detection.alerts import send_copy_move_cleared
+
+    send_copy_move_cleared(study_id, reviewer)
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(PacsUnavailable,), retry_backoff=5,
              retry_backoff_max=300, max_retries=20)
 def copy_move_check_task(check_id: int) -> None:

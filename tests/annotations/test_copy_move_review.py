@@ -139,3 +139,33 @@ def test_the_findings_list_costs_the_same_queries_for_more_studies_and_leaves_ou
     assert one == uids[:1] and both == uids and queries_for_two == queries_for_one
     withdraw_study(actor=owner, study=owner.uploaded_studies.get(study_uid=uids[0]), reason="wrong patient")
     assert listed()[0] == uids[1:]
+
+
+def test_those_alerted_to_a_copy_are_told_when_an_expert_dismisses_it(
+        orthanc, ct_files, tmp_path, user_factory, api_client, django_capture_on_commit_callbacks, settings):
+    from django.core import mail
+
+    settings.TAMPER_ALERT_EMAILS = ["security@example.org"]
+    owner, expert = user_factory("clinician"), user_factory("expert")
+    owner.email = "uploader@example.org"
+    owner.save()
+    paths = x_ray_series(ct_files, tmp_path)
+    with django_capture_on_commit_callbacks(execute=True):
+        stored = upload_paths(owner, paths).stored
+    [alert] = mail.outbox
+    cloned = str(pydicom.dcmread(paths[0], stop_before_pixels=True).SOPInstanceUID)
+    reviews = f"/api/series/{stored[0]['series_uid']}/copy-move/{cloned}/reviews"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        api_client(expert).post(reviews, {"decision": "confirmed"})  # nothing changes for those alerted
+    assert mail.outbox == [alert]
+    with django_capture_on_commit_callbacks(execute=True):
+        api_client(expert).post(reviews, {"decision": "dismissed", "reason": "patient Jane Doe: two ribs alike"})
+    cleared = mail.outbox[-1]
+    assert len(mail.outbox) == 2 and cleared.to == alert.to
+    assert "dismissed" in cleared.subject and f"/studies/{stored[0]['study_uid']}" in cleared.body
+    assert "Jane Doe" not in cleared.body  # the reason is free text: it stays in the portal
+    assert AuditEvent.objects.get(action="study.copy_move_cleared").details["reviewer"] == expert.username
+    with django_capture_on_commit_callbacks(execute=True):  # dismissed again: already cleared, no second mail
+        api_client(expert).post(reviews, {"decision": "dismissed", "reason": "still ribs"})
+    assert len(mail.outbox) == 2

@@ -31,6 +31,8 @@ function describe(event: AccessEvent): string {
       return `emailed a copy-move alert (a copy inside ${d.images ?? '?'} radiograph image(s)) to ${recipients(event)}`;
     case 'study.copy_move_confirm': return `confirmed the copy found in a radiograph image${d.reason ? `: ${d.reason}` : ''}`;
     case 'study.copy_move_dismiss': return `dismissed the copy found in a radiograph image (no copy): ${d.reason ?? '?'}`;
+    case 'study.copy_move_cleared':
+      return `emailed that ${d.reviewer ?? 'an expert'} dismissed the copy-move finding alerted on to ${recipients(event)}`;
     case 'study.withdrawal_email':
       return `emailed its uploader that it was ${d.change ?? '?'} (${recipients(event)})`;
     case 'study.image_reuse':
