@@ -132,8 +132,11 @@ def test_queue_item_label_then_edit_move_delete(live_server, uploaded_ct, user_f
     mine.refresh_from_db()
     assert mine.is_deleted
 
-    # Ctrl+Z takes the steps back, newest first: the delete, the move, the class change, the label itself.
+    # Ctrl+Z takes the steps back, newest first, also after a reload (the steps are kept in the tab): the
+    # delete, the move, the class change, the label itself.
     moved_x = mine.x
+    page.reload()
+    page.locator("[data-testid=load-progress][data-complete=true]").wait_for(timeout=60_000)
 
     def undo_then(check) -> None:
         page.get_by_test_id("viewport").focus()
@@ -165,8 +168,10 @@ def test_queue_item_label_then_edit_move_delete(live_server, uploaded_ct, user_f
     screenshot("after-delete")
 
     # Q: the next uncertain item, leased to the expert (maybe this one again: its only label was deleted).
-    assert "saved as TM" in page.get_by_test_id("queue-status").inner_text()
-    page.keyboard.press("q")
+    assert page.get_by_test_id("queue-status").inner_text().startswith(f"Item {item.pk}:")  # (reloaded above)
+    with page.expect_response(lambda response: response.url.endswith("/api/queue/next")) as leased:
+        page.keyboard.press("q")
+    following = QueueItem.objects.get(pk=leased.value.json()["id"])
+    page.wait_for_url(lambda url: url.endswith(f"item={following.pk}"))
     page.get_by_test_id("queue-status").get_by_text("check the marked location and save a label").wait_for()
-    following = QueueItem.objects.get(pk=int(page.url.split("item=")[1].split("&")[0]))
     assert following.leased_to_id == expert.pk

@@ -154,7 +154,11 @@ def test_a_measured_distance_is_in_millimetres_and_kept_with_the_study(live_serv
                            ".some((t) => t.textContent.endsWith(' mm'))")
     assert not Measurement.objects.filter(series=series).exists()
 
-    # Ctrl+Z takes both back, newest first: the delete (saved again, as moved), then the move.
+    # Ctrl+Z takes all three back, newest first, also after a reload: the delete (saved again, as moved, under a
+    # new id), the move (of that new one), and the drawing itself (before the series was reopened above).
+    page.reload()
+    page.locator("[data-testid=load-progress][data-complete=true]").wait_for(timeout=60_000)
+    page.get_by_test_id("viewport").focus()
     page.keyboard.press("Control+z")
     page.get_by_test_id("measurement-item").wait_for()
     assert Measurement.objects.get(series=series).length_mm == pytest.approx(saved.length_mm, abs=0.01)
@@ -165,6 +169,9 @@ def test_a_measured_distance_is_in_millimetres_and_kept_with_the_study(live_serv
         page.wait_for_timeout(100)
     assert Measurement.objects.get(series=series).length_mm == pytest.approx(drawn_length, abs=0.01)
     page.wait_for_function(length_shown, timeout=5_000)
+    page.keyboard.press("Control+z")  # kept since the series was opened the first time: drawing it
+    page.get_by_test_id("measurements-empty").wait_for()
+    assert not Measurement.objects.filter(series=series).exists()
     page.keyboard.press("Control+z")
     assert page.get_by_test_id("label-error").inner_text() == "Nothing to undo."
 

@@ -8,12 +8,16 @@ import type { StackViewer } from './stackViewer';
 const SAVE_AFTER_MOVE_MS = 400; // a drag fires many changes: save once it rests
 const UID_PREFIX = 'measurement-';
 
-type Points = [number, number][];
+export type Points = [number, number][];
 
-/** A change to a measurement that Ctrl+Z can take back: where it was, and how to undo it. */
+/** A change to a measurement that Ctrl+Z can take back, as data (kept across a reload): drawn (undo removes
+ * it), moved (undo puts its end points back to `points`) or deleted (undo saves and draws it again). */
 export interface MeasurementUndo {
   sliceIndex: number;
-  undo: () => Promise<void>;
+  action: 'drawn' | 'moved' | 'deleted';
+  /** The saved record it concerns (a deleted one as it was). */
+  record: Measurement;
+  points?: Points;
 }
 
 /**
@@ -29,7 +33,6 @@ export class SavedMeasurements {
   private readonly error = h('div', { className: 'error-text small', role: 'alert' });
   private readonly saved = new Map<string, Measurement>(); // annotation UID -> its record
   private readonly pendingMoves = new Map<string, number>();
-  private readonly redrawnAs = new Map<string, string>(); // an undone delete draws it under a new UID
   private imageIdBySop = new Map<string, string>();
   private sopByImageId = new Map<string, string>();
   private viewer: StackViewer | null = null;
@@ -110,7 +113,7 @@ export class SavedMeasurements {
       this.saved.set(uid, record);
       replaceChildren(this.error);
       this.render();
-      this.remember({ sliceIndex: record.slice_index, undo: () => this.remove(uid) });
+      this.remember({ sliceIndex: record.slice_index, action: 'drawn', record });
     }, (error) => {
       annotation.state.removeAnnotation(uid); // not kept: do not leave it looking saved
       this.viewer?.viewport.render();
@@ -131,7 +134,7 @@ export class SavedMeasurements {
       api.moveMeasurement(record.id, points).then((moved) => {
         this.saved.set(uid, moved);
         this.render();
-        this.remember({ sliceIndex: moved.slice_index, undo: () => this.moveBack(uid, record.points) });
+        this.remember({ sliceIndex: moved.slice_index, action: 'moved', record: moved, points: record.points });
       }, (error) => this.fail('The moved measurement was not saved', error));
     }, SAVE_AFTER_MOVE_MS));
   };
@@ -145,17 +148,35 @@ export class SavedMeasurements {
     } catch (error) {
       return this.fail('Could not delete the measurement', error);
     }
-    this.remember({ sliceIndex: record.slice_index, undo: () => this.redraw(uid, record) });
+    this.remember({ sliceIndex: record.slice_index, action: 'deleted', record });
   }
 
-  /** The UID a measurement is drawn under now (older undo steps name the one it had). */
-  private current(uid: string): string {
-    while (this.redrawnAs.has(uid)) uid = this.redrawnAs.get(uid)!;
-    return uid;
+  /**
+   * Take a change back. Undoing a delete saves the measurement again under a new id: the answer is
+   * [old id, new id], for older changes that name it.
+   */
+  async undo(change: MeasurementUndo): Promise<[number, number] | null> {
+    if (change.action === 'deleted') {
+      const { sop_instance_uid: sop, points } = change.record;
+      const again = await api.createMeasurement(this.seriesUid, sop, points);
+      this.show(again);
+      this.refresh();
+      return [change.record.id, again.id];
+    }
+    const uid = this.uidOf(change.record.id);
+    if (!uid) throw new Error('it is no longer there');
+    if (change.action === 'drawn') await this.remove(uid);
+    else await this.moveBack(uid, change.points ?? change.record.points);
+    return null;
+  }
+
+  /** The annotation UID a saved measurement is drawn under (Cornerstone's own for one drawn in this visit). */
+  private uidOf(id: number): string | undefined {
+    for (const [uid, record] of this.saved) if (record.id === id) return uid;
+    return undefined;
   }
 
   private async remove(uid: string): Promise<void> {
-    uid = this.current(uid);
     const record = this.saved.get(uid);
     if (!record) return;
     try {
@@ -168,22 +189,14 @@ export class SavedMeasurements {
     this.refresh();
   }
 
-  /** Undo of a delete: saved again (a new record) and drawn where it was. */
-  private async redraw(uid: string, deleted: Measurement): Promise<void> {
-    this.redrawnAs.set(uid, this.show(await api.createMeasurement(this.seriesUid, deleted.sop_instance_uid, deleted.points)));
-    this.refresh();
-  }
-
   /** Undo of a move: the end points back where they were saved before. */
   private async moveBack(uid: string, points: Points): Promise<void> {
-    uid = this.current(uid);
     const record = this.saved.get(uid);
     if (!record) return;
     const moved = await api.moveMeasurement(record.id, points);
     annotation.state.removeAnnotation(uid);
     this.saved.delete(uid);
-    const shownAs = this.show(moved); // a measurement drawn in this visit had Cornerstone's UID
-    if (shownAs !== uid) this.redrawnAs.set(uid, shownAs);
+    this.show(moved);
     this.refresh();
   }
 

@@ -14,7 +14,7 @@ export const SHORTCUTS: [string, string][] = [
   ['1 2 3 4', 'Save mark as TB / TM / FB / FM (or change the selected label)'],
   ['Drag own label', 'Move it'],
   ['Delete', 'Delete the selected label (with Measure on: your selected measurement)'],
-  ['Ctrl+Z', 'Undo your last label or measurement change on this page (new, class, move, delete)'],
+  ['Ctrl+Z', 'Undo your last label or measurement change on this series (new, class, move, delete; kept across a reload)'],
   ['[ / ]', 'Experts: previous / next label on this slice; then 1–4 and a reason relabel it'],
   ['H', 'Show / hide the tamper heatmap (CT) or the copy-move boxes (radiographs)'],
   ['C', 'Reformat: coronal / sagittal (through the pointer; click it to open a slice)'],

@@ -51,6 +51,20 @@ function seriesSpacing(series: SeriesDetail | null): { column: number; row: numb
   return { row: spacing[0], column: spacing[1], slice: steps[Math.floor(steps.length / 2)] ?? spacing[0] };
 }
 
+/** A step Ctrl+Z takes back (see `undo` below). */
+type UndoStep = { kind: 'create' | 'delete'; label: Label } | { kind: 'update'; before: Label }
+  | { kind: 'measurement'; change: MeasurementUndo };
+
+/** The undo steps kept for this series by an earlier visit in this tab (none when unreadable). */
+function storedUndoSteps(key: string): UndoStep[] {
+  try {
+    const steps: unknown = JSON.parse(sessionStorage.getItem(key) ?? '[]');
+    return Array.isArray(steps) ? (steps as UndoStep[]) : [];
+  } catch {
+    return [];
+  }
+}
+
 export async function mountViewerPage(container: HTMLElement, route: ViewerRoute): Promise<Page> {
   const timing = startViewerStats(route.seriesUid);
   // Clinicians see labels read-only; the labels API lets these roles write.
@@ -403,19 +417,28 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   // ---- labels -----------------------------------------------------------
   const selectedLabel = (): Label | undefined => labels.find((l) => sameLabelId(l.id, selectedId));
 
-  // Ctrl+Z takes back the person's own last label and measurement actions on this page, newest first: a new label
-  // is deleted, a changed class or position is set back, a deleted label is restored (each a new version in its
-  // history); a measurement drawn, moved or deleted likewise.
-  type UndoStep = { kind: 'create' | 'delete'; label: Label } | { kind: 'update'; before: Label }
-    | { kind: 'measurement'; change: MeasurementUndo };
-  const undoSteps: UndoStep[] = [];
+  // Ctrl+Z takes back the person's own last label and measurement actions on this series, newest first: a new
+  // label is deleted, a changed class or position is set back, a deleted label is restored (each a new version in
+  // its history); a measurement drawn, moved or deleted likewise. The steps are data, kept in the tab's session
+  // storage, so a reload does not lose them.
+  const undoKey = `portal-undo:${route.me.username}:${route.seriesUid}`;
+  const undoSteps: UndoStep[] = storedUndoSteps(undoKey);
+  const keepUndoSteps = (): void => {
+    try {
+      sessionStorage.setItem(undoKey, JSON.stringify(undoSteps));
+    } catch {
+      // storage full or blocked: undo still works until the page is left
+    }
+  };
   const remember = (step: UndoStep): void => {
     undoSteps.push(step);
     if (undoSteps.length > 50) undoSteps.shift();
+    keepUndoSteps();
   };
 
   async function undo(): Promise<void> {
     const step = undoSteps.pop();
+    keepUndoSteps();
     if (!step) {
       replaceChildren(labelError, 'Nothing to undo.');
       return;
@@ -423,7 +446,13 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     replaceChildren(labelError);
     if (step.kind === 'measurement') {
       try {
-        await step.change.undo();
+        const replaced = await measurements?.undo(step.change);
+        if (replaced) { // saved again under a new id: older steps follow it
+          for (const older of undoSteps) {
+            if (older.kind === 'measurement' && older.change.record.id === replaced[0]) older.change.record = { ...older.change.record, id: replaced[1] };
+          }
+          keepUndoSteps();
+        }
         void stackViewer.goToSlice(step.change.sliceIndex);
       } catch (error) {
         replaceChildren(labelError, `Could not undo the measurement: ${(error as Error).message}`);
