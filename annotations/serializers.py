@@ -5,7 +5,7 @@ from rest_framework import serializers
 from annotations.models import Label, LabelRevision, Measurement, QueueItem, RetrainRun
 from detection.ml.constants import CLASSES
 from detection.models import ModelVersion
-from portal.studies.serializers import CopyMoveReviewSerializer
+from portal.studies.serializers import CopyMoveReviewSerializer, described_regions
 
 
 @extend_schema_field(OpenApiTypes.BOOL)
@@ -273,10 +273,13 @@ class CopyMoveFindingSerializer(serializers.Serializer):
     modality = serializers.CharField(source="check.series.modality")
     sop_instance_uid = serializers.CharField(source="image.sop_instance_uid")
     slice_index = serializers.IntegerField(source="image.slice_index")
-    regions = serializers.ListField(child=serializers.DictField(), source="image.regions",
-                                    help_text="as in the series' copy_move.found")
+    regions = serializers.SerializerMethodField(help_text="as in the series' copy_move.found")
     checked = serializers.DateTimeField(source="check.finished", help_text="when the check finished")
     review = serializers.SerializerMethodField(help_text="the latest expert review; null while none")
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_regions(self, finding) -> list[dict]:
+        return described_regions(finding.image["regions"])
 
     @extend_schema_field(CopyMoveReviewSerializer(allow_null=True))
     def get_review(self, finding) -> dict | None:

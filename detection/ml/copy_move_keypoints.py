@@ -180,10 +180,15 @@ def _same_places(a: dict, b: dict) -> bool:
                for one, other in ((b["first"], b["second"]), (b["second"], b["first"])))
 
 
-def transform_words(region: dict) -> str:
-    """How a copy was changed on the way, when it was: " (turned 30 degrees, resized x1.20)", else ""."""
+def transform_changes(region: dict) -> str:
+    """How a copy was changed on the way, when it was: "turned 30 degrees, resized x1.20", else ""."""
     if "rotation" not in region:
         return ""
     changes = ([f"turned {abs(region['rotation']):.0f} degrees"] if abs(region["rotation"]) >= MIN_DEGREES else []) + \
         ([f"resized x{region['scale']:.2f}"] if abs(region["scale"] - 1) >= MIN_RESIZE else [])
-    return f" ({', '.join(changes)})" if changes else ""
+    return ", ".join(changes)
+
+
+def transform_words(region: dict) -> str:
+    """The same in brackets after a sentence: " (turned 30 degrees, resized x1.20)", else ""."""
+    return f" ({changes})" if (changes := transform_changes(region)) else ""

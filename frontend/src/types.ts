@@ -126,6 +126,8 @@ export interface CopyMoveRegion {
   /** A copy that was also turned (degrees) or resized (second / first) on the way. */
   rotation?: number;
   scale?: number;
+  /** That in words ("turned 25 degrees, resized x1.15"); '' when it was only moved. */
+  changed?: string;
 }
 
 /** An expert's word on an image the copy-move check found a copy in. */

@@ -2,6 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotations.models import CopyMoveReview
+from detection.ml.copy_move_keypoints import transform_changes
 from detection.models import CopyMoveCheck, ScoringJob
 from detection.radiographs import latest_check
 from detection.services import modality_not_scored, not_scored_reason
@@ -105,7 +106,8 @@ class CopyMoveCheckSerializer(serializers.ModelSerializer):
     found = serializers.SerializerMethodField(help_text=(
         "each image with a copied region: slice_index, sop_instance_uid, regions [{first, second: x, y, width, "
         "height in pixels, the same content at both; shift; blocks (or keypoints) matched; for a copy that was "
-        "also turned or resized, rotation in degrees and scale (second / first)}], review (an expert's latest: "
+        "also turned or resized, rotation in degrees and scale (second / first); changed: that in words, '' when "
+        "it was only moved}], review (an expert's latest: "
         "decision confirmed or dismissed, reason, by, created; null while none)"))
 
     class Meta:
@@ -117,9 +119,16 @@ class CopyMoveCheckSerializer(serializers.ModelSerializer):
         if not check.found:
             return []
         reviews = CopyMoveReview.latest_by_image([check.series_id])
-        return [{**image, "review": CopyMoveReviewSerializer(review).data
+        return [{**image, "regions": described_regions(image["regions"]),
+                 "review": CopyMoveReviewSerializer(review).data
                  if (review := reviews.get((check.series_id, image["sop_instance_uid"]))) else None}
                 for image in check.found]
+
+
+def described_regions(regions: list[dict]) -> list[dict]:
+    """Each region found with `changed`: how the copy was turned or resized on the way, in words ('' if not),
+    so that every reader says it alike."""
+    return [{**region, "changed": transform_changes(region)} for region in regions]
 
 
 class SeriesBriefSerializer(serializers.ModelSerializer):

@@ -61,6 +61,7 @@ def test_an_expert_confirms_or_dismisses_a_copy_and_the_verdict_follows(
     waiting = boss.get("/api/copy-move/findings", {"reviewed": "false"}).json()["results"]
     assert [(f["study_uid"], f["sop_instance_uid"], f["review"]) for f in waiting] == [(study_uid, cloned, None)]
     assert waiting[0]["regions"] and waiting[0]["modality"] == "CR"
+    assert waiting[0]["regions"][0]["changed"] == ""  # only moved: not turned or resized on the way
 
     # Who may not, and what is refused.
     assert uploader.post(reviews, {"decision": "dismissed", "reason": "mine"}).status_code == 403

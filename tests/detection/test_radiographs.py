@@ -8,7 +8,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from detection.ml.copy_move_keypoints import transform_words
+from detection.ml.copy_move_keypoints import transform_changes, transform_words
 from detection.ml.preprocessing import dicom_to_hu
 from detection.ml.radiograph import as_cr, check_image, display_grey
 from detection.ml.simulator import copy_move_2d, copy_move_transformed_2d, simulated_radiograph
@@ -94,6 +94,7 @@ def test_a_copy_turned_and_resized_on_the_way_is_found_at_both_places(ct_files, 
     assert abs(abs(turned["rotation"]) - abs(degrees)) < 2, turned  # from first to second, or back
     assert min(abs(turned["scale"] - scale), abs(turned["scale"] - 1 / scale)) < 0.03, turned
     assert transform_words(turned).startswith(f" (turned {abs(degrees):.0f} degrees, resized x")  # the PDF's words
+    assert transform_words(turned) == f" ({transform_changes(turned)})"  # the API's words, for the pages
     assert check_image(as_cr(ds, image)) == []  # the same image without the copy
 
 

@@ -7,13 +7,8 @@ const POLL_MS = 5000;
 
 const place = ([x, y]: PixelBox): string => `x ${x}, y ${y}`;
 
-/** How a copy was changed on the way, when it was (the keypoint check measures it). */
-export function copyTransform(region: CopyMoveRegion): string {
-  if (region.rotation === undefined || region.scale === undefined) return '';
-  const turned = Math.abs(region.rotation) >= 1 ? `turned ${Math.round(Math.abs(region.rotation))}°` : '';
-  const resized = Math.abs(region.scale - 1) >= 0.02 ? `resized ×${region.scale.toFixed(2)}` : '';
-  return turned || resized ? ` (${[turned, resized].filter(Boolean).join(', ')})` : '';
-}
+/** How a copy was changed on the way, when it was (the keypoint check measures it; the API says it in words). */
+export const copyTransform = (region: CopyMoveRegion): string => (region.changed ? ` (${region.changed})` : '');
 
 export interface CopyMoveNoteOptions {
   /** The check finished while the note waited for it. */
