@@ -51,6 +51,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -370,6 +371,21 @@ def select_task_epochs(pool: PatchSet, args: argparse.Namespace) -> None:
         print(f"  epochs {epochs:>2}: {pool_cv_accuracy(fp, y, groups):.3f}", flush=True)
 
 
+def environment() -> str:
+    """What the figures were computed with: they move between machines with the same code (the task model is
+    trained here, and the numeric libraries' kernels follow the CPU), so each run says where it ran."""
+    import platform
+
+    import scipy
+    import sklearn
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    return (f"torch {torch.__version__} (CPU kernels {torch.backends.cpu.get_cpu_capability()}), numpy "
+            f"{np.__version__}, scipy {scipy.__version__}, scikit-learn {sklearn.__version__}; {cpu or 'CPU ?'}, "
+            f"{os.cpu_count()} cores")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=20)
@@ -477,6 +493,7 @@ def main() -> None:
         f"loop  : warm start {args.init} random labels, batch {args.batch}, budget {args.budget}; MC-dropout "
         f"{args.mc} passes; diversity embeddings = {EMBEDDINGS[args.embeddings]}",
         f"seeds : {args.seeds} (0..{args.seeds - 1}); torch seed {args.torch_seed}",
+        f"env   : {environment()}",
     ]  # fmt: skip
     print("\n" + "\n".join(protocol))
     print(f"\nrandom's accuracy at {args.budget} labels (target) = {target:.3f}; all {len(pool)} pool labels = "
