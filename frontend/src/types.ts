@@ -95,6 +95,8 @@ export interface StudySummary {
   copy_move_images?: number | null;
   /** Images found with a copy that an expert dismissed (no copy). */
   copy_move_dismissed?: number;
+  /** Of copy_move_images, those an expert confirmed as a copy. */
+  copy_move_confirmed?: number;
   /** Set on a withdrawn study (only admins see those). */
   withdrawn: Withdrawal | null;
 }

@@ -25,16 +25,19 @@ export function verdictBadge(verdict: LabelClass | null, score: number | null, t
  * read X-rays), less the copies an expert dismissed. A study of radiographs only shows the check's result
  * rather than "Not scored".
  */
-export function studyVerdict(study: Pick<StudySummary, 'verdict' | 'verdict_score' | 'nothing_to_score' | 'copy_move_images' | 'copy_move_dismissed'>, testid = 'verdict'): HTMLElement {
+export function studyVerdict(study: Pick<StudySummary, 'verdict' | 'verdict_score' | 'nothing_to_score' | 'copy_move_images' | 'copy_move_dismissed' | 'copy_move_confirmed'>, testid = 'verdict'): HTMLElement {
   const checked = study.copy_move_images ?? null;
   const dismissed = study.copy_move_dismissed ?? 0;
+  const confirmed = study.copy_move_confirmed ?? 0;
+  const images = (n: number): string => (n === 1 ? '1 image' : `${n} images`);
   const dismissedNote = dismissed ? `${dismissed === 1 ? '1 more image' : `${dismissed} more images`} dismissed by an expert (no copy)` : '';
   const detector = study.verdict || study.nothing_to_score || checked === null
     ? verdictBadge(study.verdict, study.verdict_score, testid, study.nothing_to_score) : null;
   const copies = checked === null ? null : checked > 0
     ? h('span', { className: 'badge verdict-FM', 'data-testid': `${testid}-copy-move`, 'data-copies': String(checked), title: ['A region of a radiograph is at two places of the image: one was copied onto the other', dismissedNote].filter(Boolean).join('; ') },
-      `Tampering suspected · copy-move in ${checked === 1 ? '1 image' : `${checked} images`}`)
+      confirmed === checked ? `Tampering confirmed by an expert · copy-move in ${images(checked)}`
+        : `Tampering suspected · copy-move in ${images(checked)}${confirmed ? ` (${confirmed} confirmed by an expert)` : ''}`)
     : h('span', { className: 'badge verdict-none', 'data-testid': `${testid}-copy-move`, 'data-copies': '0', title: 'Its radiographs were checked for a region copied inside an image' },
-      dismissed ? `No copy-move left · ${dismissed === 1 ? '1 image' : `${dismissed} images`} dismissed by an expert` : 'No copy-move found');
+      dismissed ? `No copy-move left · ${images(dismissed)} dismissed by an expert` : 'No copy-move found');
   return h('span', { className: 'study-verdict' }, detector, detector && copies ? ' ' : null, copies);
 }

@@ -42,6 +42,7 @@ class Study(models.Model):
     # check (detection.radiographs), less those an expert dismissed; null while no check has finished.
     copy_move_images = models.IntegerField(null=True, blank=True, db_index=True)
     copy_move_dismissed = models.IntegerField(default=0)  # found, but an expert said it is no copy (left out above)
+    copy_move_confirmed = models.IntegerField(default=0)  # of copy_move_images, those an expert confirmed
     # Withdrawn (uploaded in error, consent withdrawn): hidden from everyone but admins, out of the queues and
     # training; its images stay in the PACS and the ledger (nothing is deleted), and an admin can restore it.
     withdrawn_at = models.DateTimeField(null=True, blank=True, db_index=True)

@@ -67,6 +67,8 @@ class StudySerializer(serializers.ModelSerializer):
         help_text="scored, but no series had tissue the detector scores (in and around the lungs): no verdict")
     copy_move_dismissed = serializers.IntegerField(read_only=True, help_text=(
         "images the copy-move check found a copy in that an expert dismissed (left out of copy_move_images)"))
+    copy_move_confirmed = serializers.IntegerField(read_only=True, help_text=(
+        "of copy_move_images, those an expert confirmed as a copy"))
     copy_move_images = serializers.IntegerField(read_only=True, allow_null=True, help_text=(
         "images of its radiograph series in which the copy-move check found a region copied onto another place "
         "and no expert dismissed it (tampering suspected when > 0); null while no check has finished (no "
@@ -78,7 +80,7 @@ class StudySerializer(serializers.ModelSerializer):
         model = Study
         fields = ["study_uid", "patient_id", "patient_name", "study_date", "modalities", "description",
                   "num_series", "num_instances", "verdict", "verdict_score", "model_version", "nothing_to_score",
-                  "copy_move_images", "copy_move_dismissed", "created", "withdrawn"]
+                  "copy_move_images", "copy_move_dismissed", "copy_move_confirmed", "created", "withdrawn"]
 
     def get_modalities(self, study: Study) -> list[str]:
         return sorted({s.modality for s in study.series.all() if s.modality})
@@ -219,7 +221,7 @@ class SeriesDetailSerializer(SeriesBriefSerializer):
 class UploadStudySerializer(StudySerializer):
     class Meta(StudySerializer.Meta):
         fields = ["study_uid", "patient_id", "patient_name", "description", "verdict", "verdict_score",
-                  "nothing_to_score", "copy_move_images", "copy_move_dismissed", "withdrawn"]
+                  "nothing_to_score", "copy_move_images", "copy_move_dismissed", "copy_move_confirmed", "withdrawn"]
 
 
 class UploadBatchSerializer(serializers.ModelSerializer):

@@ -73,16 +73,19 @@ def test_an_expert_confirms_or_dismisses_a_copy_and_the_verdict_follows(
     assert elsewhere.status_code == 400 and "found no copy in this image" in str(elsewhere.json())
     assert boss.post(reviews, {"decision": "maybe"}).status_code == 400
 
+    def counts() -> tuple[int, int, int]:
+        return study()["copy_move_images"], study()["copy_move_dismissed"], study()["copy_move_confirmed"]
+
     confirmed = boss.post(reviews, {"decision": "confirmed"})
     assert confirmed.status_code == 201, confirmed.content
-    assert (study()["copy_move_images"], study()["copy_move_dismissed"]) == (1, 0)
+    assert counts() == (1, 0, 1)  # still suspected, now confirmed by an expert
     assert boss.get("/api/copy-move/findings", {"reviewed": "false"}).json()["results"] == []
     [done] = boss.get("/api/copy-move/findings", {"reviewed": "true"}).json()["results"]
     assert (done["review"]["decision"], done["review"]["by"]) == ("confirmed", expert.username)
 
     # The expert changes their mind: two ribs alike, no copy. The study no longer counts as tampered.
     assert boss.post(reviews, {"decision": "dismissed", "reason": "two ribs alike"}).status_code == 201
-    assert (study()["copy_move_images"], study()["copy_move_dismissed"]) == (0, 1)
+    assert counts() == (0, 1, 0)
     assert study_uid not in listed("tampered") and study_uid not in listed("copy_move")
     [image] = uploader.get(f"/api/series/{series_uid}").json()["copy_move"]["found"]
     assert (image["review"]["decision"], image["review"]["reason"]) == ("dismissed", "two ribs alike")
@@ -108,7 +111,7 @@ def test_an_expert_confirms_or_dismisses_a_copy_and_the_verdict_follows(
     series = owner.uploaded_studies.get(study_uid=study_uid).series.get()
     with django_capture_on_commit_callbacks(execute=True):
         run_copy_move_check(check_id=enqueue_copy_move_check(series).pk)
-    assert (study()["copy_move_images"], study()["copy_move_dismissed"]) == (0, 1)
+    assert counts() == (0, 1, 0)
     assert study_uid not in listed("tampered")
 
 

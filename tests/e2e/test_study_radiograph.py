@@ -103,3 +103,6 @@ def test_an_expert_dismisses_a_copy_from_the_findings_list_and_the_verdict_follo
     page.goto(f"{live_server.url}/studies")
     row = page.locator(f"[data-testid=study-row][data-study-uid='{study_uid}']")
     assert row.get_by_test_id("verdict-source").inner_text() == "copy-move check"  # no model gave this verdict
+    later = page.locator(f"[data-testid=study-row][data-study-uid='{later_uid}']")
+    assert later.get_by_test_id("verdict-copy-move").inner_text() == (
+        "Tampering confirmed by an expert · copy-move in 1 image")
