@@ -2,7 +2,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
-from annotations.models import Label, LabelRevision, Measurement, QueueItem, RetrainRun
+from annotations.models import CopyMoveReview, Label, LabelRevision, Measurement, QueueItem, RetrainRun
 from detection.ml.constants import CLASSES
 from detection.models import ModelVersion
 from portal.studies.serializers import CopyMoveReviewSerializer, described_regions
@@ -259,7 +259,7 @@ class MeasurementMoveSerializer(serializers.Serializer):
 
 
 class CopyMoveReviewCreateSerializer(serializers.Serializer):
-    decision = serializers.ChoiceField(choices=["confirmed", "dismissed"],
+    decision = serializers.ChoiceField(choices=CopyMoveReview.Decision.choices,
                                        help_text="confirmed: a copy indeed; dismissed: no copy (say why)")
     reason = serializers.CharField(required=False, allow_blank=True, default="",
                                    help_text="why; required to dismiss (kept with the review and in the audit log)")
