@@ -11,6 +11,7 @@ range of the per-round ratios, which a machine whose speed drifts during the run
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -80,34 +81,36 @@ def main() -> None:
                         help="pin Orthanc to the last CPU and the portal and this client to the others, as if the "
                              "PACS ran on its own machine (a diagnostic, not the headline figure)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still stops its PACS and portal
     files = sorted(CT_DIR.glob("*.dcm"))
     payload = [(f.name, f.read_bytes()) for f in files]
     total_mb = sum(len(b) for _, b in payload) / 1e6
 
     var = Path(tempfile.mkdtemp(prefix="bench-var-"))
     orthanc = OrthancServer(var / "orthanc", free_port()).start()
-    port = free_port()
-    env = {**os.environ, "PORTAL_VAR_DIR": str(var), "DICOMWEB_URL": orthanc.dicomweb_url,
-           "DATABASE_URL": f"sqlite:///{var}/bench.sqlite3", "CELERY_BROKER_URL": "filesystem://",
-           "DJANGO_SETTINGS_MODULE": "portal.settings", "LOG_LEVEL": "WARNING"}
-    py = sys.executable
-    subprocess.run([py, "manage.py", "migrate", "-v", "0"], cwd=REPO, env=env, check=True)
-    token = subprocess.run(
-        [py, "manage.py", "shell", "-c",
-         "from portal.accounts.services import user_create; from rest_framework.authtoken.models import Token;"
-         "u=user_create(username='bench', password='bench-pass-123', role='clinician');"
-         "print(Token.objects.create(user=u).key)"],
-        cwd=REPO, env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    workers = os.environ.get("BENCH_WORKERS", "2")  # one gunicorn worker per core, as deployed
-    server = subprocess.Popen([py, "-m", "gunicorn", "portal.wsgi:application", "-b", f"127.0.0.1:{port}",
-                               "-w", workers, "--threads", "8", "--timeout", "300", "--log-level", "warning"],
-                              cwd=REPO, env=env)
-    base = f"http://127.0.0.1:{port}"
-    session = requests.Session()
-    session.headers["Authorization"] = f"Token {token}"
-    direct = PortalDICOMwebClient(orthanc.dicomweb_url)
+    server = None
+    try:  # the PACS and the portal stop however the run ends
+        port = free_port()
+        env = {**os.environ, "PORTAL_VAR_DIR": str(var), "DICOMWEB_URL": orthanc.dicomweb_url,
+               "DATABASE_URL": f"sqlite:///{var}/bench.sqlite3", "CELERY_BROKER_URL": "filesystem://",
+               "DJANGO_SETTINGS_MODULE": "portal.settings", "LOG_LEVEL": "WARNING"}
+        py = sys.executable
+        subprocess.run([py, "manage.py", "migrate", "-v", "0"], cwd=REPO, env=env, check=True)
+        token = subprocess.run(
+            [py, "manage.py", "shell", "-c",
+             "from portal.accounts.services import user_create; from rest_framework.authtoken.models import Token;"
+             "u=user_create(username='bench', password='bench-pass-123', role='clinician');"
+             "print(Token.objects.create(user=u).key)"],
+            cwd=REPO, env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        workers = os.environ.get("BENCH_WORKERS", "2")  # one gunicorn worker per core, as deployed
+        server = subprocess.Popen([py, "-m", "gunicorn", "portal.wsgi:application", "-b", f"127.0.0.1:{port}",
+                                   "-w", workers, "--threads", "8", "--timeout", "300", "--log-level", "warning"],
+                                  cwd=REPO, env=env)
+        base = f"http://127.0.0.1:{port}"
+        session = requests.Session()
+        session.headers["Authorization"] = f"Token {token}"
+        direct = PortalDICOMwebClient(orthanc.dicomweb_url)
 
-    try:
         for _ in range(300):
             try:
                 if requests.get(f"{base}/healthz", timeout=10).ok:
@@ -194,8 +197,9 @@ def main() -> None:
               f"per round {paired(fetch_direct, fetch_portal)}")
         print(f"proxy worker peak RSS (whole Django process, incl. upload handling): {peak_rss_mb(server.pid):.0f} MB")
     finally:
-        server.terminate()
-        server.wait()
+        if server is not None:
+            server.terminate()
+            server.wait()
         orthanc.stop()
 
 
