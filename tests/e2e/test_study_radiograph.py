@@ -72,6 +72,8 @@ def test_an_expert_dismisses_a_copy_from_the_findings_list_and_the_verdict_follo
     # TB/TM/FB/FM labels train the CT detector: none on a radiograph, so no label tools or label review here.
     assert "a CR series takes none" in page.get_by_test_id("labels-not-here").inner_text()
     assert not page.get_by_text("Expert review: labels on this slice").is_visible()
+    assert not page.get_by_test_id("tool-annotate").is_visible()  # the left button windows instead
+    assert page.get_by_test_id("tool-windowLevel").get_attribute("aria-pressed") == "true"
     image.get_by_test_id("copy-move-not-a-copy").click()
     image.get_by_test_id("copy-move-dismiss").click()  # no reason yet: refused in the page
     assert "Say why" in image.get_by_role("alert").inner_text()

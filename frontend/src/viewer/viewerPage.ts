@@ -371,6 +371,8 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
   /** TB/TM/FB/FM labels train the CT detector: a series of another modality takes none (the API refuses them). */
   function takesNoLabels(modality: string): void {
     canLabel = false;
+    toolButtons.get('annotate')!.hidden = true; // nothing to annotate: the left button windows instead
+    if (tool === 'annotate') setTool('windowLevel');
     for (const section of [review?.element, rebuildBox?.element]) if (section) section.hidden = true;
     if (labelsSection) {
       replaceChildren(labelsSection, h('h2', {}, 'Labels'), h('p', { className: 'muted small', 'data-testid': 'labels-not-here' },
@@ -933,7 +935,7 @@ export async function mountViewerPage(container: HTMLElement, route: ViewerRoute
     else if (key === 'r' || key === 'R') stackViewer.reset();
     else if (key === '+' || key === '=') stackViewer.zoomBy(1.25);
     else if (key === '-' || key === '_') stackViewer.zoomBy(0.8);
-    else if (key === 'a' || key === 'A') setTool('annotate');
+    else if ((key === 'a' || key === 'A') && !toolButtons.get('annotate')!.hidden) setTool('annotate');
     else if (key === 'w' || key === 'W') setTool('windowLevel');
     else if (key === 'p' || key === 'P') setTool('pan');
     else if (key === 'z' || key === 'Z') setTool('zoom');
