@@ -63,6 +63,7 @@ def test_an_expert_dismisses_a_copy_from_the_findings_list_and_the_verdict_follo
     finding = page.get_by_test_id("copy-move-finding")
     finding.first.wait_for()
     assert finding.count() == 2 and finding.first.get_attribute("data-review") == "none"
+    page.get_by_test_id("queue-mode-copy-move").filter(has_text="Copy-move findings (2 to review)").wait_for()
     finding.first.get_by_test_id("copy-move-finding-open").click()  # the longest waiting: the first upload
     page.wait_for_url(f"**/viewer/{study_uid}/**")
 
@@ -95,6 +96,7 @@ def test_an_expert_dismisses_a_copy_from_the_findings_list_and_the_verdict_follo
     # The study no longer counts as tampered; its uploader reads the expert's word and has no buttons.
     page.goto(f"{live_server.url}/queue?mode=copy-move")
     page.get_by_test_id("copy-move-findings-status").filter(has_text="Nothing to review").wait_for()
+    assert page.get_by_test_id("queue-mode-copy-move").inner_text() == "Copy-move findings"  # none waits
     page.context.clear_cookies()
     page.goto(f"{live_server.url}/studies/{study_uid}")
     log_in(page, owner.username)

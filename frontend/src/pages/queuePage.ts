@@ -55,11 +55,16 @@ type QueueMode = 'review' | 'adjudication' | 'agreement' | 'copy-move';
 function modeTabs(mode: QueueMode): HTMLElement {
   const tab = (id: QueueMode, href: string, text: string) =>
     h('a', { href, role: 'tab', className: `mode-tab${id === mode ? ' active' : ''}`, 'aria-selected': String(id === mode), 'data-testid': `queue-mode-${id}` }, text);
+  const copyMoveTab = tab('copy-move', '/queue?mode=copy-move', 'Copy-move findings');
+  // How many wait for a review, so that an expert sees it from any tab (the count is left out if unknown).
+  void api.copyMoveFindings(false).then((page) => {
+    if (page.count) copyMoveTab.textContent = `Copy-move findings (${page.count} to review)`;
+  }, () => undefined);
   return h('nav', { className: 'mode-tabs', role: 'tablist', 'aria-label': 'Queue mode' },
     tab('review', '/queue', 'Uncertain items'),
     tab('adjudication', '/queue?mode=adjudication', 'Disputed items (adjudication)'),
     tab('agreement', '/queue?mode=agreement', 'Annotator agreement'),
-    tab('copy-move', '/queue?mode=copy-move', 'Copy-move findings'));
+    copyMoveTab);
 }
 
 function mountReviewMode(section: HTMLElement): void {
