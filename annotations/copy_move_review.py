@@ -45,8 +45,8 @@ def review_copy_move(*, actor: User, series: Series, sop_instance_uid: str, deci
                                                reason=reason, reviewer=actor)
         audit(actor, AUDIT_ACTIONS[decision], study, series_uid=series.series_uid,
               sop_instance_uid=sop_instance_uid, reason=reason)
-        update_study_copy_move(study)
-        if study.copy_move_images and not Study.objects.get(pk=study.pk).copy_move_images and _alerted(study):
+        left = update_study_copy_move(study)  # `study` still holds the count from before
+        if study.copy_move_images and not left and _alerted(study):
             from detection.tasks import copy_move_cleared_task
 
             delay_after_commit(copy_move_cleared_task, study.pk, actor.username)  # the alert's all-clear

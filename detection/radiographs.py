@@ -80,18 +80,19 @@ def latest_done_checks(studies: Study | QuerySet[Study]) -> list[CopyMoveCheck]:
     return list(latest.values())
 
 
-def update_study_copy_move(study: Study) -> None:
+def update_study_copy_move(study: Study) -> int | None:
     """Study.copy_move_images: the images found with a copy in its series' latest finished checks (the study
     list filters and sorts on it), less those whose latest expert review dismissed the copy (counted in
-    copy_move_dismissed; those confirmed in copy_move_confirmed); null while none has finished."""
+    copy_move_dismissed; those confirmed in copy_move_confirmed); null while none has finished. Returns it."""
     checks = latest_done_checks(study)
     reviews = CopyMoveReview.latest_by_image([check.series_id for check in checks])
     found = [(check.series_id, image["sop_instance_uid"]) for check in checks for image in check.found]
     decided = Counter(review.decision for key in found if (review := reviews.get(key)))
     dismissed = decided[CopyMoveReview.Decision.DISMISSED]
-    Study.objects.filter(pk=study.pk).update(copy_move_images=len(found) - dismissed if checks else None,
-                                             copy_move_dismissed=dismissed,
+    images = len(found) - dismissed if checks else None
+    Study.objects.filter(pk=study.pk).update(copy_move_images=images, copy_move_dismissed=dismissed,
                                              copy_move_confirmed=decided[CopyMoveReview.Decision.CONFIRMED])
+    return images
 
 
 def is_new_copy_move(check: CopyMoveCheck) -> bool:

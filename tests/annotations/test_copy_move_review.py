@@ -114,6 +114,10 @@ def test_an_expert_confirms_or_dismisses_a_copy_and_the_verdict_follows(
     assert counts() == (0, 1, 0)
     assert study_uid not in listed("tampered")
 
+    # The expert looks again and confirms it after all: suspected again, and confirmed.
+    assert boss.post(reviews, {"decision": "confirmed"}).status_code == 201
+    assert counts() == (1, 0, 1) and study_uid in listed("tampered")
+
 
 def test_the_findings_list_costs_the_same_queries_for_more_studies_and_leaves_out_withdrawn_ones(
         orthanc, ct_files, tmp_path, user_factory, api_client, django_capture_on_commit_callbacks):
