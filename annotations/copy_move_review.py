@@ -75,7 +75,6 @@ def findings(user: User, *, reviewed: bool | None = None) -> list[Finding]:
         copy_move_images=0, copy_move_dismissed=0)
     checks = sorted((check for check in latest_done_checks(studies) if check.found),
                     key=lambda check: (check.finished, check.pk))
-    reviews = CopyMoveReview.latest_by_image([check.series_id for check in checks])
-    found = [Finding(check.series.study, check, image, reviews.get((check.series_id, image["sop_instance_uid"])))
-             for check in checks for image in check.found]
+    found = [Finding(check.series.study, check, image, review)
+             for check, image, review in CopyMoveReview.of_found(checks)]
     return found if reviewed is None else [f for f in found if (f.review is not None) == reviewed]

@@ -3,10 +3,15 @@ copy-move findings."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 
 from detection.ml.constants import CLASSES
+
+if TYPE_CHECKING:
+    from detection.models import CopyMoveCheck
 
 LABEL_CHOICES = [(c, c) for c in CLASSES]
 
@@ -184,9 +189,11 @@ class CopyMoveReview(models.Model):
         return f"{self.decision} {self.series_id}/{self.sop_instance_uid}"
 
     @classmethod
-    def latest_by_image(cls, series_ids) -> dict[tuple[int, str], CopyMoveReview]:
-        """(series id, SOP Instance UID) -> the latest review of that image."""
+    def of_found(cls, checks: list[CopyMoveCheck]) -> list[tuple[CopyMoveCheck, dict, CopyMoveReview | None]]:
+        """(check, image, its latest review or None) for each image the copy-move checks found a copy in, in
+        their order (one query for the reviews)."""
         latest: dict[tuple[int, str], CopyMoveReview] = {}
-        for review in cls.objects.filter(series__in=series_ids).select_related("reviewer"):
+        for review in cls.objects.filter(series__in=[c.series_id for c in checks]).select_related("reviewer"):
             latest.setdefault((review.series_id, review.sop_instance_uid), review)  # newest first
-        return latest
+        return [(check, image, latest.get((check.series_id, image["sop_instance_uid"])))
+                for check in checks for image in check.found]

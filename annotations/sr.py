@@ -136,23 +136,19 @@ def _copy_move_groups(check: CopyMoveCheck, image: dict, review: CopyMoveReview 
 def export_sr(study: Study) -> pydicom.Dataset:
     labels = [lab for lab in export_labels(study) if lab.sop_instance_uid]
     distances = list(study_measurements(study))
-    checks = latest_done_checks(study)
-    found = [(check, image) for check in checks for image in check.found]
-    reviews = CopyMoveReview.latest_by_image([check.series_id for check in checks])
+    found = CopyMoveReview.of_found(latest_done_checks(study))
     sops = ({lab.sop_instance_uid for lab in labels} | {d.sop_instance_uid for d in distances}
-            | {image["sop_instance_uid"] for _, image in found})
+            | {image["sop_instance_uid"] for _, image, _ in found})
     instances = {
         i.sop_instance_uid: i for i in Instance.objects.filter(sop_instance_uid__in=sops).select_related("series")
     }
     labels = [lab for lab in labels if lab.sop_instance_uid in instances]
     distances = [d for d in distances if d.sop_instance_uid in instances]
-    found = [(check, image) for check, image in found if image["sop_instance_uid"] in instances]
+    found = [(check, image, review) for check, image, review in found if image["sop_instance_uid"] in instances]
     if not labels and not distances and not found:
         raise ValueError("no labels, measurements or copy-move findings with a referenced instance in this study")
-    review_of = {image["sop_instance_uid"]: reviews.get((check.series_id, image["sop_instance_uid"]))
-                 for check, image in found}
     observers = sorted({lab.annotator.get_username() for lab in labels} | {d.author.get_username() for d in distances}
-                       | {review.reviewer.get_username() for review in review_of.values() if review})
+                       | {review.reviewer.get_username() for _, _, review in found if review})
     procedures = {PROCEDURES.get((inst.series.modality or "CT").upper()) for inst in instances.values()} - {None}
     report = MeasurementReport(
         observation_context=ObservationContext(
@@ -165,8 +161,8 @@ def export_sr(study: Study) -> pydicom.Dataset:
         procedure_reported=sorted(procedures, key=str) or codes.LN.CTUnspecifiedBodyRegion,
         imaging_measurements=[_group(lab, instances[lab.sop_instance_uid]) for lab in labels]
         + [_distance_group(d, instances[d.sop_instance_uid]) for d in distances]
-        + [group for check, image in found for group in _copy_move_groups(
-            check, image, review_of[image["sop_instance_uid"]], instances[image["sop_instance_uid"]])],
+        + [group for check, image, review in found
+           for group in _copy_move_groups(check, image, review, instances[image["sop_instance_uid"]])],
     )
     return Comprehensive3DSR(
         evidence=_evidence(study, list(instances.values())),

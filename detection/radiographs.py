@@ -85,9 +85,8 @@ def update_study_copy_move(study: Study) -> int | None:
     list filters and sorts on it), less those whose latest expert review dismissed the copy (counted in
     copy_move_dismissed; those confirmed in copy_move_confirmed); null while none has finished. Returns it."""
     checks = latest_done_checks(study)
-    reviews = CopyMoveReview.latest_by_image([check.series_id for check in checks])
-    found = [(check.series_id, image["sop_instance_uid"]) for check in checks for image in check.found]
-    decided = Counter(review.decision for key in found if (review := reviews.get(key)))
+    found = CopyMoveReview.of_found(checks)
+    decided = Counter(review.decision for _, _, review in found if review)
     dismissed = decided[CopyMoveReview.Decision.DISMISSED]
     images = len(found) - dismissed if checks else None
     Study.objects.filter(pk=study.pk).update(copy_move_images=images, copy_move_dismissed=dismissed,

@@ -65,11 +65,10 @@ def copy_move_text(check: CopyMoveCheck) -> str:
 
 def copy_move_review_text(check: CopyMoveCheck) -> str:
     """The experts' latest word on each image the check found a copy in ('' when none was reviewed)."""
-    reviews = CopyMoveReview.latest_by_image([check.series_id])
     return "; ".join(
         f"image {image['slice_index'] + 1}: {review.decision} by {review.reviewer.username} on "
         f"{review.created:%Y-%m-%d}{f' ({review.reason})' if review.reason else ''}"
-        for image in check.found if (review := reviews.get((check.series_id, image["sop_instance_uid"]))))
+        for _, image, review in CopyMoveReview.of_found([check]) if review)
 
 
 def series_rows(series: Series, job: ScoringJob | None, check: CopyMoveCheck | None) -> list[tuple[str, str]]:

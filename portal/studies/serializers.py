@@ -120,11 +120,9 @@ class CopyMoveCheckSerializer(serializers.ModelSerializer):
     def get_found(self, check: CopyMoveCheck) -> list[dict]:
         if not check.found:
             return []
-        reviews = CopyMoveReview.latest_by_image([check.series_id])
         return [{**image, "regions": described_regions(image["regions"]),
-                 "review": CopyMoveReviewSerializer(review).data
-                 if (review := reviews.get((check.series_id, image["sop_instance_uid"]))) else None}
-                for image in check.found]
+                 "review": CopyMoveReviewSerializer(review).data if review else None}
+                for _, image, review in CopyMoveReview.of_found([check])]
 
 
 def described_regions(regions: list[dict]) -> list[dict]:
